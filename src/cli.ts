@@ -1,0 +1,105 @@
+#!/usr/bin/env node
+/**
+ * `pystage run`: JSON lines on stdin, one output line per model output on
+ * stdout, one error line per failure in --errors, a summary on stderr.
+ */
+import { createWriteStream, readFileSync } from 'node:fs';
+import { parseCommandLine, usage, UsageError } from './cli-args.js';
+import { readLines } from './line-reader.js';
+import { LineWriter } from './line-writer.js';
+import { createStage, type Stage } from './stage.js';
+
+async function main(argv: string[]): Promise<number> {
+  let command;
+  try {
+    command = parseCommandLine(argv);
+  } catch (err) {
+    if (!(err instanceof UsageError)) throw err;
+    process.stderr.write(`pystage: ${err.message}\nRun "pystage run --help" for usage.\n`);
+    return 2;
+  }
+  if (command.kind === 'help') {
+    process.stdout.write(usage + '\n');
+    return 0;
+  }
+  if (command.kind === 'version') {
+    const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
+    process.stdout.write(pkg.version + '\n');
+    return 0;
+  }
+
+  let stage: Stage;
+  try {
+    stage = await createStage(command.options);
+  } catch (err) {
+    process.stderr.write(`pystage: the stage could not start: ${(err as Error).message}\n`);
+    return 1;
+  }
+
+  let stopReading = false;
+  let signals = 0;
+  const onSignal = (signal: NodeJS.Signals) => {
+    signals++;
+    if (signals > 1) {
+      // Second signal: leave now. The exit hook kills every Python server by pid.
+      process.exit(signal === 'SIGINT' ? 130 : 143);
+    }
+    stage.logger.warn({ signal }, 'stopping: no more input is read; messages in flight are finished');
+    stopReading = true;
+    process.stdin.destroy();
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+
+  const out = new LineWriter(process.stdout);
+  const errors = command.errorsFile ? new LineWriter(createWriteStream(command.errorsFile), true) : new LineWriter(process.stderr);
+  const lines = readLines(process.stdin as AsyncIterable<Buffer>, () => stopReading);
+  try {
+    for await (const c of stage.processLines(stopOnDestroy(lines))) {
+      const key = JSON.stringify(c.key ?? null);
+      if (!Array.isArray(c.result)) {
+        errors.add(`{"offset":${c.offset},"key":${key},"partition":null,"model":null,"line":${JSON.stringify(c.input)},"error":${errorJson(c.result)}}`);
+      } else {
+        for (const o of c.result) {
+          if ('error' in o) {
+            errors.add(`{"offset":${c.offset},"key":${key},"partition":${c.partition},"model":${JSON.stringify(o.model)},"line":${JSON.stringify(c.input)},"error":${errorJson(o.error)}}`);
+          } else if (o.output !== null) {
+            out.add(`{"offset":${c.offset},"key":${key},"partition":${c.partition},"model":${JSON.stringify(o.model)},"output":${o.output}}`);
+          }
+        }
+      }
+      await out.ready();
+      await errors.ready();
+    }
+  } finally {
+    await stage.close();
+    await out.end();
+    await errors.end();
+  }
+  process.stderr.write(JSON.stringify({ summary: roundStats(stage.stats()) }) + '\n');
+  return 0;
+}
+
+function errorJson(e: { code: string; type?: string; message: string }): string {
+  return JSON.stringify({ code: e.code, type: e.type ?? null, message: e.message });
+}
+
+function roundStats(stats: ReturnType<Stage['stats']>) {
+  return { ...stats, seconds: Math.round(stats.seconds * 1000) / 1000, msgPerSec: Math.round(stats.msgPerSec) };
+}
+
+/** stdin destroyed by a signal ends the line stream instead of failing it. */
+async function* stopOnDestroy<T>(source: AsyncIterable<T>): AsyncGenerator<T> {
+  try {
+    yield* source;
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'ERR_STREAM_PREMATURE_CLOSE') throw err;
+  }
+}
+
+main(process.argv.slice(2)).then((code) => {
+  process.exitCode = code;
+}, (err) => {
+  process.stderr.write(`pystage: ${(err as Error).stack ?? err}\n`);
+  process.exitCode = 1;
+});

@@ -1,0 +1,134 @@
+/**
+ * The stage's options: validated once, with every default in one place.
+ */
+import { existsSync, statSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
+import { dirname, isAbsolute, resolve } from 'node:path';
+import { InvalidOptionError } from './errors.js';
+import type { ModelSpec } from './worker-protocol.js';
+
+/** What createStage accepts. Only `models` is required. */
+export interface StageOptions {
+  /** The models every message runs through, in order (or only the routed one). */
+  models: ModelSpec[];
+  /** Number of partitions = worker threads = Python servers. Default: the number of CPU cores. */
+  partitions?: number;
+  /** Directory the model files live in; put first on the servers' sys.path. Default: the first model file's directory. */
+  pythonPath?: string;
+  /** The Python interpreter. Default: `python3`. */
+  python?: string;
+  /** The message field whose value picks the partition. Default: `key`. */
+  keyField?: string;
+  /** When set, a message goes only to the model its field names. */
+  routeField?: string;
+  /** Emit every output in global input order (default: in order within each partition only). */
+  ordered?: boolean;
+  /** Messages queued or in flight per partition before input waits. Default 2048. */
+  maxInFlight?: number;
+  /** Messages per executeBatch request at most. Default 256. */
+  maxBatch?: number;
+  /** Tasks in flight per partition (pipelining depth). Default 4. */
+  pipelineDepth?: number;
+  /** Messages and outputs bigger than this many bytes travel through spool files. Default 1 MiB. */
+  inlineLimit?: number;
+  /** Largest frame either side accepts. Default 64 MiB. */
+  maxFrameBytes?: number;
+  /** How long one request may take before its server counts as stuck and is replaced. Default 30 s. */
+  executeTimeoutMs?: number;
+  /** How long a server may take to print its ready line. Default 10 s. */
+  startTimeoutMs?: number;
+  /** Server crashes one message may cause before it is given up as poison. Default 3. */
+  maxAttempts?: number;
+  /** pino level for the stage's and the servers' logs. Default `info`. */
+  logLevel?: string;
+}
+
+/** Options after validation, every default filled in. */
+export type ResolvedOptions = Required<Omit<StageOptions, 'routeField'>> & { routeField: string | null };
+
+const defaults = {
+  python: 'python3',
+  keyField: 'key',
+  ordered: false,
+  maxInFlight: 2048,
+  maxBatch: 256,
+  pipelineDepth: 4,
+  inlineLimit: 1024 * 1024,
+  maxFrameBytes: 64 * 1024 * 1024,
+  executeTimeoutMs: 30_000,
+  startTimeoutMs: 10_000,
+  maxAttempts: 3,
+  logLevel: 'info',
+} as const;
+
+const logLevels = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'];
+
+/** Validate options and fill in defaults; throws InvalidOptionError naming the bad option and value. */
+export function resolveOptions(options: StageOptions): ResolvedOptions {
+  if (options === null || typeof options !== 'object') throw new InvalidOptionError('createStage needs an options object with at least `models`');
+  const models = options.models;
+  if (!Array.isArray(models) || models.length === 0) {
+    throw new InvalidOptionError('`models` must be a non-empty array of { name, file, className?, options?, initData? }');
+  }
+  const names = new Set<string>();
+  for (const m of models) {
+    checkModelSpec(m);
+    if (names.has(m.name)) throw new InvalidOptionError(`model name "${m.name}" is given twice; model names must be unique`);
+    names.add(m.name);
+  }
+  const pythonPath = resolve(options.pythonPath ?? dirname(resolve(models[0]!.file)));
+  if (!existsSync(pythonPath) || !statSync(pythonPath).isDirectory()) {
+    throw new InvalidOptionError(`python path "${pythonPath}" is not a directory: pass the directory that holds your model files`);
+  }
+  const resolved: ResolvedOptions = {
+    ...defaults,
+    ...withoutUndefined(options),
+    models: models.map((m) => ({ ...m, file: modelFile(m.file, pythonPath) })),
+    partitions: options.partitions ?? availableParallelism(),
+    pythonPath,
+    routeField: options.routeField ?? null,
+  };
+  positiveInt('partitions', resolved.partitions, 256);
+  positiveInt('maxInFlight', resolved.maxInFlight);
+  positiveInt('maxBatch', resolved.maxBatch);
+  positiveInt('pipelineDepth', resolved.pipelineDepth);
+  positiveInt('inlineLimit', resolved.inlineLimit);
+  positiveInt('maxFrameBytes', resolved.maxFrameBytes, 2 ** 32 - 1);
+  positiveInt('executeTimeoutMs', resolved.executeTimeoutMs);
+  positiveInt('startTimeoutMs', resolved.startTimeoutMs);
+  positiveInt('maxAttempts', resolved.maxAttempts);
+  if (!logLevels.includes(resolved.logLevel)) {
+    throw new InvalidOptionError(`logLevel "${resolved.logLevel}" is not one of ${logLevels.join(', ')}`);
+  }
+  if (typeof resolved.keyField !== 'string' || resolved.keyField === '') throw new InvalidOptionError('keyField must be a non-empty string');
+  return resolved;
+}
+
+/** Check one model spec's shape; used at construction and by addModel/updateModel. */
+export function checkModelSpec(m: ModelSpec): void {
+  if (m === null || typeof m !== 'object' || typeof m.name !== 'string' || m.name === '' || typeof m.file !== 'string' || m.file === '') {
+    throw new InvalidOptionError(`a model needs a non-empty string "name" and "file"; got ${JSON.stringify(m)}`);
+  }
+  if (m.options !== undefined && (m.options === null || typeof m.options !== 'object' || Array.isArray(m.options))) {
+    throw new InvalidOptionError(`options of model "${m.name}" must be a JSON object; got ${JSON.stringify(m.options)}`);
+  }
+}
+
+/** A model file as the server sees it: relative paths are looked up in the python path first, then the working directory. */
+export function modelFile(file: string, pythonPath: string): string {
+  if (isAbsolute(file)) return file;
+  const inPythonPath = resolve(pythonPath, file);
+  if (existsSync(inPythonPath)) return inPythonPath;
+  const inCwd = resolve(file);
+  return existsSync(inCwd) ? inCwd : inPythonPath;
+}
+
+function positiveInt(name: string, value: unknown, max = Number.MAX_SAFE_INTEGER): void {
+  if (typeof value !== 'number' || !Number.isInteger(value) || value < 1 || value > max) {
+    throw new InvalidOptionError(`${name} must be an integer from 1 to ${max}; got ${JSON.stringify(value)}`);
+  }
+}
+
+function withoutUndefined<T extends object>(o: T): Partial<T> {
+  return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as Partial<T>;
+}

@@ -1,0 +1,38 @@
+/**
+ * Which partition a message belongs to: a stable hash of its key, the same on
+ * every run and machine (FNV-1a over the key's UTF-8 text), or round-robin for
+ * messages without a key.
+ */
+
+const FNV_OFFSET = 0x811c9dc5;
+const FNV_PRIME = 0x01000193;
+
+/** FNV-1a 32-bit hash of a string's UTF-8 bytes. */
+export function fnv1a(text: string): number {
+  let hash = FNV_OFFSET;
+  const bytes = Buffer.from(text, 'utf8');
+  for (let i = 0; i < bytes.length; i++) {
+    hash ^= bytes[i]!;
+    hash = Math.imul(hash, FNV_PRIME);
+  }
+  return hash >>> 0;
+}
+
+/** Maps keys to partitions; keyless messages take turns. */
+export class Partitioner {
+  private next = 0;
+
+  constructor(readonly partitions: number) {}
+
+  /** The partition of a key; `undefined` or `null` means no key (round-robin). */
+  partitionOf(key: unknown): number {
+    if (key === undefined || key === null) {
+      const p = this.next;
+      this.next = (p + 1) % this.partitions;
+      return p;
+    }
+    // Strings hash as themselves, so "7" and 7 are different keys only by their JSON text.
+    const text = typeof key === 'string' ? key : JSON.stringify(key);
+    return fnv1a(text) % this.partitions;
+  }
+}

@@ -1,0 +1,144 @@
+/** The embeddable API against real Python servers: outputs, metadata commands, crashes, shutdown. */
+import assert from 'node:assert/strict';
+import { Readable, Writable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { describe, test } from 'node:test';
+import { fileURLToPath } from 'node:url';
+import {
+  createStage, ModelLoadError, PoisonMessageError, PythonStartError,
+  type StageOutput, type StageRecord,
+} from '../src/index.js';
+import { isAlive, waitGone } from './support/processes.js';
+
+const fixtures = fileURLToPath(new URL('../../test/fixtures/models/', import.meta.url));
+
+async function collect(records: AsyncIterable<StageRecord>): Promise<StageRecord[]> {
+  const all: StageRecord[] = [];
+  for await (const r of records) all.push(r);
+  return all;
+}
+
+async function serverPids(stage: { status(): Promise<{ serverPid: number | null }[]> }): Promise<number[]> {
+  return (await stage.status()).map((s) => s.serverPid!);
+}
+
+describe('createStage', () => {
+  test('process() yields typed outputs and errors; close() stops every Python server', async () => {
+    const stage = await createStage({
+      partitions: 2, pythonPath: fixtures, logLevel: 'silent',
+      models: [{ name: 'add', file: 'arith.py', options: { op: 'add' } }, { name: 'h', file: 'hostile.py' }],
+    });
+    const pids = await serverPids(stage);
+    assert.equal(pids.length, 2);
+    assert.ok(pids.every(isAlive));
+    const messages = [{ key: 'a', a: 1, b: 2, seq: 0 }, 'not an object', { key: 'b', a: 5, b: 5, seq: 2, fail: true }];
+    const records = await collect(stage.process(messages));
+    const outputs = records.filter((r): r is StageOutput => r.kind === 'output').map((r) => [r.offset, r.model, r.output]);
+    assert.deepEqual(outputs.sort(), [[0, 'add', { r: 3, seq: 0 }], [0, 'h', { seq: 0, tag: 'v1', size: 0 }], [2, 'add', { r: 10, seq: 2 }]].sort());
+    const errors = records.filter((r) => r.kind === 'error').map((r) => r.kind === 'error' && [r.offset, r.model, r.error.code]);
+    assert.deepEqual(errors.sort(), [[1, null, 'PYSTAGE_BAD_INPUT'], [2, 'h', 'PYSTAGE_MODEL_EXECUTION']].sort());
+    const status = await stage.status();
+    assert.ok(status.every((s) => typeof s.uniq === 'string' && s.uniq.includes(stage.id)));
+    await stage.close();
+    assert.ok(await waitGone(pids, 3000), 'servers exit on close');
+  });
+
+  test('add, update and remove models while messages flow', async () => {
+    const stage = await createStage({
+      partitions: 2, pythonPath: fixtures, logLevel: 'silent',
+      models: [{ name: 'h', file: 'hostile.py', options: { tag: 'v1' } }],
+    });
+    let phase = 0;
+    async function* feed() {
+      for (let i = 0; i < 3000; i++) {
+        if (i === 1000) { await stage.updateModel({ name: 'h', file: 'hostile.py', options: { tag: 'v2' } }); phase = 1; }
+        if (i === 2000) { await stage.addModel({ name: 'add', file: 'arith.py', options: { op: 'add' } }); phase = 2; }
+        yield { key: `k${i % 10}`, seq: i, a: i, b: 1, phase };
+      }
+      await stage.removeModel('h');
+      yield { key: 'last', seq: 3000, a: 1, b: 1 };
+    }
+    const records = await collect(stage.process(feed()));
+    assert.ok(records.every((r) => r.kind === 'output'), JSON.stringify(records.find((r) => r.kind === 'error')));
+    const outputs = records as StageOutput[];
+    for (const o of outputs.filter((r) => r.model === 'h')) {
+      assert.equal(o.output.tag, (o.output.seq as number) < 1000 ? 'v1' : 'v2', `seq ${o.output.seq}`);
+    }
+    assert.equal(outputs.filter((r) => r.model === 'h').length, 3000);
+    assert.deepEqual(outputs.filter((r) => r.model === 'add').map((r) => r.offset).sort((a, b) => a - b),
+      [...Array.from({ length: 1000 }, (_, k) => 2000 + k), 3000]);
+    await assert.rejects(stage.updateModel({ name: 'nope', file: 'hostile.py' }), ModelLoadError);
+    await assert.rejects(stage.addModel({ name: 'bad', file: 'no_such.py' }), ModelLoadError);
+    await stage.close();
+  });
+
+  test('SIGKILL of a Python server mid-stream loses and duplicates nothing', async () => {
+    const stage = await createStage({
+      partitions: 2, pythonPath: fixtures, logLevel: 'silent', models: [{ name: 'add', file: 'arith.py' }],
+    });
+    const [victim] = await serverPids(stage);
+    const n = 60_000;
+    async function* feed() {
+      for (let i = 0; i < n; i++) {
+        if (i === 20_000) process.kill(victim!, 'SIGKILL');
+        yield { key: `k${i % 101}`, a: i, b: 3, seq: i };
+      }
+    }
+    const records = await collect(stage.process(feed()));
+    const offsets = new Set<number>();
+    for (const r of records) {
+      assert.equal(r.kind, 'output', JSON.stringify(r));
+      const o = r as StageOutput;
+      assert.ok(!offsets.has(o.offset), `duplicate ${o.offset}`);
+      offsets.add(o.offset);
+      assert.deepEqual(o.output, { r: o.offset + 3, seq: o.offset });
+    }
+    assert.equal(offsets.size, n);
+    assert.ok(stage.stats().restarts >= 1, 'the killed server was restarted');
+    assert.ok(!isAlive(victim!));
+    const pids = await serverPids(stage);
+    await stage.close();
+    assert.ok(await waitGone(pids, 3000));
+  });
+
+  test('a poison message and a hanging one become errors; everything else is processed', async () => {
+    const stage = await createStage({
+      partitions: 1, pythonPath: fixtures, logLevel: 'silent', executeTimeoutMs: 1000, maxAttempts: 2,
+      models: [{ name: 'h', file: 'hostile.py' }],
+    });
+    const messages = Array.from({ length: 500 }, (_, i) => ({ key: 'same', seq: i, die: i === 100, hang: i === 300 }));
+    const records = await collect(stage.process(messages));
+    const errors = records.filter((r) => r.kind === 'error');
+    assert.deepEqual(errors.map((r) => r.offset).sort((a, b) => a - b), [100, 300]);
+    for (const e of errors) assert.equal(e.kind === 'error' && e.error.code, new PoisonMessageError('').code);
+    const outputs = records.filter((r): r is StageOutput => r.kind === 'output');
+    assert.equal(outputs.length, 498);
+    // One partition: outputs keep input order across the restarts.
+    assert.deepEqual(outputs.map((o) => o.offset), Array.from({ length: 500 }, (_, i) => i).filter((i) => i !== 100 && i !== 300));
+    assert.ok(stage.stats().restarts >= 3);
+    await stage.close();
+  });
+
+  test('stream() works in stream.pipeline()', async () => {
+    const stage = await createStage({ partitions: 2, pythonPath: fixtures, logLevel: 'silent', models: [{ name: 'add', file: 'arith.py' }] });
+    const got: number[] = [];
+    await pipeline(
+      Readable.from(Array.from({ length: 100 }, (_, i) => ({ key: i, a: i, b: i }))),
+      stage.stream(),
+      new Writable({ objectMode: true, write(r: StageOutput, _e, cb) { got.push(r.output.r as number); cb(); } }),
+    );
+    assert.deepEqual(got.sort((a, b) => a - b), Array.from({ length: 100 }, (_, i) => 2 * i));
+    await stage.close();
+  });
+
+  test('start failures are typed and leave no process behind', async () => {
+    await assert.rejects(
+      createStage({ partitions: 1, pythonPath: fixtures, logLevel: 'silent', python: '/nonexistent/python3', models: [{ name: 'a', file: 'arith.py' }] }),
+      PythonStartError,
+    );
+    await assert.rejects(
+      createStage({ partitions: 2, pythonPath: fixtures, logLevel: 'silent', models: [{ name: 'a', file: 'arith.py', options: { op: 'pow' } }] }),
+      (err: unknown) => err instanceof ModelLoadError && /unknown op 'pow'/.test(err.message),
+    );
+  });
+});

@@ -1,0 +1,422 @@
+/**
+ * The state of one partition: its Python server, the one connection to it, the
+ * model registry to replay, and every operation not yet answered.
+ *
+ * Every command goes through one FIFO of operations, so a partition's messages
+ * and metadata commands reach the server in the order they were submitted.
+ * When the connection breaks, the operation at the head (the one the server was
+ * working on) is blamed: a batch is split into single messages, a single
+ * message is given up after `maxAttempts` crashes or one deadline. Then the
+ * server is reconnected or restarted (with backoff), the registry replayed, and
+ * every remaining operation resent in order.
+ */
+import pRetry from 'p-retry';
+import { threadId } from 'node:worker_threads';
+import {
+  BadRequestError, ModelExecutionError, ModelLoadError, PartitionFailedError, PoisonMessageError,
+  type ErrorRecord, type PystageError,
+} from '../src/errors.js';
+import type { Logger } from '../src/logger.js';
+import { INPUT_SEPARATOR, type ExecValue, type ModelSpec, type WorkerConfig } from '../src/worker-protocol.js';
+import { ModelRegistry } from './model-registry.js';
+import { PythonServerProcess } from './python-server-process.js';
+import { ConnectionBrokenError, ServerConnection, type ServerReply } from './server-connection.js';
+import { SpoolFiles } from './spool-files.js';
+
+/** One request to the server, kept until it is answered or given up. */
+interface Operation {
+  /** The request's JSON text for a connection-assigned id. */
+  build: (id: number) => string;
+  /** Called with the server's reply. */
+  settle: (reply: ServerReply) => void;
+  /** Called when the operation is given up. */
+  giveUp: (err: PystageError) => void;
+  /** Times the server died or hung while this was the operation it was working on. */
+  crashes: number;
+  /** For a batch of more than one message: the single-message operations that replace it after a crash. */
+  split?: () => Operation[];
+}
+
+type State = 'up' | 'recovering' | 'failed' | 'stopped';
+
+const json = JSON.stringify;
+
+/** The worker's partition: owns one Python server over one connection. */
+export class PartitionRuntime {
+  restarts = 0;
+  private server: PythonServerProcess | null = null;
+  private connection: ServerConnection | null = null;
+  private readonly queue: Operation[] = [];
+  private state: State = 'recovering';
+  private failure: PartitionFailedError | null = null;
+  /** Set once stopServer is on its way: the connection closing then is expected, not a failure. */
+  private stopping = false;
+  private readonly registry: ModelRegistry;
+  private readonly spool: SpoolFiles;
+
+  private constructor(private readonly config: WorkerConfig, private readonly logger: Logger) {
+    this.registry = new ModelRegistry();
+    this.spool = new SpoolFiles(config.spoolDir, config.partition);
+  }
+
+  /** Start the server, connect, say hello and load the stage's models; rejects with a typed error. */
+  static async start(config: WorkerConfig, models: ModelSpec[], logger: Logger): Promise<PartitionRuntime> {
+    const runtime = new PartitionRuntime(config, logger);
+    try {
+      await runtime.launch();
+      runtime.state = 'up';
+      for (const spec of models) await runtime.addModel(spec, 'addModel');
+    } catch (err) {
+      await runtime.stop();
+      throw err;
+    }
+    return runtime;
+  }
+
+  get serverPid(): number | null {
+    return this.server?.pid ?? null;
+  }
+
+  get uniq(): string {
+    return this.server?.ready.uniq ?? '';
+  }
+
+  /** Kill the server at once (process exit hooks). */
+  killSync(): void {
+    this.server?.killSync();
+  }
+
+  /** Run each input through its models (every model, or its route); see ExecValue for the shape. */
+  async exec(inputs: string, count: number, routes: (string | null)[] | null, mayBeBig: boolean): Promise<ExecValue> {
+    const models = this.registry.names();
+    const width = models.length;
+    if (routes === null) {
+      const lines: string[] = new Array(count * width);
+      await Promise.all(models.map((model, m) => this.runModel(model, inputs, count, mayBeBig).then((outcomes) => {
+        for (let i = 0; i < count; i++) lines[i * width + m] = outcomes[i]!;
+      })));
+      return { models, outcomes: lines.join('\n') };
+    }
+    const items = inputs.split(INPUT_SEPARATOR);
+    const lines: string[] = new Array(count);
+    const work: Promise<void>[] = [];
+    for (const model of models) {
+      const indices: number[] = [];
+      for (let i = 0; i < count; i++) if (routes[i] === model) indices.push(i);
+      if (indices.length === 0) continue;
+      const joined = indices.map((i) => items[i]).join(INPUT_SEPARATOR);
+      work.push(this.runModel(model, joined, indices.length, mayBeBig).then((outcomes) => {
+        for (let k = 0; k < indices.length; k++) lines[indices[k]!] = outcomes[k]!;
+      }));
+    }
+    for (let i = 0; i < count; i++) {
+      const route = routes[i]!;
+      if (!models.includes(route)) {
+        lines[i] = errorLine({ code: 'PYSTAGE_ROUTING', type: 'RoutingError', message: `no model named "${route}" is loaded (loaded: ${models.join(', ') || 'none'})` });
+      }
+    }
+    await Promise.all(work);
+    return { models, outcomes: lines.join('\n') };
+  }
+
+  /** Load (addModel) or reload (updateModel) a model; resolves with the server's result. */
+  addModel(spec: ModelSpec, cmd: 'addModel' | 'updateModel'): Promise<unknown> {
+    const options = { ModelName: spec.name, ModelFile: spec.file, ...(spec.className ? { ClassName: spec.className } : {}) };
+    return this.command(cmd, options, spec.options ?? {}).then(async (result) => {
+      this.registry.set({ ...spec, initData: cmd === 'addModel' ? undefined : spec.initData });
+      if (spec.initData !== undefined) await this.initModel(spec.name, spec.initData);
+      return result;
+    });
+  }
+
+  removeModel(name: string): Promise<unknown> {
+    return this.command('removeModel', { ModelName: name }).then((result) => {
+      this.registry.delete(name);
+      return result;
+    });
+  }
+
+  initModel(name: string, dataFile: string): Promise<unknown> {
+    return this.command('initModel', { ModelName: name, DataFile: dataFile }).then((result) => {
+      this.registry.setInitData(name, dataFile);
+      return result;
+    });
+  }
+
+  status(): Promise<unknown> {
+    return this.command('serverStatus', {});
+  }
+
+  /** Finish what is queued, ask the server to stop, and kill it by pid if it lingers. */
+  async stop(): Promise<void> {
+    if (this.state === 'up' && this.connection) {
+      const stopped = this.command('stopServer', {}).catch(() => {});
+      this.stopping = true;
+      await stopped;
+    }
+    this.state = 'stopped';
+    this.connection?.close();
+    const server = this.server;
+    if (server) {
+      const exited = await Promise.race([server.whenExited().then(() => true), delay(2000).then(() => false)]);
+      if (!exited) await server.kill();
+    }
+  }
+
+  private command(cmd: string, cmdOptions: Record<string, unknown>, modelOptions?: Record<string, unknown>): Promise<unknown> {
+    const tail = modelOptions === undefined ? '' : `,"ModelOptions":${json(modelOptions)}`;
+    const body = `"CmdOptions":${json(cmdOptions)}${tail}}`;
+    return new Promise((resolve, reject) => {
+      this.submit({
+        build: (id) => `{"Cmd":"${cmd}","CmdVer":1,"Id":${id},${body}`,
+        settle: (reply) => {
+          if (reply.Code >= 0) resolve(reply.Result);
+          else reject(replyError(reply, this.config.partition, String(cmdOptions.ModelName ?? '') || undefined, cmd));
+        },
+        giveUp: reject,
+        crashes: 0,
+      });
+    });
+  }
+
+  /** Run inputs through one model: inline ones in batches, big ones one by one through spool files. */
+  private runModel(model: string, joined: string, count: number, mayBeBig: boolean): Promise<string[]> {
+    if (!mayBeBig && count <= this.config.maxBatch) return this.batchOperation(model, joined, count);
+    const parts: Promise<string[]>[] = [];
+    let batch: string[] = [];
+    const flush = () => {
+      if (batch.length > 0) parts.push(this.batchOperation(model, batch.join(INPUT_SEPARATOR), batch.length));
+      batch = [];
+    };
+    for (const input of joined.split(INPUT_SEPARATOR)) {
+      if (mayBeBig && Buffer.byteLength(input) > this.config.inlineLimit) {
+        flush();
+        parts.push(this.fileOperation(model, input));
+      } else {
+        batch.push(input);
+        if (batch.length >= this.config.maxBatch) flush();
+      }
+    }
+    flush();
+    return Promise.all(parts).then((all) => all.flat());
+  }
+
+  private batchOperation(model: string, joined: string, count: number): Promise<string[]> {
+    return new Promise((resolve) => this.submit(this.makeBatch(model, joined, count, resolve)));
+  }
+
+  private makeBatch(model: string, joined: string, count: number, done: (outcomes: string[]) => void): Operation {
+    const prefix = `,"CmdOptions":{"ModelName":${json(model)},"Inputs":[`;
+    const operation: Operation = {
+      build: (id) => `{"Cmd":"executeBatch","CmdVer":1,"Id":${id}${prefix}${joined}]}}`,
+      settle: (reply) => {
+        void this.batchOutcomes(model, count, reply).then(done);
+      },
+      giveUp: (err) => done(new Array<string>(count).fill(errorLine(err.toRecord()))),
+      crashes: 0,
+    };
+    if (count > 1) {
+      operation.split = () => {
+        const outcomes: string[] = new Array(count);
+        let remaining = count;
+        return joined.split(INPUT_SEPARATOR).map((input, k) => this.makeBatch(model, input, 1, ([outcome]) => {
+          outcomes[k] = outcome!;
+          if (--remaining === 0) done(outcomes);
+        }));
+      };
+    }
+    return operation;
+  }
+
+  private async fileOperation(model: string, input: string): Promise<string[]> {
+    const path = this.spool.writeInput(input);
+    try {
+      const reply = await new Promise<ServerReply | PystageError>((resolve) => this.submit({
+        build: (id) => `{"Cmd":"executeModel","CmdVer":1,"Id":${id},"CmdOptions":{"ModelName":${json(model)},"InputFile":${json(path)}}}`,
+        settle: resolve,
+        giveUp: resolve,
+        crashes: 0,
+      }));
+      if (reply instanceof Error) return [errorLine(reply.toRecord())];
+      return [await this.itemOutcome(model, reply)];
+    } finally {
+      await this.spool.remove(path);
+    }
+  }
+
+  private async batchOutcomes(model: string, count: number, reply: ServerReply): Promise<string[]> {
+    if (reply.Code < 0 || !Array.isArray(reply.Result)) {
+      return new Array<string>(count).fill(errorLine(replyError(reply, this.config.partition, model, 'executeBatch').toRecord()));
+    }
+    const items = reply.Result as ServerReply[];
+    const outcomes: string[] = new Array(count);
+    for (let k = 0; k < count; k++) {
+      const item = items[k];
+      outcomes[k] = item === undefined
+        ? errorLine({ code: 'PYSTAGE_BAD_REQUEST', message: `server answered ${items.length} of ${count} batch items` })
+        : item.OutputFile === undefined ? this.inlineOutcome(model, item) : await this.itemOutcome(model, item);
+    }
+    return outcomes;
+  }
+
+  private inlineOutcome(model: string, item: ServerReply): string {
+    if (item.Code === 0) return 'o' + json(item.Result);
+    if (item.Code === 1) return 'n';
+    return errorLine(replyError(item, this.config.partition, model, 'execute').toRecord());
+  }
+
+  private async itemOutcome(model: string, item: ServerReply): Promise<string> {
+    if (item.Code === 0 && typeof item.OutputFile === 'string') {
+      const text = await this.spool.takeOutput(item.OutputFile);
+      // Outcome lines are newline-separated, so an output must be one line of JSON.
+      return 'o' + (text.includes('\n') ? json(JSON.parse(text)) : text);
+    }
+    return this.inlineOutcome(model, item);
+  }
+
+  private submit(operation: Operation): void {
+    if (this.state === 'failed' || this.state === 'stopped') {
+      operation.giveUp(this.failure ?? new PartitionFailedError(`partition ${this.config.partition} is stopped`, { partition: this.config.partition }));
+      return;
+    }
+    this.queue.push(operation);
+    if (this.state === 'up') this.dispatch(operation);
+  }
+
+  private dispatch(operation: Operation): void {
+    this.connection!.request(operation.build).then((reply) => {
+      // Replies arrive in request order, so the answered operation is the head of the queue.
+      this.queue.shift();
+      operation.settle(reply);
+    }, () => { /* the connection broke; onBroken recovers and resends */ });
+  }
+
+  private onBroken(err: ConnectionBrokenError): void {
+    if (this.state !== 'up' || this.stopping) return;
+    this.state = 'recovering';
+    this.logger.warn({ reason: err.reason, inFlight: this.queue.length }, err.message);
+    this.blameHead(err);
+    void this.recover(err).then(() => {
+      this.state = 'up';
+      for (const operation of this.queue) this.dispatch(operation);
+    }, (failure: unknown) => {
+      this.state = 'failed';
+      this.failure = new PartitionFailedError(
+        `partition ${this.config.partition}: the Python server could not be restarted: ${(failure as Error).message}`,
+        { partition: this.config.partition },
+      );
+      this.logger.error({ err: failure }, this.failure.message);
+      for (const operation of this.queue.splice(0)) operation.giveUp(this.failure);
+    });
+  }
+
+  /** The head is what the server was working on when it died or hung: split it, or count it toward poison. */
+  private blameHead(err: ConnectionBrokenError): void {
+    const head = this.queue[0];
+    if (head === undefined) return;
+    if (head.split) {
+      this.queue.splice(0, 1, ...head.split());
+      return;
+    }
+    head.crashes++;
+    const hung = err.reason === 'timeout';
+    if (hung || head.crashes >= this.config.maxAttempts) {
+      this.queue.shift();
+      head.giveUp(new PoisonMessageError(
+        hung
+          ? `the model did not answer within ${this.config.executeTimeoutMs} ms; its Python server was replaced`
+          : `the message broke its Python server ${head.crashes} times; given up after ${this.config.maxAttempts} tries`,
+        { partition: this.config.partition, type: hung ? 'Timeout' : 'ServerCrash' },
+      ));
+    }
+  }
+
+  private async recover(err: ConnectionBrokenError): Promise<void> {
+    const server = this.server;
+    const serverGone = err.reason === 'timeout' || !server?.alive
+      || await Promise.race([server.whenExited().then(() => true), delay(100).then(() => false)]);
+    let reconnect = !serverGone;
+    await pRetry(async () => {
+      if (reconnect) {
+        reconnect = false;
+        await this.connect();
+        this.logger.info({ uniq: this.uniq }, 'reconnected to the Python server');
+        return;
+      }
+      await this.server?.kill();
+      await this.launch();
+      this.restarts++;
+      this.logger.info({ uniq: this.uniq, restarts: this.restarts }, 'Python server restarted');
+    }, {
+      retries: 5, factor: 2, minTimeout: 50, maxTimeout: 2000,
+      shouldRetry: () => this.state === 'recovering',
+    });
+  }
+
+  /** Spawn a server, connect, say hello, and replay the registry. */
+  private async launch(): Promise<void> {
+    const c = this.config;
+    this.server = await PythonServerProcess.start({
+      python: c.python, serverScript: c.serverScript, pythonPath: c.pythonPath, spoolDir: c.spoolDir,
+      uniq: `${c.stageId}.p${c.partition}.t${threadId}.{port}`,
+      maxFrameBytes: c.maxFrameBytes, inlineLimit: c.inlineLimit, logLevel: c.logLevel, startTimeoutMs: c.startTimeoutMs,
+      logger: this.logger,
+    });
+    await this.connect();
+    for (const spec of this.registry.specs()) {
+      await this.direct('addModel', { ModelName: spec.name, ModelFile: spec.file, ...(spec.className ? { ClassName: spec.className } : {}) }, spec.options ?? {});
+      if (spec.initData !== undefined) await this.direct('initModel', { ModelName: spec.name, DataFile: spec.initData });
+    }
+  }
+
+  /** Open a connection to the current server and authenticate it. */
+  private async connect(): Promise<void> {
+    const server = this.server!;
+    this.connection?.close();
+    const connection = await ServerConnection.open({
+      host: server.ready.host ?? '127.0.0.1', port: server.ready.port!,
+      maxFrameBytes: this.config.maxFrameBytes, requestTimeoutMs: this.config.executeTimeoutMs,
+    });
+    this.connection = connection;
+    connection.onBroken((err) => {
+      if (this.connection === connection) this.onBroken(err);
+    });
+    const hello = await connection.request((id) => `{"Cmd":"hello","CmdVer":1,"Id":${id},"CmdOptions":{"Token":${json(server.token)}}}`);
+    if (hello.Code !== 0) throw replyError(hello, this.config.partition, undefined, 'hello');
+  }
+
+  /** A request outside the queue, for the handshake and the replay. */
+  private async direct(cmd: string, cmdOptions: Record<string, unknown>, modelOptions?: Record<string, unknown>): Promise<void> {
+    const tail = modelOptions === undefined ? '' : `,"ModelOptions":${json(modelOptions)}`;
+    const reply = await this.connection!.request((id) => `{"Cmd":"${cmd}","CmdVer":1,"Id":${id},"CmdOptions":${json(cmdOptions)}${tail}}`);
+    if (reply.Code < 0) {
+      // A model that loaded before and fails now (its file changed on disk): log it, keep the rest of the partition going.
+      this.logger.error({ cmd, model: cmdOptions.ModelName, error: reply.Error }, 'replaying a model onto the restarted server failed');
+    }
+  }
+}
+
+/** An error outcome line (see ExecValue). */
+function errorLine(record: ErrorRecord): string {
+  return 'e' + json(record);
+}
+
+/** The typed error for a reply with a negative code. */
+function replyError(reply: ServerReply, partition: number, model: string | undefined, what: string): PystageError {
+  const message = reply.Error?.Message ?? `server answered Code ${reply.Code}`;
+  const details = { type: reply.Error?.Type, traceback: reply.Error?.Traceback ?? null, partition, model };
+  if (reply.Code === -2) {
+    return what === 'execute' || what === 'executeBatch'
+      ? new ModelExecutionError(message, details)
+      : new ModelLoadError(`${what} "${model}" failed: ${message}`, details);
+  }
+  if (what !== 'execute' && what !== 'executeBatch' && model !== undefined && reply.Code === -1) {
+    return new ModelLoadError(`${what} "${model}" failed: ${message}`, details);
+  }
+  return new BadRequestError(`${what} failed (Code ${reply.Code}): ${message}`, details);
+}
+
+function delay(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms).unref());
+}
+

@@ -1,0 +1,59 @@
+/**
+ * The Piscina worker of one partition. Its pool has exactly one thread, so
+ * this module's state is the partition's state: one PartitionRuntime, started
+ * by the first `start` task and stopped by `stop`.
+ */
+import { workerData } from 'node:worker_threads';
+import { toErrorRecord } from '../src/errors.js';
+import { createLogger } from '../src/logger.js';
+import type { WorkerConfig, WorkerReply, WorkerTask } from '../src/worker-protocol.js';
+import { PartitionRuntime } from './partition-runtime.js';
+
+const config = workerData as WorkerConfig;
+const logger = createLogger(config.logLevel, { stage: config.stageId, partition: config.partition });
+let runtime: PartitionRuntime | null = null;
+let starting: Promise<PartitionRuntime> | null = null;
+
+// A child process outlives its worker thread unless killed: kill it by pid when the thread goes.
+process.on('exit', () => runtime?.killSync());
+
+/** Handle one task from the main thread; failures are returned as records, never thrown. */
+export default async function handleTask(task: WorkerTask): Promise<WorkerReply<unknown>> {
+  try {
+    const value = await run(task);
+    return { ok: true, value, restarts: runtime?.restarts ?? 0, serverPid: runtime?.serverPid ?? null };
+  } catch (err) {
+    return { ok: false, error: toErrorRecord(err), restarts: runtime?.restarts ?? 0, serverPid: runtime?.serverPid ?? null };
+  }
+}
+
+async function run(task: WorkerTask): Promise<unknown> {
+  if (task.op === 'start') {
+    starting ??= PartitionRuntime.start(config, task.models, logger).then((r) => {
+      runtime = r;
+      logger.info({ uniq: r.uniq, serverPid: r.serverPid }, 'partition ready');
+      return r;
+    }, (err) => {
+      starting = null;
+      throw err;
+    });
+    await starting;
+    return { uniq: runtime!.uniq, serverPid: runtime!.serverPid };
+  }
+  const r = runtime ?? await starting;
+  if (!r) throw new Error(`partition ${config.partition} was not started`);
+  switch (task.op) {
+    case 'exec': return r.exec(task.inputs, task.count, task.routes, task.mayBeBig);
+    case 'addModel':
+    case 'updateModel': return r.addModel(task.spec, task.op);
+    case 'removeModel': return r.removeModel(task.name);
+    case 'initModel': return r.initModel(task.name, task.dataFile);
+    case 'status': return { partition: config.partition, uniq: r.uniq, serverPid: r.serverPid, restarts: r.restarts, server: await r.status() };
+    case 'stop': {
+      await r.stop();
+      runtime = null;
+      starting = null;
+      return null;
+    }
+  }
+}
