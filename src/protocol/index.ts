@@ -1,0 +1,16 @@
+/** The wire protocol between a partition and its Python server: frames, their codec, and messages. */
+
+/** Frame layout constants (markers, offsets, sizes, default limit). */
+export * from './frame-constants.js';
+/** Frame error kinds and the errors of the frame layer. */
+export { FRAME_ERROR_KINDS, FrameError, FrameTooLargeError, type FrameErrorKind } from './frame-errors.js';
+/** encodeFrame / encodeFrames / encodeJsonFrame: exactly-sized, transferable frame buffers. */
+export { encodeFrame, encodeFrames, encodeJsonFrame } from './frame-encoder.js';
+/** FrameDecoder: the streaming, resyncing decoder. */
+export { FrameDecoder, type FrameDecoderOptions } from './frame-decoder.js';
+/** parseJsonPayload: payload bytes to a JSON object, or BadJsonError ("bad-json"). */
+export { BadJsonError, parseJsonPayload, type BadJsonReason } from './payload-json.js';
+/** Typed requests, replies, commands and reply codes. */
+export * from './messages.js';
+/** MD5 as used for frame checksums (pure JS for small inputs, node:crypto for large). */
+export { md5Into, md5Matches } from './md5.js';
