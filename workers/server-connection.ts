@@ -9,7 +9,7 @@
  * ConnectionBrokenError once; the partition runtime decides how to recover.
  */
 import { connect, type Socket } from 'node:net';
-import { FrameDecoder, encodeFrame } from '../src/protocol/index.js';
+import { FrameDecoder, encodeFrame, isReply, type Reply } from '../src/protocol/index.js';
 
 /** Why a connection stopped being usable. `timeout` means the server is stuck, not just the socket. */
 export type BrokenReason = 'closed' | 'socket-error' | 'bad-frame' | 'out-of-order' | 'timeout';
@@ -23,14 +23,7 @@ export class ConnectionBrokenError extends Error {
 }
 
 /** A reply payload, parsed. */
-export interface ServerReply {
-  Cmd: string | null;
-  Id: number | null;
-  Code: number;
-  Result?: unknown;
-  OutputFile?: string;
-  Error?: { Type: string; Message: string; Traceback: string | null };
-}
+export type ServerReply = Reply;
 
 interface Pending {
   id: number;
@@ -122,13 +115,18 @@ export class ServerConnection {
 
   private onPayload(payload: Buffer): void {
     if (this.broken) return;
-    let reply: ServerReply;
+    let parsed: unknown;
     try {
-      reply = JSON.parse(payload.toString('utf8')) as ServerReply;
+      parsed = JSON.parse(payload.toString('utf8'));
     } catch {
       this.break('bad-frame', 'reply payload is not JSON');
       return;
     }
+    if (parsed === null || typeof parsed !== 'object' || !isReply(parsed as Record<string, unknown>)) {
+      this.break('bad-frame', 'reply payload is not a reply object');
+      return;
+    }
+    const reply = parsed as ServerReply;
     const entry = this.pending[this.head];
     if (entry === undefined || reply.Id !== entry.id) {
       // A reply we did not ask for, or -3 for a frame the server could not read: the stream is out of step.

@@ -1,0 +1,38 @@
+/** Hostile stdin: every line is accounted for, and the run goes on. */
+import assert from 'node:assert/strict';
+import { mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import { fileURLToPath } from 'node:url';
+import { jsonLines, runCli, summaryOf } from '../support/cli-runner.js';
+
+const fixtures = fileURLToPath(new URL('../../../test/fixtures/models/', import.meta.url));
+
+test('a 50 MB line, CRLF, blanks, scalars, arrays, bad UTF-8 and keyless lines: each one accounted for', async () => {
+  const errorsFile = join(mkdtempSync(join(tmpdir(), 'pystage-test-')), 'errors.jsonl');
+  const huge = JSON.stringify({ key: 'huge', seq: 1, blob: 'z'.repeat(50 * 1024 * 1024) });
+  const parts: Buffer[] = [
+    Buffer.from('{"key":"a","seq":0}\r\n'),
+    Buffer.from(huge + '\n'),
+    Buffer.from('   \n'),
+    Buffer.from('null\n'),
+    Buffer.from('"text"\n'),
+    Buffer.from('[{"key":"x"}]\n'),
+    Buffer.from([0xc3, 0x28, 0x0a]),
+    Buffer.from('{"seq":7}\n'),
+    Buffer.from('{"seq":8,"key":null}\n'),
+    Buffer.from('{"key":"b","seq":9'), // truncated JSON at EOF
+  ];
+  const result = await runCli(['run', '--python-path', fixtures, '--model', 'h=hostile.py', '--partitions', '2', '--errors', errorsFile], Buffer.concat(parts));
+  assert.equal(result.code, 0, result.stderr.slice(-2000));
+  const outputs = jsonLines(result.stdout).sort((x, y) => x.offset - y.offset);
+  assert.deepEqual(outputs.map((o) => [o.offset, o.output.seq]), [[0, 0], [1, 1], [7, 7], [8, 8]]);
+  assert.equal(outputs[1]!.output.size, 50 * 1024 * 1024);
+  const errors = jsonLines(readFileSync(errorsFile, 'utf8')).sort((x, y) => x.offset - y.offset);
+  assert.deepEqual(errors.map((e) => e.offset), [2, 3, 4, 5, 6, 9]);
+  assert.ok(errors.every((e) => e.error.code === 'PYSTAGE_BAD_INPUT'));
+  assert.equal(errors[5]!.line, '{"key":"b","seq":9');
+  const summary = summaryOf(result.stderr);
+  assert.deepEqual([summary.in, summary.out, summary.errors], [10, 4, 6]);
+});

@@ -1,0 +1,32 @@
+/** A message that kills its server (poison) and one that hangs: each becomes one error; the rest flows, in order. */
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { fileURLToPath } from 'node:url';
+import { createStage, PoisonMessageError, type StageOutput, type StageRecord } from '../../src/index.js';
+
+const fixtures = fileURLToPath(new URL('../../../test/fixtures/models/', import.meta.url));
+
+async function collect(records: AsyncIterable<StageRecord>): Promise<StageRecord[]> {
+  const all: StageRecord[] = [];
+  for await (const r of records) all.push(r);
+  return all;
+}
+
+test('a poison message and a hanging one become errors; everything else is processed', async () => {
+  const stage = await createStage({
+    partitions: 1, pythonPath: fixtures, logLevel: 'silent', executeTimeoutMs: 1000, maxAttempts: 2,
+    models: [{ name: 'h', file: 'hostile.py' }],
+});
+  const messages = Array.from({ length: 500 }, (_, i) => ({ key: 'same', seq: i, die: i === 100, hang: i === 300 }));
+  const records = await collect(stage.process(messages));
+  const errors = records.filter((r) => r.kind === 'error');
+  assert.deepEqual(errors.map((r) => r.offset).sort((a, b) => a - b), [100, 300]);
+  for (const e of errors) assert.equal(e.kind === 'error' && e.error.code, new PoisonMessageError('').code);
+  const outputs = records.filter((r): r is StageOutput => r.kind === 'output');
+  assert.equal(outputs.length, 498);
+  // One partition: outputs keep input order across the restarts.
+  assert.deepEqual(outputs.map((o) => o.offset), Array.from({ length: 500 }, (_, i) => i).filter((i) => i !== 100 && i !== 300));
+  assert.ok(stage.stats().restarts >= 3);
+  await stage.close();
+});
+
