@@ -10,11 +10,18 @@ const FNV_PRIME = 0x01000193;
 /** FNV-1a 32-bit hash of a string's UTF-8 bytes. */
 export function fnv1a(text: string): number {
   let hash = FNV_OFFSET;
-  const bytes = Buffer.from(text, 'utf8');
-  for (let i = 0; i < bytes.length; i++) {
-    hash ^= bytes[i]!;
-    hash = Math.imul(hash, FNV_PRIME);
+  // Fast path without allocating: for ASCII, the UTF-16 code units are the UTF-8 bytes.
+  for (let i = 0; i < text.length; i++) {
+    const unit = text.charCodeAt(i);
+    if (unit > 0x7f) return fnv1aBytes(Buffer.from(text, 'utf8'));
+    hash = Math.imul(hash ^ unit, FNV_PRIME);
   }
+  return hash >>> 0;
+}
+
+function fnv1aBytes(bytes: Uint8Array): number {
+  let hash = FNV_OFFSET;
+  for (let i = 0; i < bytes.length; i++) hash = Math.imul(hash ^ bytes[i]!, FNV_PRIME);
   return hash >>> 0;
 }
 

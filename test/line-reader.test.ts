@@ -1,0 +1,37 @@
+/** The stdin line splitter: any chunking, CRLF, a last line without newline, invalid UTF-8 flagged. */
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { readLines, type InputLine } from '../src/line-reader.js';
+
+async function linesOf(chunks: Buffer[], stopAfterFirstChunk = false): Promise<InputLine[]> {
+  const out: InputLine[] = [];
+  let seen = 0;
+  async function* source() {
+    for (const c of chunks) { seen++; yield c; }
+  }
+  for await (const l of readLines(source(), () => stopAfterFirstChunk && seen >= 1)) out.push(l);
+  return out;
+}
+
+test('lines split at every byte boundary come out whole', async () => {
+  const text = Buffer.from('{"a":1}\r\n\n{"b":"é"}\nlast');
+  const expected = [
+    { text: '{"a":1}', badUtf8: false }, { text: '', badUtf8: false },
+    { text: '{"b":"é"}', badUtf8: false }, { text: 'last', badUtf8: false },
+  ];
+  for (let size = 1; size <= text.length; size++) {
+    const chunks: Buffer[] = [];
+    for (let i = 0; i < text.length; i += size) chunks.push(text.subarray(i, i + size));
+    assert.deepEqual(await linesOf(chunks), expected, `chunk size ${size}`);
+  }
+});
+
+test('invalid UTF-8 is flagged, a literal U+FFFD is not', async () => {
+  const lines = await linesOf([Buffer.from([0x61, 0xff, 0x0a]), Buffer.from('"\uFFFD"\n')]);
+  assert.deepEqual(lines.map((l) => l.badUtf8), [true, false]);
+});
+
+test('stopping ends after the lines already received', async () => {
+  const lines = await linesOf([Buffer.from('1\n2\n3'), Buffer.from('\n4\n')], true);
+  assert.deepEqual(lines.map((l) => l.text), ['1', '2']);
+});

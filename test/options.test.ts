@@ -1,0 +1,39 @@
+/** Options are validated once, with errors that name the option and the value. */
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { fileURLToPath } from 'node:url';
+import { InvalidOptionError } from '../src/errors.js';
+import { resolveOptions } from '../src/options.js';
+import { parseCommandLine, UsageError } from '../src/cli-args.js';
+
+const fixtures = fileURLToPath(new URL('../../test/fixtures/models/', import.meta.url));
+
+test('defaults are filled in and model files resolve against the python path', () => {
+  const o = resolveOptions({ models: [{ name: 'a', file: 'arith.py' }], pythonPath: fixtures });
+  assert.equal(o.keyField, 'key');
+  assert.equal(o.routeField, null);
+  assert.equal(o.models[0]!.file, `${fixtures}arith.py`);
+  assert.ok(o.partitions >= 1);
+});
+
+test('bad options are rejected with the option and value named', () => {
+  const base = { models: [{ name: 'a', file: 'arith.py' }], pythonPath: fixtures };
+  assert.throws(() => resolveOptions({ ...base, partitions: 0 }), (e: unknown) => e instanceof InvalidOptionError && /partitions.*got 0/.test(e.message));
+  assert.throws(() => resolveOptions({ ...base, logLevel: 'loud' }), /logLevel "loud"/);
+  assert.throws(() => resolveOptions({ ...base, models: [] }), /non-empty array/);
+  assert.throws(() => resolveOptions({ ...base, models: [{ name: 'a', file: 'x.py' }, { name: 'a', file: 'y.py' }] }), /"a" is given twice/);
+  assert.throws(() => resolveOptions({ ...base, pythonPath: '/no/such/dir' }), /\/no\/such\/dir/);
+});
+
+test('the command line: FILE:CLASS, options, init, and usage errors', () => {
+  const c = parseCommandLine(['run', '--model', 'm=dir/f.py:Cls', '--model-options', 'm={"x":1}', '--init', 'm=data.bin', '--partitions', '3', '--ordered']);
+  assert.equal(c.kind, 'run');
+  if (c.kind !== 'run') return;
+  assert.deepEqual(c.options.models, [{ name: 'm', file: 'dir/f.py', className: 'Cls', options: { x: 1 }, initData: 'data.bin' }]);
+  assert.equal(c.options.partitions, 3);
+  assert.equal(c.options.ordered, true);
+  assert.throws(() => parseCommandLine(['run', '--model', 'm=f.py', '--partitions', 'two']), UsageError);
+  assert.throws(() => parseCommandLine(['run', '--model', 'm=f.py', '--init', 'other=x']), /no --model other=FILE/);
+  assert.throws(() => parseCommandLine(['serve']), /unknown command/);
+  assert.deepEqual(parseCommandLine(['--version']), { kind: 'version' });
+});
