@@ -26,6 +26,7 @@ import { checkModelSpec, modelFile, resolveOptions, type ResolvedOptions, type S
 import { PartitionLane, replyFailure } from './partition-lane.js';
 import type { InputLine } from './line-reader.js';
 import { Partitioner } from './partitioner.js';
+import { resolvePython } from './python-interpreter.js';
 import { ResultQueue } from './result-queue.js';
 import type { ItemOutcome, ModelSpec, PartitionStatus, WorkerConfig, WorkerReply, WorkerTask } from './worker-protocol.js';
 
@@ -117,11 +118,18 @@ export class Stage {
 
   /** @internal Spawn the pools and start every partition. */
   async start(): Promise<void> {
-    process.once('exit', this.killLeftovers);
     const o = this.options;
+    let python;
+    try {
+      python = await resolvePython(o.python, o.startTimeoutMs);
+    } catch (err) {
+      await this.shutdown();
+      throw err;
+    }
+    process.once('exit', this.killLeftovers);
     for (let partition = 0; partition < o.partitions; partition++) {
       const config: WorkerConfig = {
-        stageId: this.id, partition, python: o.python, pythonPath: o.pythonPath, serverScript,
+        stageId: this.id, partition, python: python.executable, pythonPath: o.pythonPath, serverScript,
         spoolDir: this.spoolDir, inlineLimit: o.inlineLimit, maxFrameBytes: o.maxFrameBytes,
         executeTimeoutMs: o.executeTimeoutMs, startTimeoutMs: o.startTimeoutMs, maxAttempts: o.maxAttempts,
         maxBatch: o.maxBatch, logLevel: o.logLevel,

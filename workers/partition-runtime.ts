@@ -31,8 +31,10 @@ interface Operation {
   settle: (reply: ServerReply) => void;
   /** Called when the operation is given up. */
   giveUp: (err: PystageError) => void;
-  /** Times the server died or hung while this was the operation it was working on. */
+  /** Times the server died or hung while this operation was alone in flight. */
   crashes: number;
+  /** In flight when the server broke with others: resent alone until it is answered. */
+  suspect?: boolean;
   /** For a batch of more than one message: the single-message operations that replace it after a crash. */
   split?: () => Operation[];
 }
@@ -46,7 +48,9 @@ export class PartitionRuntime {
   restarts = 0;
   private server: PythonServerProcess | null = null;
   private connection: ServerConnection | null = null;
+  /** Every operation not yet answered, in submission order; the first `sent` are on the wire. */
   private readonly queue: Operation[] = [];
+  private sent = 0;
   private state: State = 'recovering';
   private failure: PartitionFailedError | null = null;
   /** Set once stopServer is on its way: the connection closing then is expected, not a failure. */
@@ -171,7 +175,7 @@ export class PartitionRuntime {
         build: (id) => `{"Cmd":"${cmd}","CmdVer":1,"Id":${id},${body}`,
         settle: (reply) => {
           if (reply.Code >= 0) resolve(reply.Result);
-          else reject(replyError(reply, this.config.partition, String(cmdOptions.ModelName ?? '') || undefined, cmd));
+          else reject(replyError(reply, this.config.partition, cmdOptions.ModelName as string | undefined, cmd, cmdOptions.ModelFile as string | undefined));
         },
         giveUp: reject,
         crashes: 0,
@@ -280,25 +284,40 @@ export class PartitionRuntime {
       return;
     }
     this.queue.push(operation);
-    if (this.state === 'up') this.dispatch(operation);
+    this.pump();
   }
 
-  private dispatch(operation: Operation): void {
-    this.connection!.request(operation.build).then((reply) => {
-      // Replies arrive in request order, so the answered operation is the head of the queue.
-      this.queue.shift();
-      operation.settle(reply);
-    }, () => { /* the connection broke; onBroken recovers and resends */ });
+  /**
+   * Send what may be sent: everything, pipelined; but while the head is a suspect
+   * it goes alone, so that if the server dies again the culprit is certain.
+   */
+  private pump(): void {
+    if (this.state !== 'up') return;
+    while (this.sent < this.queue.length && !(this.sent > 0 && this.queue[0]!.suspect)) {
+      const operation = this.queue[this.sent++]!;
+      this.connection!.request(operation.build).then((reply) => {
+        // Replies arrive in request order, so the answered operation is the head of the queue.
+        this.queue.shift();
+        this.sent--;
+        operation.settle(reply);
+        this.pump();
+      }, () => { /* the connection broke; onBroken recovers and resends */ });
+    }
   }
 
   private onBroken(err: ConnectionBrokenError): void {
     if (this.state !== 'up' || this.stopping) return;
     this.state = 'recovering';
-    this.logger.warn({ reason: err.reason, inFlight: this.queue.length }, err.message);
-    this.blameHead(err);
+    const inFlight = this.sent;
+    this.sent = 0;
+    this.logger.warn({ reason: err.reason, inFlight, queued: this.queue.length }, err.message);
+    // The server may have computed replies it never sent, so with several requests in flight
+    // any of them may be the one that broke it: all become suspects, resent one at a time.
+    if (inFlight === 1) this.blame(err);
+    else for (let i = 0; i < inFlight; i++) this.queue[i]!.suspect = true;
     void this.recover(err).then(() => {
       this.state = 'up';
-      for (const operation of this.queue) this.dispatch(operation);
+      this.pump();
     }, (failure: unknown) => {
       this.state = 'failed';
       this.failure = new PartitionFailedError(
@@ -310,15 +329,17 @@ export class PartitionRuntime {
     });
   }
 
-  /** The head is what the server was working on when it died or hung: split it, or count it toward poison. */
-  private blameHead(err: ConnectionBrokenError): void {
-    const head = this.queue[0];
-    if (head === undefined) return;
+  /** The head was alone in flight when the server broke: split it, or count it toward poison. */
+  private blame(err: ConnectionBrokenError): void {
+    const head = this.queue[0]!;
     if (head.split) {
-      this.queue.splice(0, 1, ...head.split());
+      const singles = head.split();
+      for (const single of singles) single.suspect = true;
+      this.queue.splice(0, 1, ...singles);
       return;
     }
     head.crashes++;
+    head.suspect = true;
     const hung = err.reason === 'timeout';
     if (hung || head.crashes >= this.config.maxAttempts) {
       this.queue.shift();
@@ -349,6 +370,9 @@ export class PartitionRuntime {
       this.logger.info({ uniq: this.uniq, restarts: this.restarts }, 'Python server restarted');
     }, {
       retries: 5, factor: 2, minTimeout: 50, maxTimeout: 2000,
+      // A new server killed from outside (or its connection cut) says nothing about whether the next start
+      // will work: only failures of our own (no interpreter, a crash on start, a replay refused) use up retries.
+      shouldConsumeRetry: ({ error }) => !isExternalFailure(error),
       shouldRetry: () => this.state === 'recovering',
     });
   }
@@ -396,24 +420,30 @@ export class PartitionRuntime {
   }
 }
 
+/** A failure caused by the server being killed or its connection cut, not by anything we did. */
+function isExternalFailure(error: unknown): boolean {
+  const e = error as { code?: string; type?: string };
+  return error instanceof ConnectionBrokenError || e.type === 'Killed'
+    || e.code === 'ECONNREFUSED' || e.code === 'ECONNRESET' || e.code === 'EPIPE';
+}
+
 /** An error outcome line (see ExecValue). */
 function errorLine(record: ErrorRecord): string {
   return 'e' + json(record);
 }
 
-/** The typed error for a reply with a negative code. */
-function replyError(reply: ServerReply, partition: number, model: string | undefined, what: string): PystageError {
+/** The typed error for a reply with a negative code; `file` names the model file for load errors. */
+function replyError(reply: ServerReply, partition: number, model: string | undefined, what: string, file?: string): PystageError {
+  const type = reply.Error?.Type;
   const message = reply.Error?.Message ?? `server answered Code ${reply.Code}`;
-  const details = { type: reply.Error?.Type, traceback: reply.Error?.Traceback ?? null, partition, model };
-  if (reply.Code === -2) {
-    return what === 'execute' || what === 'executeBatch'
-      ? new ModelExecutionError(message, details)
-      : new ModelLoadError(`${what} "${model}" failed: ${message}`, details);
+  const details = { type, traceback: reply.Error?.Traceback ?? null, partition, model };
+  const executing = what === 'execute' || what === 'executeBatch';
+  if (reply.Code === -2 && executing) return new ModelExecutionError(message, details);
+  if (!executing && model !== undefined && (reply.Code === -1 || reply.Code === -2)) {
+    const where = file === undefined ? '' : ` (${file})`;
+    return new ModelLoadError(`${what} "${model}"${where} failed: ${type ? `${type}: ` : ''}${message}`, details);
   }
-  if (what !== 'execute' && what !== 'executeBatch' && model !== undefined && reply.Code === -1) {
-    return new ModelLoadError(`${what} "${model}" failed: ${message}`, details);
-  }
-  return new BadRequestError(`${what} failed (Code ${reply.Code}): ${message}`, details);
+  return new BadRequestError(`${what} failed (Code ${reply.Code}): ${type ? `${type}: ` : ''}${message}`, details);
 }
 
 function delay(ms: number): Promise<void> {

@@ -107,13 +107,13 @@ export class PythonServerProcess {
 
     return new Promise<void>((resolve, reject) => {
       let settled = false;
-      const fail = (message: string) => {
+      const fail = (message: string, type?: string) => {
         if (settled) return;
         settled = true;
         clearTimeout(timer);
         this.killSync();
         const tail = this.recentStderr.slice(-5).join('\n');
-        reject(new PythonStartError(tail ? `${message}\n${tail}` : message));
+        reject(new PythonStartError(tail ? `${message}\n${tail}` : message, { type }));
       };
       const timer = setTimeout(
         () => fail(`Python server did not print its ready line within ${o.startTimeoutMs} ms (${o.python} ${o.serverScript})`),
@@ -125,7 +125,8 @@ export class PythonServerProcess {
           : `Python interpreter "${o.python}" could not be started: ${err.message}`);
       });
       child.once('exit', (code, signal) => {
-        fail(`Python server exited before it was ready (code ${code}, signal ${signal}); check --python-path "${o.pythonPath}"`);
+        if (signal !== null) fail(`Python server was killed by ${signal} before it was ready`, 'Killed');
+        else fail(`Python server exited with code ${code} before it was ready; check --python-path "${o.pythonPath}"`);
       });
       const lines = createInterface({ input: child.stdout! });
       lines.once('line', (line) => {
