@@ -1,0 +1,109 @@
+"""The commands of protocol v1: one request in, one reply payload out."""
+import logging
+import os
+import platform
+import time
+from typing import Any, Callable, Dict, Optional
+
+from .model_execution import ModelExecutor
+from .model_registry import ModelRegistry
+from .protocol import (
+    ADD_MODEL, COMMANDS, EXECUTE_BATCH, EXECUTE_MODEL, HELLO, INIT_MODEL, OK, PROTOCOL_VERSION,
+    REMOVE_MODEL, SERVER_STATUS, STOP_SERVER, UPDATE_MODEL, RequestError, encode_payload, error_reply, reply,
+)
+from .request_parser import ParsedRequest
+from .shutdown import ShutdownRequested
+
+_log = logging.getLogger("pystage.commands")
+
+
+class CommandHandler:
+    """Runs requests against the model registry. A reply is bytes: the payload of one frame."""
+
+    def __init__(self, uniq: str, registry: ModelRegistry, executor: ModelExecutor) -> None:
+        self.uniq = uniq
+        self.registry = registry
+        self._execute_model = executor.execute_model
+        self._execute_batch = executor.execute_batch
+        self.started = time.monotonic()
+        self.stop_requested = False
+        self._generic: Dict[str, Callable[[Dict[str, Any], Any], Any]] = {
+            HELLO: self._hello,
+            ADD_MODEL: self._add_model,
+            UPDATE_MODEL: self._update_model,
+            REMOVE_MODEL: self._remove_model,
+            INIT_MODEL: self._init_model,
+            SERVER_STATUS: self._server_status,
+            STOP_SERVER: self._stop_server,
+        }
+
+    def handle(self, request: ParsedRequest) -> bytes:
+        """The reply payload to a parsed request (refused or not). Never raises for a bad request or model."""
+        cmd, req_id = request.cmd, request.req_id
+        if request.error is not None:
+            return self.refuse(cmd, req_id, request.error)
+        try:
+            if cmd == EXECUTE_BATCH:
+                return self._execute_batch(req_id, request.options)
+            if cmd == EXECUTE_MODEL:
+                return self._execute_model(req_id, request.options)
+            result = self._generic[cmd](request.options, request.model_options)
+            return encode_payload(reply(cmd, req_id, OK, result))
+        except RequestError as exc:
+            return self.refuse(cmd, req_id, exc)
+        except ShutdownRequested:
+            raise
+        except Exception as exc:
+            # A bug of the server's own, or something a model did that no guard expected: answer it
+            # and keep serving rather than die.
+            _log.exception("request failed inside the server", extra={"cmd": cmd, "id": req_id})
+            return self.refuse(cmd, req_id, RequestError("InternalError", f"{type(exc).__name__}: {exc}"))
+
+    def refuse(self, cmd: Optional[str], req_id: Optional[int], error: RequestError) -> bytes:
+        _log.warning("request refused", extra={
+            "cmd": cmd, "id": req_id, "code": error.code, "type": error.error_type, "error": error.message})
+        return encode_payload(error_reply(cmd, req_id, error.code, error.error_type, error.message,
+                                          error.traceback_text))
+
+    # --- generic commands: return the Result, or raise RequestError -------------------------------
+
+    def _hello(self, _options: Dict[str, Any], _model_options: Any) -> Dict[str, Any]:
+        # The token was checked by the connection gate (ModelServer) before this runs.
+        return {"Uniq": self.uniq, "Pid": os.getpid(), "ProtocolVersion": PROTOCOL_VERSION,
+                "Commands": list(COMMANDS)}
+
+    def _add_model(self, options: Dict[str, Any], model_options: Any) -> Dict[str, Any]:
+        model = self.registry.add(options.get("ModelName"), options.get("ModelFile"),
+                                  options.get("ClassName"), model_options)
+        return {"ModelName": model.name, "File": model.file, "Class": model.class_name}
+
+    def _update_model(self, options: Dict[str, Any], model_options: Any) -> Dict[str, Any]:
+        model = self.registry.update(options.get("ModelName"), options.get("ModelFile"),
+                                     options.get("ClassName"), model_options)
+        return {"ModelName": model.name, "File": model.file, "Class": model.class_name}
+
+    def _remove_model(self, options: Dict[str, Any], _model_options: Any) -> Dict[str, Any]:
+        model = self.registry.remove(options.get("ModelName"))
+        return {"ModelName": model.name}
+
+    def _init_model(self, options: Dict[str, Any], _model_options: Any) -> Dict[str, Any]:
+        name = options.get("ModelName")
+        if options.get("DataFile") is None:
+            self.registry.get(name)
+            raise RequestError("MissingOption", "DataFile is required")
+        path = self.registry.init(name, options.get("DataFile"))
+        return {"ModelName": name, "DataFile": path}
+
+    def _server_status(self, _options: Dict[str, Any], _model_options: Any) -> Dict[str, Any]:
+        return {
+            "Uniq": self.uniq,
+            "Pid": os.getpid(),
+            "UptimeSeconds": round(time.monotonic() - self.started, 3),
+            "ProtocolVersion": PROTOCOL_VERSION,
+            "Python": platform.python_version(),
+            "Models": self.registry.status(),
+        }
+
+    def _stop_server(self, _options: Dict[str, Any], _model_options: Any) -> None:
+        self.stop_requested = True
+        return None

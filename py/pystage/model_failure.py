@@ -1,0 +1,44 @@
+"""Turning an exception raised by a model's own code into a Code -2 error."""
+import os
+import traceback
+from types import TracebackType
+from typing import Any, Dict, Optional
+
+from .protocol import MODEL_ERROR, RequestError, error_object
+
+BAD_MODEL_OUTPUT = "BadModelOutput"
+
+
+_SERVER_DIR = os.path.dirname(os.path.abspath(__file__)) + os.sep
+
+
+def _is_server_frame(tb: TracebackType) -> bool:
+    filename = tb.tb_frame.f_code.co_filename
+    return filename.startswith(_SERVER_DIR) or filename.startswith("<frozen importlib")
+
+
+def _model_traceback(exc: BaseException) -> str:
+    # The leading frames are the server's own calls into the model: the model's author needs the rest.
+    tb: Optional[TracebackType] = exc.__traceback__
+    while tb is not None and tb.tb_next is not None and _is_server_frame(tb):
+        tb = tb.tb_next
+    return "".join(traceback.format_exception(type(exc), exc, tb))
+
+
+def model_error(exc: BaseException) -> Dict[str, Any]:
+    """The Error object of an exception raised in a model: its class name, message and traceback."""
+    return error_object(type(exc).__name__, str(exc), _model_traceback(exc))
+
+
+def model_failure(exc: BaseException) -> RequestError:
+    """A Code -2 RequestError carrying the exception's own class name and message."""
+    return RequestError(type(exc).__name__, str(exc), MODEL_ERROR, _model_traceback(exc))
+
+
+def bad_output_error(value: Any) -> Dict[str, Any]:
+    return error_object(BAD_MODEL_OUTPUT,
+                        f"execute() must return a dict or None, not {type(value).__name__}", None)
+
+
+def unencodable_output_error(exc: Exception) -> Dict[str, Any]:
+    return error_object(BAD_MODEL_OUTPUT, f"execute() returned a dict that is not valid JSON: {exc}", None)

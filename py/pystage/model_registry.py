@@ -1,0 +1,168 @@
+"""The models a server holds: loading, replacing, removing and initialising them by name."""
+import inspect
+import logging
+from types import ModuleType
+from typing import Any, Callable, Dict, List, Optional
+
+from .model import ModelContext
+from .model_failure import model_failure
+from .module_loader import load_module, module_name_for, unload_module
+from .paths import ConfinedPaths
+from .protocol import RequestError
+
+_log = logging.getLogger("pystage.registry")
+
+
+class LoadedModel:
+    """One registered model. `execute` is the instance's bound method, looked up once, for the hot path."""
+
+    __slots__ = ("name", "file", "class_name", "explicit_class", "options", "module_name",
+                 "instance", "execute", "executed", "errors")
+
+    def __init__(self, name: str, file: str, class_name: str, explicit_class: Optional[str],
+                 options: Dict[str, Any], module_name: str, instance: Any) -> None:
+        self.name = name
+        self.file = file
+        self.class_name = class_name
+        self.explicit_class = explicit_class
+        self.options = options
+        self.module_name = module_name
+        self.instance = instance
+        self.execute: Callable[[Dict[str, Any]], Any] = instance.execute
+        self.executed = 0
+        self.errors = 0
+
+    def status(self) -> Dict[str, Any]:
+        return {"Name": self.name, "File": self.file, "Class": self.class_name,
+                "Executed": self.executed, "Errors": self.errors}
+
+
+def _has_execute(cls: type) -> bool:
+    return callable(getattr(cls, "execute", None))
+
+
+def _pick_class(module: ModuleType, class_name: Optional[str], path: str) -> type:
+    if class_name is not None:
+        cls = getattr(module, class_name, None)
+        if not inspect.isclass(cls):
+            raise RequestError("ClassNotFound", f"{path} defines no class {class_name!r}")
+        if not _has_execute(cls):
+            raise RequestError("ClassNotFound", f"class {class_name!r} in {path} has no execute method")
+        return cls
+    # Only classes defined by the file itself: an imported base class or helper is never the model.
+    defined = [obj for obj in vars(module).values()
+               if inspect.isclass(obj) and obj.__module__ == module.__name__]
+    candidates = [cls for cls in defined if _has_execute(cls)]
+    if len(candidates) == 1:
+        return candidates[0]
+    if not candidates:
+        names = ", ".join(sorted(cls.__name__ for cls in defined)) or "none"
+        raise RequestError("ClassNotFound",
+                           f"{path} defines no class with an execute method (classes defined: {names})")
+    names = ", ".join(sorted(cls.__name__ for cls in candidates))
+    raise RequestError("AmbiguousClass",
+                       f"{path} defines several classes with an execute method ({names}): pass ClassName")
+
+
+def _instantiate(cls: type, options: Dict[str, Any]) -> Any:
+    # A class that keeps object's constructor takes no options; calling it with one would only fail.
+    if cls.__init__ is object.__init__:
+        return cls()
+    return cls(options)
+
+
+class ModelRegistry:
+    """Models by name. Every change builds the new model completely before it touches the registry."""
+
+    def __init__(self, uniq: str, model_paths: ConfinedPaths, data_paths: ConfinedPaths) -> None:
+        self.uniq = uniq
+        self.model_paths = model_paths
+        self.data_paths = data_paths
+        self.models: Dict[str, LoadedModel] = {}
+        self._serial = 0
+
+    def get(self, name: Any) -> LoadedModel:
+        if name is None:
+            raise RequestError("MissingOption", "ModelName is required")
+        model = self.models.get(name) if isinstance(name, str) else None
+        if model is None:
+            raise RequestError("UnknownModel", f"no model named {name!r} is loaded")
+        return model
+
+    def add(self, name: Any, file: Any, class_name: Any, options: Any) -> LoadedModel:
+        name = _model_name(name)
+        if name in self.models:
+            raise RequestError("ModelExists", f"a model named {name!r} is already loaded: use updateModel")
+        model = self._build(name, file, class_name, options)
+        self.models[name] = model
+        _log.info("model added", extra={"model": name, "file": model.file, "class": model.class_name})
+        return model
+
+    def update(self, name: Any, file: Any, class_name: Any, options: Any) -> LoadedModel:
+        old = self.get(name)
+        # Whatever the request leaves out is kept from the model being replaced.
+        if file is None:
+            file = old.file
+            if class_name is None:
+                class_name = old.explicit_class
+        if options is None:
+            options = old.options
+        model = self._build(old.name, file, class_name, options)
+        self.models[old.name] = model
+        unload_module(old.module_name)
+        _log.info("model updated", extra={"model": old.name, "file": model.file, "class": model.class_name})
+        return model
+
+    def remove(self, name: Any) -> LoadedModel:
+        model = self.get(name)
+        del self.models[model.name]
+        unload_module(model.module_name)
+        _log.info("model removed", extra={"model": model.name})
+        return model
+
+    def init(self, name: Any, data_file: Any) -> str:
+        model = self.get(name)
+        path = self.data_paths.resolve(data_file, "DataFile")
+        init = getattr(model.instance, "init", None)
+        if not callable(init):
+            raise RequestError("NoInitMethod", f"model {model.name!r} ({model.class_name}) has no init method")
+        try:
+            init(path)
+        except (Exception, SystemExit) as exc:
+            raise model_failure(exc) from exc
+        _log.info("model initialised", extra={"model": model.name, "dataFile": path})
+        return path
+
+    def status(self) -> List[Dict[str, Any]]:
+        return [model.status() for model in self.models.values()]
+
+    def _build(self, name: str, file: Any, class_name: Any, options: Any) -> LoadedModel:
+        if class_name is not None and (not isinstance(class_name, str) or not class_name):
+            raise RequestError("BadOption", "ClassName must be a non-empty string")
+        if options is None:
+            options = {}
+        elif not isinstance(options, dict):
+            raise RequestError("BadOption", "ModelOptions must be a JSON object")
+        if file is None:
+            raise RequestError("MissingOption", "ModelFile is required")
+        path = self.model_paths.resolve(file, "ModelFile")
+        self._serial += 1
+        module_name = module_name_for(self._serial, path)
+        module = load_module(module_name, path)
+        try:
+            cls = _pick_class(module, class_name, path)
+            try:
+                instance = _instantiate(cls, options)
+                instance.context = ModelContext(self.uniq, name, logging.getLogger(f"model.{name}"))
+                return LoadedModel(name, path, cls.__name__, class_name, options, module_name, instance)
+            except (Exception, SystemExit) as exc:
+                raise model_failure(exc) from exc
+        except BaseException:
+            unload_module(module_name)
+            raise
+
+
+def _model_name(name: Any) -> str:
+    if not isinstance(name, str) or not name:
+        raise RequestError("MissingOption", "ModelName must be a non-empty string")
+    return name

@@ -1,0 +1,359 @@
+"""The server: one listening socket, one served connection at a time, replies in request order.
+
+Single-threaded: a selector watches the listener, the served connection and connections that have
+not said hello yet; models run synchronously in the loop. A parent-death watchdog thread is the only
+other thread.
+"""
+import logging
+import os
+import platform
+import selectors
+import socket
+import sys
+from typing import List, Optional, Tuple
+
+from .auth import TokenCheck
+from .client_connection import ClientConnection
+from .commands import CommandHandler
+from .frame_decoder import BAD_CHECKSUM, BAD_VERSION, ERROR, FRAME, MISSING_END, SKIPPED, TOO_LONG, FrameEvent
+from .frame_encoder import append_frame
+from .json_log import JsonLogFormatter, capture_std_streams
+from .listener import ListenAddress, open_listener
+from .model_execution import ModelExecutor
+from .model_registry import ModelRegistry
+from .parent_watchdog import ParentWatchdog
+from .paths import ConfinedPaths
+from .protocol import (
+    BAD_FRAME, HELLO, NOT_AUTHENTICATED, RequestError, encode_json, encode_payload, error_reply,
+)
+from .request_parser import ParsedRequest, parse_payload, parse_request, read_ids
+from .server_config import ServerConfig
+from .shutdown import ShutdownRequested, ignore_shutdown_signals, install_shutdown_signals
+from .spool import Spool
+
+_log = logging.getLogger("pystage.server")
+
+# Connections that have not said hello yet; beyond this the oldest is dropped (they cost a socket each).
+MAX_PENDING = 16
+# How long a reply may take to leave before a close or an exit gives up on it.
+FLUSH_TIMEOUT = 2.0
+
+_FRAME_ERROR_MESSAGES = {
+    BAD_VERSION: "frame VERSION is not 1",
+    TOO_LONG: "frame LENGTH exceeds the maximum frame size",
+    MISSING_END: "no END marker where the frame's LENGTH says it ends",
+    BAD_CHECKSUM: "frame CHECKSUM is not the MD5 of its payload",
+}
+
+
+class ModelServer:
+    def __init__(self, config: ServerConfig, formatter: JsonLogFormatter) -> None:
+        self.config = config
+        self._formatter = formatter
+        self._tokens = TokenCheck(config.token)
+        self._selector = selectors.DefaultSelector()
+        self._listener: Optional[socket.socket] = None
+        self._address: Optional[ListenAddress] = None
+        self._spool: Optional[Spool] = None
+        self._handler: Optional[CommandHandler] = None
+        self._active: Optional[ClientConnection] = None
+        self._pending: List[ClientConnection] = []
+        self._serial = 0
+        self._stopping = False
+        self.uniq = config.uniq
+
+    # --- lifecycle -----------------------------------------------------------------------------------
+
+    def run(self) -> int:
+        """Serve until stopServer or a signal; the exit code (0 for an orderly stop)."""
+        install_shutdown_signals()
+        ParentWatchdog(self._on_parent_death).start()
+        try:
+            self._start()
+            self._serve()
+            _log.info("stopServer received: stopping")
+        except ShutdownRequested as exc:
+            _log.info("signal received: stopping", extra={"signal": str(exc)})
+        finally:
+            self._close_all()
+        _log.info("server stopped")
+        return 0
+
+    def _start(self) -> None:
+        config = self.config
+        python_path = os.path.realpath(config.python_path)
+        # First on the path, so models import their own helpers; the server's package stays reachable after it.
+        sys.path.insert(0, python_path)
+        self._spool = Spool(config.spool_dir)
+        self._listener, self._address = open_listener(config.host, config.port, config.unix_socket)
+        self.uniq = config.uniq.replace("{port}", str(self._address.port) if self._address.port else "unix")
+        self._formatter.uniq = self.uniq
+        # Relative names resolve against the python path; data may also live in the spool dir.
+        data_paths = ConfinedPaths(python_path, [self._spool.path, python_path])
+        registry = ModelRegistry(self.uniq, model_paths=ConfinedPaths(python_path, [python_path]),
+                                 data_paths=data_paths)
+        executor = ModelExecutor(registry, self._spool, data_paths, config.inline_limit)
+        self._handler = CommandHandler(self.uniq, registry, executor)
+        self._selector.register(self._listener, selectors.EVENT_READ, None)
+        _log.info("server listening", extra={
+            "pid": os.getpid(), "parentPid": os.getppid(), "python": platform.python_version(),
+            "host": self._address.host, "port": self._address.port, "unixSocket": self._address.unix_socket,
+            "pythonPath": python_path, "spoolDir": self._spool.path, "tokenRequired": self._tokens.required,
+            "maxFrameBytes": config.max_frame_bytes, "inlineLimit": config.inline_limit})
+        self._announce_ready()
+
+    def _announce_ready(self) -> None:
+        address = self._address
+        assert address is not None
+        line = encode_json({"event": "ready", "host": address.host, "port": address.port,
+                            "unixSocket": address.unix_socket, "pid": os.getpid(), "uniq": self.uniq})
+        # Straight to fd 1 as UTF-8, whatever sys.stdout's buffering and encoding are.
+        data = memoryview((line + "\n").encode("utf-8"))
+        while data:
+            data = data[os.write(1, data):]
+        # From here on stdout belongs to nobody: fd 1 becomes stderr (for anything writing to the fd,
+        # e.g. a model's subprocess) and sys.stdout/sys.stderr turn lines into log records.
+        os.dup2(2, 1)
+        capture_std_streams()
+
+    def _close_all(self) -> None:
+        ignore_shutdown_signals()  # already on the way out: a signal now must not interrupt the cleanup
+        for conn in [self._active, *self._pending]:
+            if conn is not None:
+                conn.close()
+        self._active = None
+        self._pending.clear()
+        if self._listener is not None:
+            self._listener.close()
+        self._remove_files()
+        self._selector.close()
+        try:
+            sys.stdout.flush()
+            sys.stderr.flush()
+        except (OSError, ValueError):
+            pass
+
+    def _remove_files(self) -> None:
+        if self._address is not None and self._address.unix_socket is not None:
+            try:
+                os.unlink(self._address.unix_socket)
+            except OSError:
+                pass
+        if self._spool is not None:
+            self._spool.remove()
+
+    def _on_parent_death(self, parent_pid: int) -> None:
+        # Runs in the watchdog thread while the main thread may be stuck in a model: write the log line
+        # straight to fd 2 (no logging locks), clean up files, and leave without unwinding anything.
+        record = logging.LogRecord("pystage.server", logging.WARNING, __file__, 0,
+                                   "parent process died: exiting", None, None)
+        record.parentPid = parent_pid
+        try:
+            os.write(2, (self._formatter.format(record) + "\n").encode("utf-8"))
+        except OSError:
+            pass
+        self._remove_files()
+        os._exit(0)
+
+    # --- the loop ------------------------------------------------------------------------------------
+
+    def _serve(self) -> None:
+        select = self._selector.select
+        while not self._stopping:
+            for key, mask in select():
+                conn = key.data
+                if conn is None:
+                    self._accept()
+                    continue
+                if conn.closed:
+                    continue
+                try:
+                    if mask & selectors.EVENT_WRITE:
+                        self._on_writable(conn)
+                    elif mask & selectors.EVENT_READ:
+                        self._on_readable(conn)
+                except Exception:
+                    # Never expected; losing one connection beats losing the server and its models.
+                    _log.exception("connection failed inside the server", extra={"conn": conn.serial})
+                    self._drop(conn, "internal error")
+                if self._stopping:
+                    break
+
+    def _accept(self) -> None:
+        assert self._listener is not None
+        try:
+            sock, peer = self._listener.accept()
+        except (BlockingIOError, InterruptedError):
+            return
+        except OSError as exc:
+            _log.warning("accept failed", extra={"error": str(exc)})
+            return
+        self._serial += 1
+        conn = ClientConnection(sock, _peer_name(peer), self._serial, self.config.max_frame_bytes)
+        self._pending.append(conn)
+        self._selector.register(sock, selectors.EVENT_READ, conn)
+        _log.debug("connection accepted", extra={"conn": conn.serial, "peer": conn.peer})
+        if len(self._pending) > MAX_PENDING:
+            self._drop(self._pending[0], "too many connections waiting for hello")
+
+    def _on_readable(self, conn: ClientConnection) -> None:
+        try:
+            data = conn.recv()
+        except (BlockingIOError, InterruptedError):
+            return
+        except OSError as exc:
+            self._drop(conn, f"receive failed: {exc}")
+            return
+        if not data:
+            self._drop(conn, "closed by the client")
+            return
+        out: List[bytes] = []
+        skipped = 0
+        handler = self._handler
+        assert handler is not None
+        for event in conn.decoder.feed(data):
+            kind = event.event
+            if kind == FRAME:
+                assert event.payload is not None
+                request = parse_request(event.payload)
+                if not conn.admitted or request.cmd == HELLO:
+                    refusal = self._gate(conn, request)
+                    if refusal is not None:
+                        append_frame(out, refusal)
+                        self._reject(conn, out)
+                        return
+                append_frame(out, handler.handle(request))
+                if handler.stop_requested:
+                    break
+            elif kind == ERROR:
+                if not conn.admitted:
+                    if self._tokens.required:
+                        append_frame(out, self._not_authenticated(conn, *_ids_of(event)))
+                        self._reject(conn, out)
+                        return
+                    self._admit(conn)
+                append_frame(out, self._frame_error_reply(event))
+            elif kind == SKIPPED:
+                skipped += event.skipped
+        if skipped:
+            _log.warning("bytes skipped while looking for a frame start", extra={"conn": conn.serial, "bytes": skipped})
+        if out:
+            self._send(conn, b"".join(out))
+        if handler.stop_requested:
+            self._finish(conn)
+
+    def _on_writable(self, conn: ClientConnection) -> None:
+        try:
+            drained = conn.send_more()
+        except OSError as exc:
+            self._drop(conn, f"send failed: {exc}")
+            return
+        if drained:
+            # Reading resumes only now: a client that does not take its replies gets no more work done.
+            self._selector.modify(conn.sock, selectors.EVENT_READ, conn)
+
+    def _send(self, conn: ClientConnection, data: bytes) -> None:
+        try:
+            drained = conn.send(data)
+        except OSError as exc:
+            self._drop(conn, f"send failed: {exc}")
+            return
+        if not drained:
+            self._selector.modify(conn.sock, selectors.EVENT_WRITE, conn)
+
+    def _finish(self, conn: ClientConnection) -> None:
+        """After stopServer: make sure the reply left, then leave the loop."""
+        if not conn.closed:
+            try:
+                conn.flush_blocking(FLUSH_TIMEOUT)
+            except OSError:
+                pass
+        self._stopping = True
+
+    # --- admission -----------------------------------------------------------------------------------
+
+    def _gate(self, conn: ClientConnection, request: ParsedRequest) -> Optional[bytes]:
+        """None when the request may run on conn (admitting conn if new); else the -4 reply refusing it."""
+        if not self._tokens.required:
+            if not conn.admitted:
+                self._admit(conn)
+            return None
+        is_hello = request.cmd == HELLO and request.error is None
+        if conn.admitted and not is_hello:
+            return None
+        if is_hello and self._tokens.accepts(request.options.get("Token")):
+            if not conn.admitted:
+                self._admit(conn)
+            return None
+        return self._not_authenticated(conn, request.cmd, request.req_id)
+
+    def _not_authenticated(self, conn: ClientConnection, cmd: Optional[str], req_id: Optional[int]) -> bytes:
+        message = "wrong or missing token" if cmd == HELLO else "the first request must be hello with the token"
+        _log.warning("connection not authenticated", extra={
+            "conn": conn.serial, "peer": conn.peer, "cmd": cmd, "id": req_id, "code": NOT_AUTHENTICATED})
+        return encode_payload(error_reply(cmd, req_id, NOT_AUTHENTICATED, "NotAuthenticated", message))
+
+    def _admit(self, conn: ClientConnection) -> None:
+        old = self._active
+        if old is not None and old is not conn:
+            _log.info("connection replaced by a new one", extra={"conn": old.serial, "newConn": conn.serial})
+            self._forget(old)
+        if conn in self._pending:
+            self._pending.remove(conn)
+        conn.admitted = True
+        self._active = conn
+        _log.info("client connected", extra={"conn": conn.serial, "peer": conn.peer})
+
+    def _reject(self, conn: ClientConnection, out: List[bytes]) -> None:
+        """Send the refusal (best effort) and close."""
+        try:
+            conn.send(b"".join(out))
+            conn.flush_blocking(FLUSH_TIMEOUT)
+        except OSError:
+            pass
+        self._drop(conn, "not authenticated")
+
+    def _drop(self, conn: ClientConnection, reason: str) -> None:
+        was_active = conn is self._active
+        self._forget(conn)
+        if was_active:
+            _log.info("client disconnected", extra={"conn": conn.serial, "reason": reason})
+        else:
+            _log.debug("connection closed", extra={"conn": conn.serial, "reason": reason})
+
+    def _forget(self, conn: ClientConnection) -> None:
+        if conn.closed:
+            return
+        try:
+            self._selector.unregister(conn.sock)
+        except (KeyError, ValueError):
+            pass
+        conn.close()
+        if conn is self._active:
+            self._active = None
+        elif conn in self._pending:
+            self._pending.remove(conn)
+
+    # --- frame errors --------------------------------------------------------------------------------
+
+    def _frame_error_reply(self, event: FrameEvent) -> bytes:
+        kind = event.kind or "bad-frame"
+        cmd, req_id = _ids_of(event)
+        _log.warning("bad frame", extra={"kind": kind, "cmd": cmd, "id": req_id, "code": BAD_FRAME})
+        return encode_payload(error_reply(cmd, req_id, BAD_FRAME, kind, _FRAME_ERROR_MESSAGES.get(kind, kind)))
+
+
+def _ids_of(event: FrameEvent) -> Tuple[Optional[str], Optional[int]]:
+    """Cmd and Id of a damaged frame whose payload still parses (bad checksum), else (None, None)."""
+    if event.payload is None:
+        return None, None
+    try:
+        return read_ids(parse_payload(event.payload))
+    except RequestError:
+        return None, None
+
+
+def _peer_name(peer: object) -> str:
+    if isinstance(peer, tuple) and len(peer) >= 2:
+        return f"{peer[0]}:{peer[1]}"
+    return str(peer) or "unix"

@@ -1,0 +1,21 @@
+"""Everything a server is started with."""
+from dataclasses import dataclass, field
+from typing import Optional
+
+from .frame_format import DEFAULT_MAX_FRAME_BYTES
+
+DEFAULT_INLINE_LIMIT = 1024 * 1024
+
+
+@dataclass(frozen=True)
+class ServerConfig:
+    python_path: str
+    uniq: str
+    host: str = "127.0.0.1"
+    port: int = 0
+    unix_socket: Optional[str] = None
+    spool_dir: Optional[str] = None
+    max_frame_bytes: int = DEFAULT_MAX_FRAME_BYTES
+    inline_limit: int = DEFAULT_INLINE_LIMIT
+    # Kept out of repr so the token can never end up in a log line or a traceback.
+    token: Optional[str] = field(default=None, repr=False)
