@@ -97,8 +97,11 @@ export class PythonServerProcess {
       '--log-level', o.logLevel === 'trace' ? 'debug' : o.logLevel,
     ];
     // The token goes through the environment only: argv is visible to every local user.
+    // detached: a process group of its own, so a terminal's Ctrl-C reaches the stage (which drains and
+    // then stops its servers), not the servers directly. Parent death is still caught by the server's watchdog.
     const child = spawn(o.python, args, {
       stdio: ['ignore', 'pipe', 'pipe'],
+      detached: true,
       env: { ...process.env, PYSTAGE_TOKEN: this.token, PYTHONUNBUFFERED: '1' },
     });
     this.child = child;

@@ -42,7 +42,6 @@ def random_sizes(total: int, seed: int) -> List[int]:
     return sizes
 
 
-@unittest.skipUnless(os.path.exists(MANIFEST), "test/vectors/manifest.json is not there (yet)")
 class SharedVectorsTest(unittest.TestCase):
     def setUp(self) -> None:
         with open(MANIFEST, encoding="utf-8") as handle:
