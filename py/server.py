@@ -4,11 +4,16 @@
 Prints one ready line on stdout once listening, logs JSON lines on stderr, and serves protocol v1
 (see docs/protocol.md). The shared token comes from the PYSTAGE_TOKEN environment variable only.
 """
-import argparse
-import logging
-import os
 import sys
-from typing import List, Optional
+
+if sys.version_info < (3, 9):
+    sys.stderr.write(f"pystage needs Python 3.9+, this is {sys.version.split()[0]} ({sys.executable})\n")
+    sys.exit(2)
+
+import argparse  # noqa: E402
+import logging  # noqa: E402
+import os  # noqa: E402
+from typing import List, Optional  # noqa: E402
 
 from pystage.frame_format import DEFAULT_MAX_FRAME_BYTES
 from pystage.json_log import LOG_LEVELS, JsonLogFormatter, configure_logging

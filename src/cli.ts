@@ -7,6 +7,7 @@ import { createWriteStream, readFileSync } from 'node:fs';
 import { parseCommandLine, usage, UsageError } from './cli-args.js';
 import { readLines } from './line-reader.js';
 import { LineWriter } from './line-writer.js';
+import type { Entry } from './partition-lane.js';
 import { createStage, type Stage } from './stage.js';
 
 async function main(argv: string[]): Promise<number> {
@@ -55,19 +56,8 @@ async function main(argv: string[]): Promise<number> {
   const errors = command.errorsFile ? new LineWriter(createWriteStream(command.errorsFile), true) : new LineWriter(process.stderr);
   const lines = readLines(process.stdin as AsyncIterable<Buffer>, () => stopReading);
   try {
-    for await (const c of stage.processLines(stopOnDestroy(lines))) {
-      const key = JSON.stringify(c.key ?? null);
-      if (!Array.isArray(c.result)) {
-        errors.add(`{"offset":${c.offset},"key":${key},"partition":null,"model":null,"line":${JSON.stringify(c.input)},"error":${errorJson(c.result)}}`);
-      } else {
-        for (const o of c.result) {
-          if ('error' in o) {
-            errors.add(`{"offset":${c.offset},"key":${key},"partition":${c.partition},"model":${JSON.stringify(o.model)},"line":${JSON.stringify(c.input)},"error":${errorJson(o.error)}}`);
-          } else if (o.output !== null) {
-            out.add(`{"offset":${c.offset},"key":${key},"partition":${c.partition},"model":${JSON.stringify(o.model)},"output":${o.output}}`);
-          }
-        }
-      }
+    for await (const batch of stage.processLines(stopOnDestroy(lines))) {
+      for (const entry of batch) writeEntry(entry, out, errors);
       await out.ready();
       await errors.ready();
     }
@@ -78,6 +68,20 @@ async function main(argv: string[]): Promise<number> {
   }
   process.stderr.write(JSON.stringify({ summary: roundStats(stage.stats()) }) + '\n');
   return 0;
+}
+
+/** The output lines and error lines of one completed input. */
+function writeEntry(entry: Entry, out: LineWriter, errors: LineWriter): void {
+  const head = `{"offset":${entry.offset},"key":${JSON.stringify(entry.key ?? null)},"partition":${entry.partition}`;
+  const result = entry.result!;
+  if (!Array.isArray(result)) {
+    errors.add(`${head},"model":null,"line":${JSON.stringify(entry.input)},"error":${errorJson(result)}}`);
+    return;
+  }
+  for (const o of result) {
+    if ('error' in o) errors.add(`${head},"model":${JSON.stringify(o.model)},"line":${JSON.stringify(entry.input)},"error":${errorJson(o.error)}}`);
+    else if (o.output !== null) out.add(`${head},"model":${JSON.stringify(o.model)},"output":${o.output}}`);
+  }
 }
 
 function errorJson(e: { code: string; type?: string; message: string }): string {

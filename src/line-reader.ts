@@ -9,13 +9,17 @@ export type InputLine = { text: string; badUtf8: boolean };
 
 const strictUtf8 = new TextDecoder('utf-8', { fatal: true });
 
-/** Lines of a byte stream; `shouldStop()` ends reading after the lines already received. */
+/**
+ * Lines of a byte stream, a batch per chunk read (one await per chunk, not per
+ * line); `shouldStop()` ends reading after the lines already received.
+ */
 export async function* readLines(
   input: AsyncIterable<Buffer>,
   shouldStop: () => boolean = () => false,
-): AsyncGenerator<InputLine> {
+): AsyncGenerator<InputLine[]> {
   let pieces: Buffer[] = [];
   for await (const chunk of input) {
+    const lines: InputLine[] = [];
     let start = 0;
     for (let nl = chunk.indexOf(10, start); nl !== -1; nl = chunk.indexOf(10, start)) {
       let bytes = chunk.subarray(start, nl);
@@ -25,12 +29,13 @@ export async function* readLines(
         pieces = [];
       }
       start = nl + 1;
-      yield decode(bytes);
+      lines.push(decode(bytes));
     }
     if (start < chunk.length) pieces.push(chunk.subarray(start));
+    if (lines.length > 0) yield lines;
     if (shouldStop()) return;
   }
-  if (pieces.length > 0) yield decode(Buffer.concat(pieces));
+  if (pieces.length > 0) yield [decode(Buffer.concat(pieces))];
 }
 
 function decode(bytes: Buffer): InputLine {

@@ -7,18 +7,29 @@
  */
 import { Piscina } from 'piscina';
 import { errorFromRecord, PartitionFailedError, toErrorRecord, type ErrorRecord } from './errors.js';
-import { INPUT_SEPARATOR, type ExecValue, type ItemOutcome, type ModelSpec, type WorkerReply, type WorkerTask } from './worker-protocol.js';
+import { INPUT_SEPARATOR, type ExecValue, type ItemOutcome, type WorkerReply, type WorkerTask } from './worker-protocol.js';
 
-/** One message on its way through a partition. */
+/** One message on its way through the stage; it doubles as its own completion record. */
 export interface Entry {
   offset: number;
   key: unknown;
-  /** The message as JSON text. */
+  /** The message as JSON text (or the raw input line). */
   input: string;
   /** The one model to run, or null for every model. */
   route: string | null;
-  /** Told once what became of the message. */
-  done: (partition: number, result: ItemOutcome[] | ErrorRecord) => void;
+  /** Set when done: the partition that ran it (null if it never reached one). */
+  partition: number | null;
+  /** Set when done: the outcome per model, or one error for the whole message. */
+  result: ItemOutcome[] | ErrorRecord | null;
+  /** Told once, when `result` is set. */
+  sink: { complete(entry: Entry): void };
+}
+
+/** Record what became of an entry and tell its sink. */
+export function finish(entry: Entry, partition: number | null, result: ItemOutcome[] | ErrorRecord): void {
+  entry.partition = partition;
+  entry.result = result;
+  entry.sink.complete(entry);
 }
 
 interface Command {
@@ -40,8 +51,8 @@ export interface LaneOptions {
   pipelineDepth: number;
   maxInFlight: number;
   inlineLimit: number;
-  /** The models a replacement worker thread must load. */
-  currentModels: () => ModelSpec[];
+  /** The start task for a replacement worker thread (current interpreter and models). */
+  startTask: () => WorkerTask;
 }
 
 /** One partition's queue, pool and in-order delivery. */
@@ -167,7 +178,7 @@ export class PartitionLane {
       return await this.pool.run(task);
     } catch (first) {
       try {
-        const started = await this.pool.run({ op: 'start', models: this.options.currentModels() } satisfies WorkerTask) as WorkerReply<unknown>;
+        const started = await this.pool.run(this.options.startTask()) as WorkerReply<unknown>;
         if (!started.ok) return started;
         return await this.pool.run(task);
       } catch {
@@ -187,7 +198,7 @@ export class PartitionLane {
       }
       const r = reply as WorkerReply<ExecValue>;
       if (r.ok) deliverOutcomes(entries!, r.value, this.partition);
-      else for (const entry of entries!) entry.done(this.partition, r.error);
+      else for (const entry of entries!) finish(entry, this.partition, r.error);
       this.messages -= entries!.length;
     }
     if (this.waiters.length > 0 && this.messages < this.options.maxInFlight / 2) {
@@ -203,7 +214,7 @@ export class PartitionLane {
 function deliverOutcomes(entries: Entry[], value: ExecValue, partition: number): void {
   if (value.models.length === 0) {
     const error: ErrorRecord = { code: 'PYSTAGE_ROUTING', type: 'RoutingError', message: 'no model is loaded in this partition' };
-    for (const entry of entries) entry.done(partition, [{ model: entry.route ?? '', error }]);
+    for (const entry of entries) finish(entry, partition, [{ model: entry.route ?? '', error }]);
     return;
   }
   const lines = value.outcomes.split('\n');
@@ -219,7 +230,7 @@ function deliverOutcomes(entries: Entry[], value: ExecValue, partition: number):
         : kind === 110 /* n */ ? { model, output: null }
         : { model, error: JSON.parse(line.slice(1)) as ErrorRecord };
     }
-    entries[i]!.done(partition, outcomes);
+    finish(entries[i]!, partition, outcomes);
   }
 }
 

@@ -1,22 +1,25 @@
 /**
  * Finds the real Python interpreter once, at stage start. Spawning through a
  * wrapper (a pyenv shim is a bash script) costs hundreds of milliseconds per
- * start and puts a process between the worker and its server; asking Python
- * for sys.executable avoids both, and checks the version with a clear error.
+ * server start and puts a process between the worker and its server. A binary
+ * found on PATH is used as it is (the server checks its own version); anything
+ * else is asked once for sys.executable.
  */
 import { execFile } from 'node:child_process';
+import { closeSync, openSync, readSync, realpathSync, statSync } from 'node:fs';
+import { delimiter, join } from 'node:path';
 import { PythonStartError } from './errors.js';
-
-/** The interpreter to spawn and its version. */
-export interface PythonInterpreter {
-  executable: string;
-  version: [number, number, number];
-}
 
 const probe = 'import json, sys; print(json.dumps([sys.executable, list(sys.version_info[:3])]))';
 
-/** Resolve `python` (a name on PATH or a path) to its real executable; rejects with PythonStartError. */
-export function resolvePython(python: string, timeoutMs: number): Promise<PythonInterpreter> {
+/** Resolve `python` (a name on PATH or a path) to the executable to spawn; rejects with PythonStartError. */
+export async function resolvePython(python: string, timeoutMs: number): Promise<string> {
+  const found = findExecutable(python);
+  if (found !== null && isNativeBinary(found)) return found;
+  return askPython(python, timeoutMs);
+}
+
+function askPython(python: string, timeoutMs: number): Promise<string> {
   return new Promise((resolve, reject) => {
     execFile(python, ['-c', probe], { timeout: timeoutMs }, (err, stdout, stderr) => {
       if (err) {
@@ -32,10 +35,38 @@ export function resolvePython(python: string, timeoutMs: number): Promise<Python
           reject(new PythonStartError(`Python ${version.join('.')} at "${python}" is too old: pystage needs Python 3.9+`));
           return;
         }
-        resolve({ executable: executable || python, version });
+        resolve(executable || python);
       } catch {
         reject(new PythonStartError(`"${python}" did not answer like a Python interpreter: ${stdout.slice(0, 200)}`));
       }
     });
   });
+}
+
+/** The real path of `name` as the shell would find it, or null. */
+function findExecutable(name: string): string | null {
+  const candidates = name.includes('/') ? [name] : (process.env.PATH ?? '').split(delimiter).map((dir) => join(dir, name));
+  for (const candidate of candidates) {
+    try {
+      const path = realpathSync(candidate);
+      if (statSync(path).isFile()) return path;
+    } catch { /* not here */ }
+  }
+  return null;
+}
+
+/** True for an ELF or Mach-O binary, false for a script (which may be a wrapper). */
+function isNativeBinary(path: string): boolean {
+  const magic = Buffer.alloc(4);
+  let fd: number | null = null;
+  try {
+    fd = openSync(path, 'r');
+    readSync(fd, magic, 0, 4, 0);
+  } catch {
+    return false;
+  } finally {
+    if (fd !== null) closeSync(fd);
+  }
+  const word = magic.readUInt32BE(0);
+  return word === 0x7f454c46 || word === 0xcffaedfe || word === 0xcefaedfe;
 }

@@ -1,19 +1,20 @@
 /**
  * A FIFO between the code that completes messages and the consumer that reads
- * them: an async iterable whose producer can wait until the consumer caught up.
+ * them: an async iterable of batches (everything available at once, so the
+ * consumer pays one await per batch, not per item) whose producer can wait
+ * until the consumer caught up.
  */
 
 /** An async queue with an end, an error, and room-waiting for backpressure. */
-export class ResultQueue<T> implements AsyncIterable<T> {
+export class ResultQueue<T> implements AsyncIterable<T[]> {
   private items: T[] = [];
-  private head = 0;
   private ended = false;
   private failure: unknown = null;
   private reader: (() => void) | null = null;
   private roomWaiters: { limit: number; resolve: () => void }[] = [];
 
   get size(): number {
-    return this.items.length - this.head;
+    return this.items.length;
   }
 
   push(item: T): void {
@@ -34,17 +35,14 @@ export class ResultQueue<T> implements AsyncIterable<T> {
     return new Promise((resolve) => this.roomWaiters.push({ limit, resolve }));
   }
 
-  async *[Symbol.asyncIterator](): AsyncIterator<T> {
+  async *[Symbol.asyncIterator](): AsyncIterator<T[]> {
     for (;;) {
-      while (this.head < this.items.length) {
-        const item = this.items[this.head]!;
-        this.items[this.head++] = undefined as T;
-        if (this.head > 1024 && this.head * 2 > this.items.length) {
-          this.items = this.items.slice(this.head);
-          this.head = 0;
-        }
+      if (this.items.length > 0) {
+        const batch = this.items;
+        this.items = [];
         this.wakeProducers();
-        yield item;
+        yield batch;
+        continue;
       }
       if (this.ended) {
         if (this.failure !== null) throw this.failure;

@@ -23,7 +23,7 @@ import {
 } from './errors.js';
 import { createLogger, type Logger } from './logger.js';
 import { checkModelSpec, modelFile, resolveOptions, type ResolvedOptions, type StageOptions } from './options.js';
-import { PartitionLane, replyFailure } from './partition-lane.js';
+import { finish, PartitionLane, replyFailure, type Entry } from './partition-lane.js';
 import type { InputLine } from './line-reader.js';
 import { Partitioner } from './partitioner.js';
 import { resolvePython } from './python-interpreter.js';
@@ -66,15 +66,6 @@ export interface StageStats {
   msgPerSec: number;
 }
 
-/** What became of one input: its outcomes per model, or one error. */
-interface Completion {
-  offset: number;
-  key: unknown;
-  partition: number | null;
-  input: string;
-  result: ItemOutcome[] | ErrorRecord;
-}
-
 /** A message ready for a partition, or the reason it cannot go to one. */
 type Prepared = { key: unknown; input: string; route: string | null } | { key: unknown; input: string; error: PystageError };
 
@@ -100,6 +91,7 @@ export class Stage {
   private readonly counts = { in: 0, out: 0, noOutput: 0, errors: 0 };
   private readonly startedAt = performance.now();
   private closing = false;
+  private python = '';
   private closed: Promise<void> | null = null;
   private readonly runs = new Set<Promise<void>>();
   private readonly killLeftovers = () => this.killServers();
@@ -119,17 +111,13 @@ export class Stage {
   /** @internal Spawn the pools and start every partition. */
   async start(): Promise<void> {
     const o = this.options;
-    let python;
-    try {
-      python = await resolvePython(o.python, o.startTimeoutMs);
-    } catch (err) {
-      await this.shutdown();
-      throw err;
-    }
+    // Asking a wrapper for the real interpreter is slow: let the worker threads boot meanwhile.
+    const python = resolvePython(o.python, o.startTimeoutMs);
+    python.catch(() => {});
     process.once('exit', this.killLeftovers);
     for (let partition = 0; partition < o.partitions; partition++) {
       const config: WorkerConfig = {
-        stageId: this.id, partition, python: python.executable, pythonPath: o.pythonPath, serverScript,
+        stageId: this.id, partition, pythonPath: o.pythonPath, serverScript,
         spoolDir: this.spoolDir, inlineLimit: o.inlineLimit, maxFrameBytes: o.maxFrameBytes,
         executeTimeoutMs: o.executeTimeoutMs, startTimeoutMs: o.startTimeoutMs, maxAttempts: o.maxAttempts,
         maxBatch: o.maxBatch, logLevel: o.logLevel,
@@ -143,10 +131,18 @@ export class Stage {
       this.pools.push(pool);
       this.lanes.push(new PartitionLane(pool, {
         partition, maxBatch: o.maxBatch, pipelineDepth: o.pipelineDepth, maxInFlight: o.maxInFlight, inlineLimit: o.inlineLimit,
-        currentModels: () => this.models,
+        startTask: () => ({ op: 'start', python: this.python, models: this.models }),
       }));
     }
-    const replies = await Promise.all(this.lanes.map((lane) => lane.command({ op: 'start', models: this.models })));
+    let executable: string;
+    try {
+      executable = await python;
+    } catch (err) {
+      await this.shutdown();
+      throw err;
+    }
+    this.python = executable;
+    const replies = await Promise.all(this.lanes.map((lane) => lane.command({ op: 'start', python: executable, models: this.models })));
     const failure = replies.map(replyFailure).find((e) => e !== null);
     if (failure) {
       await this.shutdown();
@@ -156,13 +152,15 @@ export class Stage {
   }
 
   /** Run messages (plain objects) through the stage; yields outputs and errors as they complete. */
-  process(source: AsyncIterable<unknown> | Iterable<unknown>): AsyncIterable<StageRecord> {
-    return this.run(source, (value) => this.prepareObject(value), toRecords);
+  async *process(source: AsyncIterable<unknown> | Iterable<unknown>): AsyncGenerator<StageRecord> {
+    for await (const batch of this.run(inBatches(source), (value) => this.prepareObject(value))) {
+      for (const entry of batch) yield* toRecords(entry);
+    }
   }
 
-  /** @internal Run input lines (the CLI); completions keep outputs as JSON text. */
-  processLines(source: AsyncIterable<InputLine> | Iterable<InputLine>): AsyncIterable<Completion> {
-    return this.run(source, (line) => this.prepareLine(line), (c) => [c]);
+  /** @internal Run input lines (the CLI), a batch per read; completed entries keep outputs as JSON text. */
+  processLines(source: AsyncIterable<InputLine[]>): AsyncIterable<Entry[]> {
+    return this.run(source, (line) => this.prepareLine(line));
   }
 
   /** An object-mode Duplex for stream.pipeline(): write messages, read StageRecords. */
@@ -285,14 +283,11 @@ export class Stage {
     return { key, input, route };
   }
 
-  private run<T, R>(
-    source: AsyncIterable<T> | Iterable<T>,
-    prepare: (value: T) => Prepared,
-    convert: (c: Completion) => R[],
-  ): AsyncIterable<R> {
+  /** The engine under process() and processLines(): batches in, completed entries out, in batches. */
+  private run<T>(source: AsyncIterable<T[]>, prepare: (value: T) => Prepared): AsyncIterable<Entry[]> {
     if (this.closing) throw new StageClosedError('the stage is closing; it takes no more input');
-    const results = new ResultQueue<Completion>();
-    const reorder = this.options.ordered ? new Map<number, Completion>() : null;
+    const results = new ResultQueue<Entry>();
+    const reorder = this.options.ordered ? new Map<number, Entry>() : null;
     let nextOffset = 0;
     let outstanding = 0;
     let fed = false;
@@ -300,40 +295,44 @@ export class Stage {
     let stopped = false;
     const emitLimit = this.options.maxInFlight * this.options.partitions;
 
-    const complete = (c: Completion) => {
-      this.count(c.result);
-      if (reorder === null) {
-        results.push(c);
-      } else {
-        reorder.set(c.offset, c);
-        for (let next = reorder.get(nextOffset); next !== undefined; next = reorder.get(nextOffset)) {
-          reorder.delete(nextOffset++);
-          results.push(next);
+    const sink = {
+      complete: (entry: Entry) => {
+        this.count(entry.result!);
+        if (reorder === null) {
+          results.push(entry);
+        } else {
+          reorder.set(entry.offset, entry);
+          for (let next = reorder.get(nextOffset); next !== undefined; next = reorder.get(nextOffset)) {
+            reorder.delete(nextOffset++);
+            results.push(next);
+          }
         }
-      }
-      if (--outstanding === 0 && fed) idle?.();
+        if (--outstanding === 0 && fed) idle?.();
+      },
     };
 
     const feed = async () => {
       let offset = 0;
-      for await (const value of source) {
-        const o = offset++;
-        this.counts.in++;
-        outstanding++;
-        const prepared = prepare(value);
-        if ('error' in prepared) {
-          complete({ offset: o, key: prepared.key ?? null, partition: null, input: prepared.input, result: prepared.error.toRecord() });
-        } else {
+      for await (const batch of source) {
+        for (const value of batch) {
+          this.counts.in++;
+          outstanding++;
+          const prepared = prepare(value);
+          const entry: Entry = {
+            offset: offset++, key: prepared.key ?? null, input: prepared.input, route: null,
+            partition: null, result: null, sink,
+          };
+          if ('error' in prepared) {
+            finish(entry, null, prepared.error.toRecord());
+            continue;
+          }
+          entry.route = prepared.route;
           const lane = this.lanes[this.partitioner.partitionOf(prepared.key)]!;
-          const { key, input } = prepared;
-          lane.push({
-            offset: o, key, input, route: prepared.route,
-            done: (partition, result) => complete({ offset: o, key, partition, input, result }),
-          });
+          lane.push(entry);
           if (lane.full) await lane.waitForRoom();
         }
         if (results.size + (reorder?.size ?? 0) > emitLimit) await results.waitForRoom(emitLimit / 2);
-        // Checked after the message is queued: a message read from the source is never dropped.
+        // Checked after a whole batch is queued: a message read from the source is never dropped.
         if (this.closing || stopped) break;
       }
       fed = true;
@@ -347,7 +346,7 @@ export class Stage {
     return {
       [Symbol.asyncIterator]: async function* () {
         try {
-          for await (const c of results) yield* convert(c);
+          yield* results;
         } finally {
           stopped = true;
         }
@@ -368,13 +367,31 @@ export class Stage {
   }
 }
 
-/** The API's view of a completion: parsed outputs and typed-error records. */
-function toRecords(c: Completion): StageRecord[] {
-  if (!Array.isArray(c.result)) {
-    return [{ kind: 'error', offset: c.offset, key: c.key, partition: c.partition, model: null, input: c.input, error: c.result }];
+/** Batches of a source: a sync iterable is chunked without waiting; an async one passes values as they come. */
+async function* inBatches<T>(source: AsyncIterable<T> | Iterable<T>): AsyncGenerator<T[]> {
+  if (Symbol.iterator in source) {
+    let batch: T[] = [];
+    for (const value of source) {
+      batch.push(value);
+      if (batch.length === 256) {
+        yield batch;
+        batch = [];
+      }
+    }
+    if (batch.length > 0) yield batch;
+    return;
+  }
+  for await (const value of source) yield [value];
+}
+
+/** The API's view of a completed entry: parsed outputs and error records. */
+function toRecords(c: Entry): StageRecord[] {
+  const result = c.result!;
+  if (!Array.isArray(result)) {
+    return [{ kind: 'error', offset: c.offset, key: c.key, partition: c.partition, model: null, input: c.input, error: result }];
   }
   const records: StageRecord[] = [];
-  for (const outcome of c.result) {
+  for (const outcome of result) {
     if ('error' in outcome) {
       records.push({ kind: 'error', offset: c.offset, key: c.key, partition: c.partition, model: outcome.model, input: c.input, error: outcome.error });
     } else if (outcome.output !== null) {
@@ -392,4 +409,4 @@ function safeJson(value: unknown): string {
   }
 }
 
-export { errorFromRecord, type Completion };
+export { errorFromRecord };

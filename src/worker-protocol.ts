@@ -22,7 +22,6 @@ export interface ModelSpec {
 export interface WorkerConfig {
   stageId: string;
   partition: number;
-  python: string;
   pythonPath: string;
   serverScript: string;
   spoolDir: string;
@@ -38,7 +37,7 @@ export interface WorkerConfig {
 /** One task from the main thread to a partition worker. */
 export type WorkerTask =
   /** Start the partition's server with these models (sent again if Piscina replaced a crashed thread). */
-  | { op: 'start'; models: ModelSpec[] }
+  | { op: 'start'; python: string; models: ModelSpec[] }
   | {
       op: 'exec';
       /**

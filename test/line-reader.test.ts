@@ -9,7 +9,7 @@ async function linesOf(chunks: Buffer[], stopAfterFirstChunk = false): Promise<I
   async function* source() {
     for (const c of chunks) { seen++; yield c; }
   }
-  for await (const l of readLines(source(), () => stopAfterFirstChunk && seen >= 1)) out.push(l);
+  for await (const batch of readLines(source(), () => stopAfterFirstChunk && seen >= 1)) out.push(...batch);
   return out;
 }
 

@@ -18,6 +18,9 @@ import {
 } from '../src/errors.js';
 import type { Logger } from '../src/logger.js';
 import { INPUT_SEPARATOR, type ExecValue, type ModelSpec, type WorkerConfig } from '../src/worker-protocol.js';
+
+/** The worker's config plus the interpreter its start task named. */
+type RuntimeConfig = WorkerConfig & { python: string };
 import { ModelRegistry } from './model-registry.js';
 import { PythonServerProcess } from './python-server-process.js';
 import { ConnectionBrokenError, ServerConnection, type ServerReply } from './server-connection.js';
@@ -58,13 +61,13 @@ export class PartitionRuntime {
   private readonly registry: ModelRegistry;
   private readonly spool: SpoolFiles;
 
-  private constructor(private readonly config: WorkerConfig, private readonly logger: Logger) {
+  private constructor(private readonly config: RuntimeConfig, private readonly logger: Logger) {
     this.registry = new ModelRegistry();
     this.spool = new SpoolFiles(config.spoolDir, config.partition);
   }
 
   /** Start the server, connect, say hello and load the stage's models; rejects with a typed error. */
-  static async start(config: WorkerConfig, models: ModelSpec[], logger: Logger): Promise<PartitionRuntime> {
+  static async start(config: RuntimeConfig, models: ModelSpec[], logger: Logger): Promise<PartitionRuntime> {
     const runtime = new PartitionRuntime(config, logger);
     try {
       await runtime.launch();
