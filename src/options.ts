@@ -23,9 +23,9 @@ export interface StageOptions {
   routeField?: string;
   /** Emit every output in global input order (default: in order within each partition only). */
   ordered?: boolean;
-  /** Messages queued or in flight per partition before input waits. Default 2048. */
+  /** Messages queued or in flight per partition before input waits. Default 4096. */
   maxInFlight?: number;
-  /** Messages per executeBatch request at most. Default 256. */
+  /** Messages per executeBatch request at most. Default 1024. */
   maxBatch?: number;
   /** Tasks in flight per partition (pipelining depth). Default 4. */
   pipelineDepth?: number;
@@ -50,8 +50,8 @@ const defaults = {
   python: 'python3',
   keyField: 'key',
   ordered: false,
-  maxInFlight: 2048,
-  maxBatch: 256,
+  maxInFlight: 4096,
+  maxBatch: 1024,
   pipelineDepth: 4,
   inlineLimit: 1024 * 1024,
   maxFrameBytes: 64 * 1024 * 1024,
