@@ -61,7 +61,10 @@ export class PartitionRuntime {
   private readonly registry: ModelRegistry;
   private readonly spool: SpoolFiles;
 
-  private constructor(private readonly config: RuntimeConfig, private readonly logger: Logger) {
+  private logger: Logger;
+
+  private constructor(private readonly config: RuntimeConfig, private readonly baseLogger: Logger) {
+    this.logger = baseLogger;
     this.registry = new ModelRegistry();
     this.spool = new SpoolFiles(config.spoolDir, config.partition);
   }
@@ -364,13 +367,13 @@ export class PartitionRuntime {
       if (reconnect) {
         reconnect = false;
         await this.connect();
-        this.logger.info({ uniq: this.uniq }, 'reconnected to the Python server');
+        this.logger.info('reconnected to the Python server');
         return;
       }
       await this.server?.kill();
       await this.launch();
       this.restarts++;
-      this.logger.info({ uniq: this.uniq, restarts: this.restarts }, 'Python server restarted');
+      this.logger.info({ restarts: this.restarts }, 'Python server restarted');
     }, {
       retries: 5, factor: 2, minTimeout: 50, maxTimeout: 2000,
       // A new server killed from outside (or its connection cut) says nothing about whether the next start
@@ -387,8 +390,10 @@ export class PartitionRuntime {
       python: c.python, serverScript: c.serverScript, pythonPath: c.pythonPath, spoolDir: c.spoolDir,
       uniq: `${c.stageId}.p${c.partition}.t${threadId}.{port}`,
       maxFrameBytes: c.maxFrameBytes, inlineLimit: c.inlineLimit, logLevel: c.logLevel, startTimeoutMs: c.startTimeoutMs,
-      logger: this.logger,
+      logger: this.baseLogger,
     });
+    // Every line from this partition names the server it is talking to.
+    this.logger = this.baseLogger.child({ uniq: this.server.ready.uniq });
     await this.connect();
     for (const spec of this.registry.specs()) {
       await this.direct('addModel', { ModelName: spec.name, ModelFile: spec.file, ...(spec.className ? { ClassName: spec.className } : {}) }, spec.options ?? {});
