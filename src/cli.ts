@@ -3,7 +3,8 @@
  * `pystage run`: JSON lines on stdin, one output line per model output on
  * stdout, one error line per failure in --errors, a summary on stderr.
  */
-import { createWriteStream, readFileSync } from 'node:fs';
+import { createWriteStream, openSync, readFileSync } from 'node:fs';
+import type { Writable } from 'node:stream';
 import { parseCommandLine, usage, UsageError } from './cli-args.js';
 import { readLines } from './line-reader.js';
 import { LineWriter } from './line-writer.js';
@@ -29,6 +30,16 @@ async function main(argv: string[]): Promise<number> {
     return 0;
   }
 
+  let errorsStream: Writable = process.stderr;
+  if (command.errorsFile) {
+    try {
+      errorsStream = createWriteStream('', { fd: openSync(command.errorsFile, 'w') });
+    } catch (err) {
+      process.stderr.write(`pystage: cannot open the --errors file: ${(err as Error).message}\n`);
+      return 1;
+    }
+  }
+
   let stage: Stage;
   try {
     stage = await createStage(command.options);
@@ -52,8 +63,16 @@ async function main(argv: string[]): Promise<number> {
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
 
+  let readerGone = false;
+  process.stdout.on('error', (err: NodeJS.ErrnoException) => {
+    // The reader closed stdout (e.g. `| head`): stop reading, finish what is in flight, exit 1.
+    if (!readerGone) stage.logger.warn({ code: err.code }, 'stdout was closed by its reader; stopping');
+    readerGone = true;
+    stopReading = true;
+    process.stdin.destroy();
+  });
   const out = new LineWriter(process.stdout);
-  const errors = command.errorsFile ? new LineWriter(createWriteStream(command.errorsFile), true) : new LineWriter(process.stderr);
+  const errors = new LineWriter(errorsStream, errorsStream !== process.stderr);
   const lines = readLines(process.stdin as AsyncIterable<Buffer>, () => stopReading);
   try {
     for await (const batch of stage.processLines(stopOnDestroy(lines))) {
@@ -67,7 +86,7 @@ async function main(argv: string[]): Promise<number> {
     await errors.end();
   }
   process.stderr.write(JSON.stringify({ summary: roundStats(stage.stats()) }) + '\n');
-  return 0;
+  return readerGone ? 1 : 0;
 }
 
 /** The output lines and error lines of one completed input. */

@@ -3,7 +3,6 @@
  * large chunks (one write per turn, or per 64 KiB), and `ready()` waits while
  * the destination is not draining, so a slow reader pauses the whole stage.
  */
-import { once } from 'node:events';
 import type { Writable } from 'node:stream';
 
 const CHUNK = 64 * 1024;
@@ -12,7 +11,7 @@ const CHUNK = 64 * 1024;
 export class LineWriter {
   private pending = '';
   private scheduled = false;
-  private draining: Promise<unknown> | null = null;
+  private draining: Promise<void> | null = null;
 
   constructor(private readonly stream: Writable, private readonly ownsStream = false) {}
 
@@ -44,8 +43,19 @@ export class LineWriter {
     if (this.pending === '') return;
     const text = this.pending;
     this.pending = '';
+    // A reader that went away (EPIPE) can take nothing more; the owner hears of it through 'error'.
+    if (this.stream.destroyed) return;
     if (!this.stream.write(text) && !this.draining) {
-      this.draining = once(this.stream, 'drain').finally(() => { this.draining = null; });
+      this.draining = new Promise<void>((resolve) => {
+        const done = () => {
+          this.stream.off('drain', done);
+          this.stream.off('close', done);
+          this.draining = null;
+          resolve();
+        };
+        this.stream.on('drain', done);
+        this.stream.on('close', done);
+      });
     }
   }
 }

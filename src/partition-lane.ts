@@ -177,6 +177,10 @@ export class PartitionLane {
     try {
       return await this.pool.run(task);
     } catch (first) {
+      // The dead thread's Python server would otherwise live on, owned by nobody.
+      if (this.serverPid !== null) {
+        try { process.kill(this.serverPid, 'SIGKILL'); } catch { /* already gone */ }
+      }
       try {
         const started = await this.pool.run(this.options.startTask()) as WorkerReply<unknown>;
         if (!started.ok) return started;

@@ -161,9 +161,26 @@ describe('pystage run', () => {
     const noPath = await runCli(['run', '--python-path', '/nonexistent/models', '--model', 'a=arith.py']);
     assert.equal(noPath.code, 1);
     assert.match(noPath.stderr, /\/nonexistent\/models/);
+    const badErrors = await runCli(['run', '--python-path', fixtures, '--model', 'a=arith.py', '--errors', '/nonexistent/dir/errors.jsonl']);
+    assert.equal(badErrors.code, 1);
+    assert.match(badErrors.stderr, /--errors file.*\/nonexistent\/dir\/errors\.jsonl/);
     const help = await runCli(['--help']);
     assert.equal(help.code, 0);
     assert.match(help.stdout, /pystage run --model NAME=FILE/);
+  });
+
+  test('a reader that closes stdout early (| head) stops the run with exit 1 and a summary, not a crash', async () => {
+    const { child, done } = startCli(['run', '--python-path', fixtures, '--model', 'add=arith.py', '--partitions', '2']);
+    child.stdin!.on('error', () => {});
+    child.stdin!.end(lines(200_000, (i) => ({ key: `k${i % 10}`, a: i, b: 1 })));
+    await new Promise<void>((resolve) => child.stdout!.once('data', () => resolve()));
+    child.stdout!.destroy();
+    const result = await done;
+    assert.equal(result.code, 1, result.stderr.slice(-1000));
+    assert.match(result.stderr, /stdout was closed by its reader/);
+    const summary = summaryOf(result.stderr);
+    assert.ok(summary.in < 200_000, 'input stopped being read');
+    assert.equal(summary.in, summary.out + summary.errors);
   });
 
   test('SIGTERM finishes what was read, exits 0 with a summary; SIGKILL of node leaves no Python server after 3 s', async () => {
