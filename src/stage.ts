@@ -18,7 +18,7 @@ import { Duplex, PassThrough, Readable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import { Piscina } from 'piscina';
 import {
-  BadInputError, PystageError, RoutingError, StageClosedError, errorFromRecord,
+  BadInputError, PystageError, RoutingError, StageClosedError,
   type ErrorRecord,
 } from './errors.js';
 import { createLogger, type Logger } from './logger.js';
@@ -409,4 +409,3 @@ function safeJson(value: unknown): string {
   }
 }
 
-export { errorFromRecord };

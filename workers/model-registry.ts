@@ -9,10 +9,6 @@ import type { ModelSpec } from '../src/worker-protocol.js';
 export class ModelRegistry {
   private readonly models = new Map<string, ModelSpec>();
 
-  constructor(initial: ModelSpec[] = []) {
-    for (const spec of initial) this.models.set(spec.name, { ...spec });
-  }
-
   /** Model names in the order messages run through them. */
   names(): string[] {
     return [...this.models.keys()];
