@@ -14,10 +14,6 @@ export class ModelRegistry {
     return [...this.models.keys()];
   }
 
-  has(name: string): boolean {
-    return this.models.has(name);
-  }
-
   /** Record a model the server loaded (add) or reloaded (update, which keeps its position). */
   set(spec: ModelSpec): void {
     const previous = this.models.get(spec.name);
