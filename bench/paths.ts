@@ -17,8 +17,13 @@ export const modelFile = fileURLToPath(new URL('../../py/models/add.py', import.
 export const modelsDir = fileURLToPath(new URL('../../py/models/', import.meta.url));
 /** Python scripts of the baselines live next to their sources, not in dist/. */
 export const baselinesDir = fileURLToPath(new URL('../../bench/baselines/', import.meta.url));
-/** The interpreter every runner uses, as the stage's default does. */
-export const python = 'python3';
+/** Environment variable through which the harness hands its resolved interpreter to child processes. */
+export const PYTHON_VARIABLE = 'PYSTAGE_BENCH_PYTHON';
+
+/** The interpreter every runner uses (see bench-config.ts for why it is resolved once). */
+export function python(): string {
+  return process.env[PYTHON_VARIABLE] ?? 'python3';
+}
 /** The model's name in the stage, and the class the Python baselines load. */
 export const modelName = 'add';
 export const modelClass = 'Add';

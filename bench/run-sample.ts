@@ -1,4 +1,5 @@
 /** One measured run of one runner, and the check every runner's output count must pass. */
+import type { MeasuredRun } from './measured-process.js';
 
 /** What every runner reports for one run. */
 export interface RunSample {
@@ -11,6 +12,8 @@ export interface RunSample {
   msgPerSec: number;
   /** CPU seconds of the runner's processes (node + python), or null when not measurable. */
   cpuSeconds: number | null;
+  /** The python processes' part of cpuSeconds, sampled (a lower bound), or null. */
+  pythonCpuSeconds: number | null;
   /** Peak RSS of the node process, MB (null for runners without one). */
   nodeMb: number | null;
   /** Peak RSS of all python processes together, MB. */
@@ -27,15 +30,20 @@ export function checkOutputs(runner: string, messages: number, outputs: number):
   }
 }
 
+/** The outside measurements of a runner's process tree, in the shape `sample` takes. */
+export function treeFigures(run: MeasuredRun): { cpuSeconds: number; pythonCpuSeconds: number; nodeMb: number; pythonMb: number } {
+  return { cpuSeconds: run.cpuSeconds, pythonCpuSeconds: run.peaks.pythonCpuSeconds, nodeMb: run.peaks.nodeMb, pythonMb: run.peaks.pythonMb };
+}
+
 /** Build a sample, checking its output count first. */
 export function sample(
   runner: string, messages: number, outputs: number, seconds: number,
-  extra: { cpuSeconds?: number | null; nodeMb?: number | null; pythonMb?: number | null } = {},
+  extra: { cpuSeconds?: number | null; pythonCpuSeconds?: number | null; nodeMb?: number | null; pythonMb?: number | null } = {},
 ): RunSample {
   checkOutputs(runner, messages, outputs);
   if (!(seconds > 0)) throw new Error(`${runner}: measured ${seconds} s, which cannot be right`);
   return {
     runner, messages, outputs, seconds, msgPerSec: messages / seconds,
-    cpuSeconds: extra.cpuSeconds ?? null, nodeMb: extra.nodeMb ?? null, pythonMb: extra.pythonMb ?? null,
+    cpuSeconds: extra.cpuSeconds ?? null, pythonCpuSeconds: extra.pythonCpuSeconds ?? null, nodeMb: extra.nodeMb ?? null, pythonMb: extra.pythonMb ?? null,
   };
 }
