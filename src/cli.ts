@@ -71,6 +71,13 @@ async function main(argv: string[]): Promise<number> {
     stopReading = true;
     process.stdin.destroy();
   });
+  errorsStream.on('error', (err: NodeJS.ErrnoException) => {
+    // Error lines that cannot be written must not pass silently: stop like a closed stdout.
+    if (!readerGone) process.stderr.write(`pystage: writing the --errors file failed: ${err.message}; stopping\n`);
+    readerGone = true;
+    stopReading = true;
+    process.stdin.destroy();
+  });
   const out = new LineWriter(process.stdout);
   const errors = new LineWriter(errorsStream, errorsStream !== process.stderr);
   const lines = readLines(process.stdin as AsyncIterable<Buffer>, () => stopReading);

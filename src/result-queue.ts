@@ -9,6 +9,7 @@
 export class ResultQueue<T> implements AsyncIterable<T[]> {
   private items: T[] = [];
   private ended = false;
+  private abandoned = false;
   private failure: unknown = null;
   private reader: (() => void) | null = null;
   private roomWaiters: { limit: number; resolve: () => void }[] = [];
@@ -18,8 +19,16 @@ export class ResultQueue<T> implements AsyncIterable<T[]> {
   }
 
   push(item: T): void {
+    if (this.abandoned) return;
     this.items.push(item);
     this.wakeReader();
+  }
+
+  /** The reader is gone: drop what comes, and never make a producer wait again. */
+  abandon(): void {
+    this.abandoned = true;
+    this.items = [];
+    for (const w of this.roomWaiters.splice(0)) w.resolve();
   }
 
   /** No more items; a failure is thrown to the reader after the queued items. */
@@ -31,7 +40,7 @@ export class ResultQueue<T> implements AsyncIterable<T[]> {
 
   /** Resolves once no more than `limit` items wait to be read. */
   waitForRoom(limit: number): Promise<void> {
-    if (this.size <= limit) return Promise.resolve();
+    if (this.size <= limit || this.abandoned) return Promise.resolve();
     return new Promise((resolve) => this.roomWaiters.push({ limit, resolve }));
   }
 

@@ -11,7 +11,7 @@
  * starts the replacement with the current models.
  */
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, realpathSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Duplex, PassThrough, Readable } from 'node:stream';
@@ -94,6 +94,8 @@ export class Stage {
   private python = '';
   private closed: Promise<void> | null = null;
   private readonly runs = new Set<Promise<void>>();
+  /** Each running `process` call's way to stop reading its source. */
+  private readonly stoppers = new Set<() => void>();
   private readonly killLeftovers = () => this.killServers();
 
   /** @internal Use createStage. */
@@ -101,7 +103,8 @@ export class Stage {
     this.logger = createLogger(options.logLevel, { stage: this.id });
     this.partitioner = new Partitioner(options.partitions);
     this.models = options.models;
-    this.spoolDir = mkdtempSync(join(tmpdir(), 'pystage-'));
+    // The real path: the server names its output files by real path, and a temp dir may be a symlink (macOS).
+    this.spoolDir = realpathSync(mkdtempSync(join(tmpdir(), 'pystage-')));
   }
 
   get partitions(): number {
@@ -212,6 +215,7 @@ export class Stage {
   /** Stop taking input, finish and emit every message in flight, stop every server, destroy the pools. */
   close(): Promise<void> {
     this.closing = true;
+    for (const stop of this.stoppers) stop();
     this.closed ??= (async () => {
       await Promise.all(this.runs);
       await this.shutdown();
@@ -254,7 +258,14 @@ export class Stage {
       return { key: null, input, error: new BadInputError(`a message must be a JSON object; got ${input.slice(0, 80)}`) };
     }
     const key = (value as Record<string, unknown>)[this.options.keyField];
-    return this.withRoute(value as Record<string, unknown>, key, JSON.stringify(value));
+    let input: string;
+    try {
+      input = JSON.stringify(value);
+      if (key !== undefined && key !== null && typeof key !== 'string') JSON.stringify(key);
+    } catch (err) {
+      return { key: null, input: String(value), error: new BadInputError(`a message must be JSON-serialisable: ${(err as Error).message}`) };
+    }
+    return this.withRoute(value as Record<string, unknown>, key, input);
   }
 
   private prepareLine({ text: line, badUtf8 }: InputLine): Prepared {
@@ -295,6 +306,7 @@ export class Stage {
     let stopped = false;
     const emitLimit = this.options.maxInFlight * this.options.partitions;
 
+    let reorderRoom: (() => void) | null = null;
     const sink = {
       complete: (entry: Entry) => {
         this.count(entry.result!);
@@ -306,15 +318,31 @@ export class Stage {
             reorder.delete(nextOffset++);
             results.push(next);
           }
+          if (reorderRoom !== null && reorder.size <= emitLimit / 2) {
+            reorderRoom();
+            reorderRoom = null;
+          }
         }
         if (--outstanding === 0 && fed) idle?.();
       },
     };
 
+    // Resolved by close() or by the reader going away: stop reading the source, even while it is quiet.
+    let stopReading!: () => void;
+    const stopSignal = new Promise<null>((resolve) => { stopReading = () => resolve(null); });
+    this.stoppers.add(stopReading);
+
     const feed = async () => {
       let offset = 0;
-      for await (const batch of source) {
-        for (const value of batch) {
+      const iterator = source[Symbol.asyncIterator]();
+      for (;;) {
+        const next = await Promise.race([iterator.next(), stopSignal]);
+        if (next === null) {
+          void iterator.return?.(undefined)?.catch(() => {});
+          break;
+        }
+        if (next.done) break;
+        for (const value of next.value) {
           this.counts.in++;
           outstanding++;
           const prepared = prepare(value);
@@ -331,7 +359,10 @@ export class Stage {
           lane.push(entry);
           if (lane.full) await lane.waitForRoom();
         }
-        if (results.size + (reorder?.size ?? 0) > emitLimit) await results.waitForRoom(emitLimit / 2);
+        if (results.size > emitLimit) await results.waitForRoom(emitLimit / 2);
+        if (reorder !== null && reorder.size > emitLimit && !stopped) {
+          await new Promise<void>((resolve) => { reorderRoom = resolve; });
+        }
         // Checked after a whole batch is queued: a message read from the source is never dropped.
         if (this.closing || stopped) break;
       }
@@ -341,14 +372,21 @@ export class Stage {
 
     const running = feed().then(() => results.end(), (err) => results.end(err));
     this.runs.add(running);
-    void running.finally(() => this.runs.delete(running));
+    void running.finally(() => {
+      this.runs.delete(running);
+      this.stoppers.delete(stopReading);
+    });
 
     return {
       [Symbol.asyncIterator]: async function* () {
         try {
           yield* results;
         } finally {
+          // The reader stopped early: stop reading the source, and never wait for this reader again.
           stopped = true;
+          stopReading();
+          results.abandon();
+          reorderRoom?.();
         }
       },
     };

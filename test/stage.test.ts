@@ -1,6 +1,6 @@
 /** The embeddable API against real Python servers: outputs, metadata commands, crashes, shutdown. */
 import assert from 'node:assert/strict';
-import { Readable, Writable } from 'node:stream';
+import { PassThrough, Readable, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
@@ -111,6 +111,27 @@ describe('createStage', () => {
     );
     assert.deepEqual(got.sort((a, b) => a - b), Array.from({ length: 100 }, (_, i) => 2 * i));
     await stage.close();
+  });
+
+  test('close() returns when a reader stopped early, or while the source is quiet; unserialisable messages are errors', async () => {
+    const stage = await createStage({ partitions: 2, pythonPath: fixtures, logLevel: 'silent', maxInFlight: 64, models: [{ name: 'add', file: 'arith.py' }] });
+    let read = 0;
+    for await (const r of stage.process(Array.from({ length: 20_000 }, (_, i) => ({ key: i, a: i, b: 1 })))) {
+      assert.equal(r.kind, 'output');
+      if (++read === 10) break;
+    }
+    const circular: Record<string, unknown> = { key: 'c' };
+    circular.self = circular;
+    const odd = await collect(stage.process([{ key: 'b', a: 1n, b: 2 }, circular, { key: 'ok', a: 1, b: 2 }]));
+    assert.deepEqual(odd.map((r) => [r.offset, r.kind === 'error' ? r.error.code : r.output]),
+      [[0, 'PYSTAGE_BAD_INPUT'], [1, 'PYSTAGE_BAD_INPUT'], [2, { r: 3, seq: null }]]);
+    const quiet = new PassThrough({ objectMode: true });
+    quiet.write({ key: 'q', a: 2, b: 2 });
+    const reading = collect(stage.process(quiet));
+    await new Promise((r) => setTimeout(r, 300));
+    await stage.close();
+    const fromQuiet = await reading;
+    assert.deepEqual(fromQuiet.map((r) => r.kind === 'output' && r.output.r), [4]);
   });
 
   test('start failures are typed and leave no process behind', async () => {

@@ -13,7 +13,7 @@
 import pRetry from 'p-retry';
 import { threadId } from 'node:worker_threads';
 import {
-  BadRequestError, ModelExecutionError, ModelLoadError, PartitionFailedError, PoisonMessageError,
+  BadRequestError, ModelExecutionError, ModelLoadError, PartitionFailedError, PoisonMessageError, PythonStartError,
   type ErrorRecord, type PystageError,
 } from '../src/errors.js';
 import type { Logger } from '../src/logger.js';
@@ -58,6 +58,8 @@ export class PartitionRuntime {
   private failure: PartitionFailedError | null = null;
   /** Set once stopServer is on its way: the connection closing then is expected, not a failure. */
   private stopping = false;
+  /** The restart under way, if any. */
+  private recovery: Promise<void> | null = null;
   private readonly registry: ModelRegistry;
   private readonly spool: SpoolFiles;
 
@@ -159,12 +161,18 @@ export class PartitionRuntime {
 
   /** Finish what is queued, ask the server to stop, and kill it by pid if it lingers. */
   async stop(): Promise<void> {
-    if (this.state === 'up' && this.connection) {
+    // A restart under way finishes first, so that the server it starts is the one stopped here.
+    if (this.recovery) await this.recovery;
+    if (this.state === 'up' && this.connection && !this.connection.isBroken) {
       const stopped = this.command('stopServer', {}).catch(() => {});
       this.stopping = true;
       await stopped;
     }
+    this.stopping = true;
     this.state = 'stopped';
+    const closed = new PartitionFailedError(`partition ${this.config.partition} is stopped`, { partition: this.config.partition });
+    for (const operation of this.queue.splice(0)) operation.giveUp(closed);
+    this.sent = 0;
     this.connection?.close();
     const server = this.server;
     if (server) {
@@ -220,7 +228,9 @@ export class PartitionRuntime {
     const operation: Operation = {
       build: (id) => `{"Cmd":"executeBatch","CmdVer":1,"Id":${id}${prefix}${joined}]}}`,
       settle: (reply) => {
-        void this.batchOutcomes(model, count, reply).then(done);
+        this.batchOutcomes(model, count, reply).then(done, (err: Error) => {
+          done(new Array<string>(count).fill(errorLine({ code: 'PYSTAGE_BAD_REQUEST', message: `reading the batch's results failed: ${err.message}` })));
+        });
       },
       giveUp: (err) => done(new Array<string>(count).fill(errorLine(err.toRecord()))),
       crashes: 0,
@@ -298,7 +308,7 @@ export class PartitionRuntime {
    * it goes alone, so that if the server dies again the culprit is certain.
    */
   private pump(): void {
-    if (this.state !== 'up') return;
+    if (this.state !== 'up' || this.connection!.isBroken) return;
     while (this.sent < this.queue.length && !(this.sent > 0 && this.queue[0]!.suspect)) {
       const operation = this.queue[this.sent++]!;
       this.connection!.request(operation.build).then((reply) => {
@@ -312,7 +322,14 @@ export class PartitionRuntime {
   }
 
   private onBroken(err: ConnectionBrokenError): void {
-    if (this.state !== 'up' || this.stopping) return;
+    if (this.state !== 'up') return;
+    if (this.stopping) {
+      // Stopping: nothing is restarted, and nothing still queued (stopServer itself) may wait forever.
+      const closed = new PartitionFailedError(`partition ${this.config.partition} is stopping`, { partition: this.config.partition });
+      this.sent = 0;
+      for (const operation of this.queue.splice(0)) operation.giveUp(closed);
+      return;
+    }
     this.state = 'recovering';
     const inFlight = this.sent;
     this.sent = 0;
@@ -321,10 +338,12 @@ export class PartitionRuntime {
     // any of them may be the one that broke it: all become suspects, resent one at a time.
     if (inFlight === 1) this.blame(err);
     else for (let i = 0; i < inFlight; i++) this.queue[i]!.suspect = true;
-    void this.recover(err).then(() => {
+    this.recovery = this.recover(err).then(() => {
+      this.recovery = null;
       this.state = 'up';
       this.pump();
     }, (failure: unknown) => {
+      this.recovery = null;
       this.state = 'failed';
       this.failure = new PartitionFailedError(
         `partition ${this.config.partition}: the Python server could not be restarted: ${(failure as Error).message}`,
@@ -376,6 +395,8 @@ export class PartitionRuntime {
       this.logger.info({ restarts: this.restarts }, 'Python server restarted');
     }, {
       retries: 5, factor: 2, minTimeout: 50, maxTimeout: 2000,
+      // Outside kills do not use up retries, but they cannot keep a partition recovering forever either.
+      maxRetryTime: 60_000,
       // A new server killed from outside (or its connection cut) says nothing about whether the next start
       // will work: only failures of our own (no interpreter, a crash on start, a replay refused) use up retries.
       shouldConsumeRetry: ({ error }) => !isExternalFailure(error),
@@ -395,9 +416,15 @@ export class PartitionRuntime {
     // Every line from this partition names the server it is talking to.
     this.logger = this.baseLogger.child({ uniq: this.server.ready.uniq });
     await this.connect();
-    for (const spec of this.registry.specs()) {
-      await this.direct('addModel', { ModelName: spec.name, ModelFile: spec.file, ...(spec.className ? { ClassName: spec.className } : {}) }, spec.options ?? {});
-      if (spec.initData !== undefined) await this.direct('initModel', { ModelName: spec.name, DataFile: spec.initData });
+    try {
+      for (const spec of this.registry.specs()) {
+        await this.direct('addModel', { ModelName: spec.name, ModelFile: spec.file, ...(spec.className ? { ClassName: spec.className } : {}) }, spec.options ?? {});
+        if (spec.initData !== undefined) await this.direct('initModel', { ModelName: spec.name, DataFile: spec.initData });
+      }
+    } catch (err) {
+      // A model that kills or hangs its fresh server while loading is our failure, not an outside kill:
+      // it must use up retries, or the partition would respawn servers forever.
+      throw new PythonStartError(`reloading the models onto the restarted server failed: ${(err as Error).message}`);
     }
   }
 

@@ -67,21 +67,21 @@ export class PythonServerProcess {
     return this.exited;
   }
 
-  /** SIGKILL the server by pid (if still running) and wait for its exit. */
+  /** SIGKILL the server (if still running) and wait for its exit. */
   async kill(): Promise<void> {
-    const pid = this.pid;
-    if (pid !== null) {
-      try { process.kill(pid, 'SIGKILL'); } catch { /* already gone */ }
-    }
+    this.killSync();
     await this.exited;
   }
 
-  /** Kill without waiting: for process exit hooks, where nothing async runs. */
+  /**
+   * Kill without waiting: for process exit hooks, where nothing async runs. The server leads its own
+   * process group (it is spawned detached), so the group is killed with it: a model's subprocesses too.
+   */
   killSync(): void {
     const pid = this.pid;
-    if (pid !== null) {
-      try { process.kill(pid, 'SIGKILL'); } catch { /* already gone */ }
-    }
+    if (pid === null) return;
+    try { process.kill(-pid, 'SIGKILL'); } catch { /* group gone */ }
+    try { process.kill(pid, 'SIGKILL'); } catch { /* already gone */ }
   }
 
   private spawnAndWait(): Promise<void> {
@@ -105,7 +105,12 @@ export class PythonServerProcess {
       env: { ...process.env, PYSTAGE_TOKEN: this.token, PYTHONUNBUFFERED: '1' },
     });
     this.child = child;
-    this.exited = new Promise((resolve) => child.once('close', () => resolve()));
+    // 'exit', not 'close': a model's own subprocess may hold the inherited pipes open long after.
+    this.exited = new Promise((resolve) => child.once('exit', () => {
+      child.stdout?.destroy();
+      child.stderr?.destroy();
+      resolve();
+    }));
     this.forwardStderr(child);
 
     return new Promise<void>((resolve, reject) => {

@@ -158,6 +158,8 @@ export class ServerConnection {
     this.pending.length = 0;
     this.head = 0;
     for (const p of pending) p.reject(err);
-    this.brokenListener(err);
+    // Replies decoded from the same chunk settle in microtasks queued before this point: let them run first,
+    // so the owner never counts an answered request as lost.
+    queueMicrotask(() => this.brokenListener(err));
   }
 }
