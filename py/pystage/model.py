@@ -12,7 +12,11 @@ class ModelContext(NamedTuple):
 
 
 class Model:
-    """Optional base class: keeps the options, and gives `context` a usable value even inside __init__."""
+    """Optional base class: keeps the options, and gives `context` a usable value even inside __init__.
+
+    A subclass defines `execute(self, msg) -> dict | None`. The base deliberately has none, so a
+    class that forgot it is refused when the model is added, not at its first message.
+    """
 
     # Replaced per instance by the server right after construction; this default only makes
     # `self.context.logger` safe to use inside a subclass's __init__.
@@ -24,6 +28,3 @@ class Model:
     def init(self, data_path: str) -> None:
         """Called by initModel with a local file (e.g. training output). Does nothing unless overridden."""
 
-    def execute(self, msg: Dict[str, Any]) -> Optional[Dict[str, Any]]:
-        """Return a dict (the output) or None (no output) for one message."""
-        raise NotImplementedError(f"{type(self).__name__} does not implement execute(msg)")
