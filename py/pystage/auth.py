@@ -18,4 +18,8 @@ class TokenCheck:
             return True
         if not isinstance(offered, str):
             return False
-        return hmac.compare_digest(offered.encode("utf-8"), self._token)
+        try:
+            offered_bytes = offered.encode("utf-8")
+        except UnicodeEncodeError:  # a lone surrogate ("\ud800" is valid JSON) is never the token
+            return False
+        return hmac.compare_digest(offered_bytes, self._token)
