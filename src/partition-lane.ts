@@ -65,6 +65,8 @@ export class PartitionLane {
   private tasksInFlight = 0;
   private messages = 0;
   private flushScheduled = false;
+  /** The start of a replacement worker thread, while one is under way. */
+  private replacing: Promise<WorkerReply<unknown>> | null = null;
   private waiters: (() => void)[] = [];
   private idleWaiters: (() => void)[] = [];
 
@@ -124,6 +126,7 @@ export class PartitionLane {
   }
 
   private flush(): void {
+    if (this.replacing) return;
     while (this.queued > 0 && this.tasksInFlight < this.options.pipelineDepth) {
       const first = this.jobs[this.jobsHead]!;
       if ('task' in first) {
@@ -173,22 +176,45 @@ export class PartitionLane {
   }
 
   /** Run a task; if Piscina lost the worker thread, start a fresh one with the current models and try once more. */
+  /**
+   * Run a task; if Piscina lost the worker thread, start its replacement once (with the current
+   * interpreter and models) and resend. Until the replacement is started nothing new is sent, and the
+   * tasks that failed with the thread are resent in the order they failed, so they keep their order.
+   */
   private async runTask(task: WorkerTask): Promise<WorkerReply<unknown>> {
     try {
       return await this.pool.run(task);
     } catch (first) {
-      // The dead thread's Python server would otherwise live on, owned by nobody.
-      if (this.serverPid !== null) {
-        try { process.kill(this.serverPid, 'SIGKILL'); } catch { /* already gone */ }
+      if (this.replacing === null) {
+        const replacing = this.startReplacement();
+        this.replacing = replacing;
+        // Open the gate only after every failed task's resend (queued in microtasks) has been issued.
+        void replacing.then(() => setImmediate(() => {
+          this.replacing = null;
+          this.flush();
+        }));
       }
+      const started = await this.replacing;
+      if (!started.ok) return started;
       try {
-        const started = await this.pool.run(this.options.startTask()) as WorkerReply<unknown>;
-        if (!started.ok) return started;
         return await this.pool.run(task);
       } catch {
         const error = new PartitionFailedError(`partition ${this.partition}: its worker thread failed: ${(first as Error).message}`, { partition: this.partition });
         return { ok: false, error: toErrorRecord(error), restarts: this.restarts, serverPid: this.serverPid };
       }
+    }
+  }
+
+  private async startReplacement(): Promise<WorkerReply<unknown>> {
+    // The dead thread's Python server would otherwise live on, owned by nobody.
+    if (this.serverPid !== null) {
+      try { process.kill(this.serverPid, 'SIGKILL'); } catch { /* already gone */ }
+    }
+    try {
+      return await this.pool.run(this.options.startTask()) as WorkerReply<unknown>;
+    } catch (err) {
+      const error = new PartitionFailedError(`partition ${this.partition}: its worker thread could not be replaced: ${(err as Error).message}`, { partition: this.partition });
+      return { ok: false, error: toErrorRecord(error), restarts: this.restarts, serverPid: this.serverPid };
     }
   }
 
