@@ -3,7 +3,7 @@ import logging
 from typing import Any, Dict, List, Optional, Tuple
 
 from .model_failure import bad_output_error, model_error, model_failure, unencodable_output_error
-from .model_registry import ModelRegistry
+from .model_registry import LoadedModel, ModelRegistry
 from .paths import ConfinedPaths
 from .protocol import (
     BAD_REQUEST, EXECUTE_BATCH, EXECUTE_MODEL, MODEL_ERROR, NO_OUTPUT, OK, RequestError, encode_json,
@@ -31,11 +31,14 @@ class ModelExecutor:
         self._not_an_object_item: Dict[str, Any] = {
             "Code": BAD_REQUEST, "Error": error_object("BadInput", "a message must be a JSON object", None)}
 
-    def execute_model(self, req_id: Optional[int], options: Dict[str, Any]) -> bytes:
+    def _model_named(self, options: Dict[str, Any]) -> LoadedModel:
+        """The loaded model a request names; the registry raises the UnknownModel error."""
         name = options.get("ModelName")
         model = self._models.get(name) if type(name) is str else None
-        if model is None:
-            model = self.registry.get(name)  # raises the UnknownModel error
+        return model if model is not None else self.registry.get(name)
+
+    def execute_model(self, req_id: Optional[int], options: Dict[str, Any]) -> bytes:
+        model = self._model_named(options)
         msg = options.get("InputDictionary")
         if msg is None:
             input_file = options.get("InputFile")
@@ -76,10 +79,7 @@ class ModelExecutor:
                                           error.traceback_text))
 
     def execute_batch(self, req_id: Optional[int], options: Dict[str, Any]) -> bytes:
-        name = options.get("ModelName")
-        model = self._models.get(name) if type(name) is str else None
-        if model is None:
-            model = self.registry.get(name)  # raises the UnknownModel error
+        model = self._model_named(options)
         inputs = options.get("Inputs")
         if type(inputs) is not list:
             raise RequestError("MissingOption" if inputs is None else "BadOption", "Inputs must be a JSON array")
