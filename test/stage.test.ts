@@ -4,19 +4,15 @@ import { PassThrough, Readable, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
+import { collect } from './support/collect.js';
 import {
   createStage, ModelLoadError, PythonStartError,
-  type StageOutput, type StageRecord,
+  type StageOutput,
 } from '../src/index.js';
 import { isAlive, waitGone } from './support/processes.js';
 
 const fixtures = fileURLToPath(new URL('../../test/fixtures/models/', import.meta.url));
 
-async function collect(records: AsyncIterable<StageRecord>): Promise<StageRecord[]> {
-  const all: StageRecord[] = [];
-  for await (const r of records) all.push(r);
-  return all;
-}
 
 async function serverPids(stage: { status(): Promise<{ serverPid: number | null }[]> }): Promise<number[]> {
   return (await stage.status()).map((s) => s.serverPid!);

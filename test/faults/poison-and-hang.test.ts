@@ -2,15 +2,11 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import { createStage, PoisonMessageError, type StageOutput, type StageRecord } from '../../src/index.js';
+import { collect } from '../support/collect.js';
+import { createStage, PoisonMessageError, type StageOutput } from '../../src/index.js';
 
 const fixtures = fileURLToPath(new URL('../../../test/fixtures/models/', import.meta.url));
 
-async function collect(records: AsyncIterable<StageRecord>): Promise<StageRecord[]> {
-  const all: StageRecord[] = [];
-  for await (const r of records) all.push(r);
-  return all;
-}
 
 test('a poison message and a hanging one become errors; everything else is processed', async () => {
   const stage = await createStage({
