@@ -8,7 +8,8 @@ import type { Writable } from 'node:stream';
 import { parseCommandLine, usage, UsageError } from './cli-args.js';
 import { readLines } from './line-reader.js';
 import { LineWriter } from './line-writer.js';
-import type { Entry } from './partition-lane.js';
+import { visitOutcomes, type Batch, type OutcomeVisitor } from './batch.js';
+import type { ErrorRecord } from './errors.js';
 import { createStage, type Stage } from './stage.js';
 
 async function main(argv: string[]): Promise<number> {
@@ -80,10 +81,11 @@ async function main(argv: string[]): Promise<number> {
   });
   const out = new LineWriter(process.stdout);
   const errors = new LineWriter(errorsStream, errorsStream !== process.stderr);
+  const writer = lineFormatter(out, errors);
   const lines = readLines(process.stdin as AsyncIterable<Buffer>, () => stopReading);
   try {
-    for await (const batch of stage.processLines(stopOnDestroy(lines))) {
-      for (const entry of batch) writeEntry(entry, out, errors);
+    for await (const ranges of stage.processLines(stopOnDestroy(lines))) {
+      for (const { batch, from, to } of ranges) visitOutcomes(batch, from, to, writer);
       await out.ready();
       await errors.ready();
     }
@@ -96,21 +98,41 @@ async function main(argv: string[]): Promise<number> {
   return readerGone ? 1 : 0;
 }
 
-/** The output lines and error lines of one completed input. */
-function writeEntry(entry: Entry, out: LineWriter, errors: LineWriter): void {
-  const head = `{"offset":${entry.offset},"key":${JSON.stringify(entry.key ?? null)},"partition":${entry.partition}`;
-  const result = entry.result!;
-  if (!Array.isArray(result)) {
-    errors.add(`${head},"model":null,"line":${JSON.stringify(entry.input)},"error":${errorJson(result)}}`);
-    return;
-  }
-  for (const o of result) {
-    if ('error' in o) errors.add(`${head},"model":${JSON.stringify(o.model)},"line":${JSON.stringify(entry.input)},"error":${errorJson(o.error)}}`);
-    else if (o.output !== null) out.add(`${head},"model":${JSON.stringify(o.model)},"output":${o.output}}`);
-  }
+/**
+ * Writes each outcome as a line: outputs to `out` as
+ * `{"offset":N,"key":K,"partition":P,"model":M,"output":…}` with the key and the output copied as
+ * the bytes they arrived as, failures to `errors` with the original line.
+ */
+function lineFormatter(out: LineWriter, errors: LineWriter): OutcomeVisitor {
+  // `,"partition":P,"model":M,"output":` computed once per partition and model.
+  const tails = new Map<string, string>();
+  const tail = (partition: number, model: string) => {
+    const id = `${partition}\u0000${model}`;
+    let text = tails.get(id);
+    if (text === undefined) tails.set(id, text = `,"partition":${partition},"model":${JSON.stringify(model)},"output":`);
+    return text;
+  };
+  const key = (w: LineWriter, batch: Batch, i: number) => {
+    const k = batch.keyText(i);
+    if (k === null) w.ascii('null');
+    else w.bytes(k);
+  };
+  return {
+    output(batch, i, model, data, start, end) {
+      out.ascii('{"offset":').ascii(String(batch.offsets[i]!)).ascii(',"key":');
+      key(out, batch, i);
+      out.text(tail(batch.partition!, model)).bytes(data, start, end).ascii('}').endLine();
+    },
+    noOutput() {},
+    error(batch, i, model, error) {
+      errors.ascii('{"offset":').ascii(String(batch.offsets[i]!)).ascii(',"key":');
+      key(errors, batch, i);
+      errors.text(`,"partition":${batch.partition},"model":${JSON.stringify(model)},"line":${JSON.stringify(batch.text(i).toString('utf8'))},"error":${errorJson(error)}}`).endLine();
+    },
+  };
 }
 
-function errorJson(e: { code: string; type?: string; message: string }): string {
+function errorJson(e: ErrorRecord): string {
   return JSON.stringify({ code: e.code, type: e.type ?? null, message: e.message });
 }
 

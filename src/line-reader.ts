@@ -1,52 +1,59 @@
 /**
- * Splits a byte stream into lines without losing any: a line is checked to be
- * valid UTF-8 (a bad one is reported, not silently repaired), a final line
- * without a newline still counts, and reading can be stopped between chunks.
+ * Splits a byte stream into lines without losing any and without copying them: each chunk read
+ * becomes one LineBatch (the chunk and the spans of its lines). A line split across chunks is
+ * carried into the next batch's buffer; a final line without a newline still counts; a line's
+ * trailing CR is dropped; a UTF-8 BOM at the very start is skipped. Invalid UTF-8 is reported
+ * per line, not repaired.
  */
+import { isUtf8 } from 'node:buffer';
 
-/** A line of input, or the raw text of a line that was not valid UTF-8. */
-export type InputLine = { text: string; badUtf8: boolean };
-
-const strictUtf8 = new TextDecoder('utf-8', { fatal: true });
+/** The lines of one read: line k is buf[starts[k], ends[k]); `badUtf8[k]` when it is not valid UTF-8. */
+export interface LineBatch {
+  buf: Buffer;
+  starts: number[];
+  ends: number[];
+  /** Null when every line is valid UTF-8 (the common case, checked once per read). */
+  badUtf8: boolean[] | null;
+}
 
 /**
- * Lines of a byte stream, a batch per chunk read (one await per chunk, not per
- * line); `shouldStop()` ends reading after the lines already received.
+ * Lines of a byte stream, a batch per chunk read (one await per chunk, not per line);
+ * `shouldStop()` ends reading after the lines already received.
  */
 export async function* readLines(
   input: AsyncIterable<Buffer>,
   shouldStop: () => boolean = () => false,
-): AsyncGenerator<InputLine[]> {
-  let pieces: Buffer[] = [];
-  for await (const chunk of input) {
-    const lines: InputLine[] = [];
+): AsyncGenerator<LineBatch> {
+  let carry: Buffer | null = null;
+  let first = true;
+  for await (let chunk of input) {
+    if (first && chunk.length >= 3 && chunk[0] === 0xef && chunk[1] === 0xbb && chunk[2] === 0xbf) chunk = chunk.subarray(3);
+    first = false;
+    const buf: Buffer = carry === null ? chunk : Buffer.concat([carry, chunk]);
+    const batch: LineBatch = { buf, starts: [], ends: [], badUtf8: null };
     let start = 0;
-    for (let nl = chunk.indexOf(10, start); nl !== -1; nl = chunk.indexOf(10, start)) {
-      let bytes = chunk.subarray(start, nl);
-      if (pieces.length > 0) {
-        pieces.push(bytes);
-        bytes = Buffer.concat(pieces);
-        pieces = [];
-      }
+    for (let nl = buf.indexOf(10, carry === null ? 0 : carry.length); nl !== -1; nl = buf.indexOf(10, start)) {
+      batch.starts.push(start);
+      batch.ends.push(nl > start && buf[nl - 1] === 13 ? nl - 1 : nl);
       start = nl + 1;
-      lines.push(decode(bytes));
     }
-    if (start < chunk.length) pieces.push(chunk.subarray(start));
-    if (lines.length > 0) yield lines;
+    carry = start < buf.length ? buf.subarray(start) : null;
+    if (batch.starts.length > 0) {
+      markBadUtf8(batch, start);
+      yield batch;
+    }
     if (shouldStop()) return;
   }
-  if (pieces.length > 0) yield [decode(Buffer.concat(pieces))];
+  if (carry !== null) {
+    const end = carry.length > 0 && carry[carry.length - 1] === 13 ? carry.length - 1 : carry.length;
+    const batch: LineBatch = { buf: carry, starts: [0], ends: [end], badUtf8: null };
+    markBadUtf8(batch, carry.length);
+    yield batch;
+  }
 }
 
-function decode(bytes: Buffer): InputLine {
-  if (bytes.length > 0 && bytes[bytes.length - 1] === 13) bytes = bytes.subarray(0, bytes.length - 1);
-  const text = bytes.toString('utf8');
-  // toString repairs bad bytes with U+FFFD; only then is the strict (slower) check worth doing.
-  if (!text.includes('\uFFFD')) return { text, badUtf8: false };
-  try {
-    strictUtf8.decode(bytes);
-    return { text, badUtf8: false };
-  } catch {
-    return { text, badUtf8: true };
-  }
+/** One check per read; only a read that holds bad bytes is checked line by line. */
+function markBadUtf8(batch: LineBatch, used: number): void {
+  if (isUtf8(batch.buf.subarray(0, used))) return;
+  batch.badUtf8 = batch.starts.map((s, k) => !isUtf8(batch.buf.subarray(s, batch.ends[k])));
 }

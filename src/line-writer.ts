@@ -1,23 +1,48 @@
 /**
- * Buffered line output with backpressure: lines are gathered and written in
- * large chunks (one write per turn, or per 64 KiB), and `ready()` waits while
- * the destination is not draining, so a slow reader pauses the whole stage.
+ * Buffered line output with backpressure: lines are assembled as bytes in one buffer and
+ * written in large chunks (one write per turn, or per 64 KiB), and `ready()` waits while the
+ * destination is not draining, so a slow reader pauses the whole stage.
  */
 import type { Writable } from 'node:stream';
 
 const CHUNK = 64 * 1024;
 
-/** Gathers lines and writes them to a stream in big chunks. */
+/** Gathers lines as bytes and writes them to a stream in big chunks. */
 export class LineWriter {
-  private pending = '';
+  private buf = Buffer.allocUnsafe(CHUNK * 2);
+  private length = 0;
   private scheduled = false;
   private draining: Promise<void> | null = null;
 
   constructor(private readonly stream: Writable, private readonly ownsStream = false) {}
 
-  add(line: string): void {
-    this.pending += line + '\n';
-    if (this.pending.length >= CHUNK) this.write();
+  /** Append text (UTF-8) to the current line. */
+  text(text: string): this {
+    this.reserve(text.length * 3);
+    this.length += this.buf.write(text, this.length, 'utf8');
+    return this;
+  }
+
+  /** Append ASCII text (digits, fixed JSON punctuation): no UTF-8 encoding needed. */
+  ascii(text: string): this {
+    this.reserve(text.length);
+    this.length += this.buf.write(text, this.length, 'latin1');
+    return this;
+  }
+
+  /** Append bytes [start, end) of `src` to the current line. */
+  bytes(src: Uint8Array, start = 0, end = src.length): this {
+    this.reserve(end - start);
+    this.buf.set(src.subarray(start, end), this.length);
+    this.length += end - start;
+    return this;
+  }
+
+  /** End the current line. */
+  endLine(): void {
+    this.reserve(1);
+    this.buf[this.length++] = 10;
+    if (this.length >= CHUNK) this.write();
     else if (!this.scheduled) {
       this.scheduled = true;
       setImmediate(() => {
@@ -25,6 +50,11 @@ export class LineWriter {
         this.write();
       });
     }
+  }
+
+  /** A whole line of text. */
+  add(line: string): void {
+    this.text(line).endLine();
   }
 
   /** Resolves when the stream can take more. */
@@ -39,13 +69,22 @@ export class LineWriter {
     if (this.ownsStream) await new Promise((resolve) => this.stream.end(resolve));
   }
 
+  private reserve(n: number): void {
+    if (this.length + n <= this.buf.length) return;
+    const grown = Buffer.allocUnsafe(Math.max(this.length + n, this.buf.length * 2));
+    this.buf.copy(grown, 0, 0, this.length);
+    this.buf = grown;
+  }
+
   private write(): void {
-    if (this.pending === '') return;
-    const text = this.pending;
-    this.pending = '';
+    if (this.length === 0) return;
+    // The stream keeps what it is given until written: hand it these bytes, and fill a fresh buffer.
+    const chunk = this.buf.subarray(0, this.length);
+    this.buf = Buffer.allocUnsafe(CHUNK * 2);
+    this.length = 0;
     // A reader that went away (EPIPE) can take nothing more; the owner hears of it through 'error'.
     if (this.stream.destroyed) return;
-    if (!this.stream.write(text) && !this.draining) {
+    if (!this.stream.write(chunk) && !this.draining) {
       this.draining = new Promise<void>((resolve) => {
         const done = () => {
           this.stream.off('drain', done);

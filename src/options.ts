@@ -27,13 +27,19 @@ export interface StageOptions {
   maxInFlight?: number;
   /** Messages per executeBatch request at most. Default 1024. */
   maxBatch?: number;
+  /** Bytes of messages per executeBatch request at most (a bigger single message goes alone). Default 1 MiB. */
+  maxBatchBytes?: number;
+  /** About how long one batch should take in Python: batches of slow models hold fewer messages. Default 100 ms. */
+  batchTargetMs?: number;
+  /** Bytes of messages queued or in flight per partition before input waits. Default 16 MiB. */
+  maxInFlightBytes?: number;
   /** Tasks in flight per partition (pipelining depth). Default 4. */
   pipelineDepth?: number;
   /** Messages and outputs bigger than this many bytes travel through spool files. Default 1 MiB. */
   inlineLimit?: number;
   /** Largest frame either side accepts. Default 64 MiB. */
   maxFrameBytes?: number;
-  /** How long one request may take before its server counts as stuck and is replaced. Default 30 s. */
+  /** How long one message may run (the server reports progress within a batch) before its server counts as stuck and is replaced. Default 30 s. */
   executeTimeoutMs?: number;
   /** How long a server may take to print its ready line. Default 10 s. */
   startTimeoutMs?: number;
@@ -52,6 +58,9 @@ const defaults = {
   ordered: false,
   maxInFlight: 4096,
   maxBatch: 1024,
+  maxBatchBytes: 1024 * 1024,
+  batchTargetMs: 100,
+  maxInFlightBytes: 16 * 1024 * 1024,
   pipelineDepth: 4,
   inlineLimit: 1024 * 1024,
   maxFrameBytes: 64 * 1024 * 1024,
@@ -92,11 +101,19 @@ export function resolveOptions(options: StageOptions): ResolvedOptions {
   positiveInt('maxInFlight', resolved.maxInFlight);
   positiveInt('maxBatch', resolved.maxBatch);
   positiveInt('pipelineDepth', resolved.pipelineDepth);
+  positiveInt('maxBatchBytes', resolved.maxBatchBytes);
+  positiveInt('batchTargetMs', resolved.batchTargetMs);
+  positiveInt('maxInFlightBytes', resolved.maxInFlightBytes);
   positiveInt('inlineLimit', resolved.inlineLimit);
   positiveInt('maxFrameBytes', resolved.maxFrameBytes, 2 ** 32 - 1);
   positiveInt('executeTimeoutMs', resolved.executeTimeoutMs);
   positiveInt('startTimeoutMs', resolved.startTimeoutMs);
   positiveInt('maxAttempts', resolved.maxAttempts);
+  // A batch, and a message below the inline limit, must fit in one frame with room for the request around it.
+  const room = resolved.maxFrameBytes - 64 * 1024;
+  if (resolved.maxBatchBytes > room || resolved.inlineLimit > room) {
+    throw new InvalidOptionError(`maxBatchBytes (${resolved.maxBatchBytes}) and inlineLimit (${resolved.inlineLimit}) must be at least 64 KiB below maxFrameBytes (${resolved.maxFrameBytes})`);
+  }
   if (!logLevels.includes(resolved.logLevel)) {
     throw new InvalidOptionError(`logLevel "${resolved.logLevel}" is not one of ${logLevels.join(', ')}`);
   }

@@ -1,35 +1,22 @@
 /**
- * The main thread's side of one partition: a FIFO of messages and commands,
- * sent to the partition's worker as Piscina tasks. Messages that arrive while
- * `pipelineDepth` tasks are in flight wait and go out together as one batch,
- * so batches grow with load and a lone message leaves at once. Replies are
- * delivered in the order the tasks were sent.
+ * The main thread's side of one partition: messages are appended, as bytes, to the open batch;
+ * batches and commands leave in order as Piscina tasks to the partition's worker, at most
+ * `pipelineDepth` at a time, and are delivered back in the order they left.
+ *
+ * A batch leaves as soon as the pipeline has room, so a lone message goes at once and batches grow
+ * with load. It is closed earlier when it reaches its count limit (maxBatch, lowered for slow models
+ * so that a batch takes about `batchTargetMs`), or `maxBatchBytes`.
  */
 import { Piscina } from 'piscina';
-import { errorFromRecord, PartitionFailedError, toErrorRecord, type ErrorRecord } from './errors.js';
-import { INPUT_SEPARATOR, type ExecValue, type ItemOutcome, type WorkerReply, type WorkerTask } from './worker-protocol.js';
+import { Batch } from './batch.js';
+import { errorFromRecord, PartitionFailedError, toErrorRecord } from './errors.js';
+import { PipelineQueue } from './pipeline-queue.js';
+import { Room } from './room.js';
+import type { ExecTask, ExecValue, WorkerReply, WorkerTask } from './worker-protocol.js';
 
-/** One message on its way through the stage; it doubles as its own completion record. */
-export interface Entry {
-  offset: number;
-  key: unknown;
-  /** The message as JSON text (or the raw input line). */
-  input: string;
-  /** The one model to run, or null for every model. */
-  route: string | null;
-  /** Set when done: the partition that ran it (null if it never reached one). */
-  partition: number | null;
-  /** Set when done: the outcome per model, or one error for the whole message. */
-  result: ItemOutcome[] | ErrorRecord | null;
-  /** Told once, when `result` is set. */
-  sink: { complete(entry: Entry): void };
-}
-
-/** Record what became of an entry and tell its sink. */
-export function finish(entry: Entry, partition: number | null, result: ItemOutcome[] | ErrorRecord): void {
-  entry.partition = partition;
-  entry.result = result;
-  entry.sink.complete(entry);
+/** Where a lane delivers completed batches. */
+export interface BatchSink {
+  complete(batch: Batch): void;
 }
 
 interface Command {
@@ -37,20 +24,29 @@ interface Command {
   resolve: (reply: WorkerReply<unknown>) => void;
 }
 
-type Job = Entry | Command;
+interface SentBatch {
+  batch: Batch;
+  sink: BatchSink;
+}
+
+type Job = SentBatch | Command;
 
 interface Sent {
-  entries: Entry[] | null;
+  job: Job;
   reply: WorkerReply<unknown> | null;
-  command: Command | null;
+  /** When the task left, for measuring how long a message takes. */
+  at: number;
 }
 
 export interface LaneOptions {
   partition: number;
   maxBatch: number;
+  maxBatchBytes: number;
+  /** The time a batch should take in Python; batches of slow models hold fewer messages. */
+  batchTargetMs: number;
   pipelineDepth: number;
   maxInFlight: number;
-  inlineLimit: number;
+  maxInFlightBytes: number;
   /** The start task for a replacement worker thread (current interpreter and models). */
   startTask: () => WorkerTask;
 }
@@ -59,15 +55,20 @@ export interface LaneOptions {
 export class PartitionLane {
   restarts = 0;
   serverPid: number | null = null;
+  private open: SentBatch | null = null;
+  /** Closed batches and commands not yet sent. */
   private readonly jobs: Job[] = [];
-  private jobsHead = 0;
-  private readonly sent: Sent[] = [];
-  private tasksInFlight = 0;
+  private readonly sent = new PipelineQueue<Sent>();
   private messages = 0;
+  private bytes = 0;
   private flushScheduled = false;
+  /** Milliseconds one message takes in the worker and server, measured (0 until known). */
+  private msPerMessage = 0;
+  private lastReplyAt = 0;
   /** The start of a replacement worker thread, while one is under way. */
   private replacing: Promise<WorkerReply<unknown>> | null = null;
-  private waiters: (() => void)[] = [];
+  /** Room for input: opens below half of maxInFlight messages and maxInFlightBytes. */
+  readonly room = new Room();
   private idleWaiters: (() => void)[] = [];
 
   constructor(private readonly pool: Piscina, private readonly options: LaneOptions) {}
@@ -76,114 +77,115 @@ export class PartitionLane {
     return this.options.partition;
   }
 
-  /** Messages queued or in flight. */
-  get load(): number {
-    return this.messages;
-  }
-
-  /** True when input should wait for room (see `waitForRoom`). */
+  /** True when input should wait for `room`. */
   get full(): boolean {
-    return this.messages >= this.options.maxInFlight;
+    return this.messages >= this.options.maxInFlight || this.bytes >= this.options.maxInFlightBytes;
   }
 
-  /** Queue one message. */
-  push(entry: Entry): void {
+  /**
+   * Append one message: bytes [start, end) of `src` (key span in `src`, -1 when keyless), or, from the
+   * API, `text` with the user's `key`.
+   */
+  add(sink: BatchSink, offset: number, src: Uint8Array | string, start: number, end: number, keyStart: number, keyEnd: number, route: string | null, key?: unknown): void {
+    let open = this.open;
+    const size = typeof src === 'string' ? src.length : end - start;
+    if (open !== null && (open.sink !== sink || (open.batch.count > 0 && open.batch.length + size + 2 > this.options.maxBatchBytes))) {
+      this.close();
+      open = null;
+    }
+    if (open === null) {
+      open = { batch: new Batch(this.partition), sink };
+      this.open = open;
+    }
+    const batch = open.batch;
+    const before = batch.length;
+    const i = typeof src === 'string' ? batch.addText(offset, src, route) : batch.add(offset, src, start, end, keyStart, keyEnd, route);
+    if (key !== undefined) (batch.keys ??= [])[i] = key;
     this.messages++;
-    this.enqueue(entry);
+    this.bytes += batch.length - before;
+    if (this.full) this.room.close();
+    if (batch.count >= this.batchLimit() || batch.length >= this.options.maxBatchBytes) this.close();
+    this.schedule();
   }
 
-  /** Queue a command behind every message queued before it; resolves with the worker's reply. */
+  /** Queue a command behind every message added before it; resolves with the worker's reply. */
   command(task: WorkerTask): Promise<WorkerReply<unknown>> {
-    return new Promise((resolve) => this.enqueue({ task, resolve }));
-  }
-
-  /** Resolves once the lane holds fewer than half of `maxInFlight` messages. */
-  waitForRoom(): Promise<void> {
-    if (this.messages < this.options.maxInFlight / 2) return Promise.resolve();
-    return new Promise((resolve) => this.waiters.push(resolve));
+    return new Promise((resolve) => {
+      this.close();
+      this.jobs.push({ task, resolve });
+      this.schedule();
+    });
   }
 
   /** Resolves once nothing is queued or in flight. */
   whenIdle(): Promise<void> {
-    if (this.messages === 0 && this.tasksInFlight === 0 && this.queued === 0) return Promise.resolve();
+    if (this.isIdle()) return Promise.resolve();
     return new Promise((resolve) => this.idleWaiters.push(resolve));
   }
 
-  private get queued(): number {
-    return this.jobs.length - this.jobsHead;
+  private isIdle(): boolean {
+    return this.messages === 0 && this.sent.size === 0 && this.jobs.length === 0;
   }
 
-  private enqueue(job: Job): void {
-    this.jobs.push(job);
-    if (!this.flushScheduled) {
-      this.flushScheduled = true;
-      // Wait for the rest of this turn's input so it leaves as one batch.
-      setImmediate(() => {
-        this.flushScheduled = false;
-        this.flush();
-      });
-    }
+  /** Messages per batch for the model's measured speed: about batchTargetMs of work, 1 to maxBatch. */
+  private batchLimit(): number {
+    if (this.msPerMessage === 0) return this.options.maxBatch;
+    return Math.max(1, Math.min(this.options.maxBatch, Math.floor(this.options.batchTargetMs / this.msPerMessage)));
   }
 
-  private flush(): void {
-    if (this.replacing) return;
-    while (this.queued > 0 && this.tasksInFlight < this.options.pipelineDepth) {
-      const first = this.jobs[this.jobsHead]!;
-      if ('task' in first) {
-        this.jobsHead++;
-        this.send({ entries: null, reply: null, command: first }, first.task);
-        continue;
-      }
-      const entries: Entry[] = [];
-      while (this.queued > 0 && entries.length < this.options.maxBatch) {
-        const job = this.jobs[this.jobsHead]!;
-        if ('task' in job) break;
-        entries.push(job);
-        this.jobsHead++;
-      }
-      let routes: (string | null)[] | null = null;
-      let longest = 0;
-      const inputs: string[] = new Array(entries.length);
-      for (let i = 0; i < entries.length; i++) {
-        const e = entries[i]!;
-        inputs[i] = e.input;
-        if (e.input.length > longest) longest = e.input.length;
-        if (e.route !== null) routes ??= entries.map((x) => x.route);
-      }
-      this.send({ entries, reply: null, command: null }, {
-        op: 'exec', inputs: inputs.join(INPUT_SEPARATOR), count: entries.length, routes,
-        // A UTF-16 unit is at most 3 UTF-8 bytes: below a third of the limit nothing can be too big.
-        mayBeBig: longest * 3 > this.options.inlineLimit,
-      });
-    }
-    if (this.jobsHead > 4096 && this.jobsHead * 2 > this.jobs.length) {
-      this.jobs.splice(0, this.jobsHead);
-      this.jobsHead = 0;
-    }
+  private close(): void {
+    if (this.open !== null) this.jobs.push(this.open);
+    this.open = null;
   }
 
-  private send(sent: Sent, task: WorkerTask): void {
-    this.tasksInFlight++;
-    this.sent.push(sent);
-    void this.runTask(task).then((reply) => {
-      sent.reply = reply;
-      this.restarts = Math.max(this.restarts, reply.restarts);
-      this.serverPid = reply.serverPid ?? this.serverPid;
-      this.tasksInFlight--;
-      this.deliver();
+  private schedule(): void {
+    if (this.flushScheduled) return;
+    this.flushScheduled = true;
+    // Wait for the rest of this turn's input so it leaves as one batch.
+    setImmediate(() => {
+      this.flushScheduled = false;
       this.flush();
     });
   }
 
-  /** Run a task; if Piscina lost the worker thread, start a fresh one with the current models and try once more. */
+  private flush(): void {
+    if (this.replacing) return;
+    while (this.sent.size < this.options.pipelineDepth) {
+      if (this.jobs.length === 0) this.close();
+      const job = this.jobs.shift();
+      if (job === undefined) return;
+      const sent: Sent = { job, reply: null, at: performance.now() };
+      this.sent.push(sent);
+      this.sent.markSent();
+      void this.runTask(job).then((reply) => this.onReply(sent, reply));
+    }
+  }
+
+  private onReply(sent: Sent, reply: WorkerReply<unknown>): void {
+    sent.reply = reply;
+    this.restarts = Math.max(this.restarts, reply.restarts);
+    this.serverPid = reply.serverPid ?? this.serverPid;
+    if ('batch' in sent.job && reply.ok) this.measure(sent, sent.job.batch.count);
+    this.deliver();
+    this.flush();
+  }
+
+  /** Service time per message of a batch: from when it left, or the previous reply if later (it queued behind). */
+  private measure(sent: Sent, count: number): void {
+    const now = performance.now();
+    const ms = (now - Math.max(sent.at, this.lastReplyAt)) / count;
+    this.lastReplyAt = now;
+    this.msPerMessage = this.msPerMessage === 0 ? ms : this.msPerMessage * 0.7 + ms * 0.3;
+  }
+
   /**
    * Run a task; if Piscina lost the worker thread, start its replacement once (with the current
    * interpreter and models) and resend. Until the replacement is started nothing new is sent, and the
    * tasks that failed with the thread are resent in the order they failed, so they keep their order.
    */
-  private async runTask(task: WorkerTask): Promise<WorkerReply<unknown>> {
+  private async runTask(job: Job): Promise<WorkerReply<unknown>> {
     try {
-      return await this.pool.run(task);
+      return await this.runOnce(job);
     } catch (first) {
       if (this.replacing === null) {
         const replacing = this.startReplacement();
@@ -197,12 +199,27 @@ export class PartitionLane {
       const started = await this.replacing;
       if (!started.ok) return started;
       try {
-        return await this.pool.run(task);
+        return await this.runOnce(job);
       } catch {
         const error = new PartitionFailedError(`partition ${this.partition}: its worker thread failed: ${(first as Error).message}`, { partition: this.partition });
         return { ok: false, error: toErrorRecord(error), restarts: this.restarts, serverPid: this.serverPid };
       }
     }
+  }
+
+  /** One Piscina task; a batch's bytes are copied into memory of their own and transferred. */
+  private runOnce(job: Job): Promise<WorkerReply<unknown>> {
+    if ('task' in job) return this.pool.run(job.task);
+    const { batch } = job;
+    const data = Buffer.allocUnsafeSlow(batch.length);
+    batch.buf.copy(data, 0, 0, batch.length);
+    const spans = new Int32Array(batch.count * 2);
+    for (let i = 0; i < batch.count; i++) {
+      spans[2 * i] = batch.spans[4 * i]!;
+      spans[2 * i + 1] = batch.spans[4 * i + 1]!;
+    }
+    const task: ExecTask = { op: 'exec', data, spans, count: batch.count, routes: batch.routes };
+    return this.pool.run(task, { transferList: [data.buffer, spans.buffer] });
   }
 
   private async startReplacement(): Promise<WorkerReply<unknown>> {
@@ -220,47 +237,22 @@ export class PartitionLane {
 
   /** Hand back replies in the order their tasks were sent. */
   private deliver(): void {
-    while (this.sent.length > 0 && this.sent[0]!.reply !== null) {
-      const { entries, reply, command } = this.sent.shift()!;
-      if (command) {
-        command.resolve(reply!);
+    for (let head = this.sent.first(); head !== undefined && head.reply !== null; head = this.sent.first()) {
+      this.sent.answer(head);
+      const { job, reply } = head;
+      if ('task' in job) {
+        job.resolve(reply);
         continue;
       }
-      const r = reply as WorkerReply<ExecValue>;
-      if (r.ok) deliverOutcomes(entries!, r.value, this.partition);
-      else for (const entry of entries!) finish(entry, this.partition, r.error);
-      this.messages -= entries!.length;
+      const { batch, sink } = job;
+      if (reply.ok) batch.outcomes = reply.value as ExecValue;
+      else batch.failAll(reply.error);
+      this.messages -= batch.count;
+      this.bytes -= batch.length;
+      sink.complete(batch);
     }
-    if (this.waiters.length > 0 && this.messages < this.options.maxInFlight / 2) {
-      for (const w of this.waiters.splice(0)) w();
-    }
-    if (this.messages === 0 && this.tasksInFlight === 0 && this.queued === 0) {
-      for (const w of this.idleWaiters.splice(0)) w();
-    }
-  }
-}
-
-/** Decode an exec task's outcome lines (see ExecValue) and hand each entry its outcomes. */
-function deliverOutcomes(entries: Entry[], value: ExecValue, partition: number): void {
-  if (value.models.length === 0) {
-    const error: ErrorRecord = { code: 'PYSTAGE_ROUTING', type: 'RoutingError', message: 'no model is loaded in this partition' };
-    for (const entry of entries) finish(entry, partition, [{ model: entry.route ?? '', error }]);
-    return;
-  }
-  const lines = value.outcomes.split('\n');
-  const routed = entries.some((e) => e.route !== null);
-  const width = routed ? 1 : value.models.length;
-  for (let i = 0; i < entries.length; i++) {
-    const outcomes: ItemOutcome[] = new Array(width);
-    for (let m = 0; m < width; m++) {
-      const line = lines[i * width + m]!;
-      const model = routed ? entries[i]!.route! : value.models[m]!;
-      const kind = line.charCodeAt(0);
-      outcomes[m] = kind === 111 /* o */ ? { model, output: line.slice(1) }
-        : kind === 110 /* n */ ? { model, output: null }
-        : { model, error: JSON.parse(line.slice(1)) as ErrorRecord };
-    }
-    finish(entries[i]!, partition, outcomes);
+    if (this.messages < this.options.maxInFlight / 2 && this.bytes < this.options.maxInFlightBytes / 2) this.room.open();
+    if (this.isIdle()) for (const w of this.idleWaiters.splice(0)) w();
   }
 }
 

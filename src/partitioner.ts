@@ -13,15 +13,19 @@ export function fnv1a(text: string): number {
   // Fast path without allocating: for ASCII, the UTF-16 code units are the UTF-8 bytes.
   for (let i = 0; i < text.length; i++) {
     const unit = text.charCodeAt(i);
-    if (unit > 0x7f) return fnv1aBytes(Buffer.from(text, 'utf8'));
+    if (unit > 0x7f) {
+      const bytes = Buffer.from(text, 'utf8');
+      return fnv1aBytes(bytes, 0, bytes.length);
+    }
     hash = Math.imul(hash ^ unit, FNV_PRIME);
   }
   return hash >>> 0;
 }
 
-function fnv1aBytes(bytes: Uint8Array): number {
+/** FNV-1a 32-bit hash of bytes[start, end). */
+export function fnv1aBytes(bytes: Uint8Array, start: number, end: number): number {
   let hash = FNV_OFFSET;
-  for (let i = 0; i < bytes.length; i++) hash = Math.imul(hash ^ bytes[i]!, FNV_PRIME);
+  for (let i = start; i < end; i++) hash = Math.imul(hash ^ bytes[i]!, FNV_PRIME);
   return hash >>> 0;
 }
 
@@ -33,13 +37,21 @@ export class Partitioner {
 
   /** The partition of a key; `undefined` or `null` means no key (round-robin). */
   partitionOf(key: unknown): number {
-    if (key === undefined || key === null) {
-      const p = this.next;
-      this.next = (p + 1) % this.partitions;
-      return p;
-    }
+    if (key === undefined || key === null) return this.roundRobin();
     // Strings hash as themselves, so "7" and 7 are different keys only by their JSON text.
     const text = typeof key === 'string' ? key : JSON.stringify(key);
     return fnv1a(text) % this.partitions;
+  }
+
+  /** The partition of a key's hash (fnv1a of its text). */
+  partitionOfHash(hash: number): number {
+    return hash % this.partitions;
+  }
+
+  /** The next partition in turn, for a message without a key. */
+  roundRobin(): number {
+    const p = this.next;
+    this.next = (p + 1) % this.partitions;
+    return p;
   }
 }

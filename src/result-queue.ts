@@ -8,19 +8,23 @@
 /** An async queue with an end, an error, and room-waiting for backpressure. */
 export class ResultQueue<T> implements AsyncIterable<T[]> {
   private items: T[] = [];
+  /** The summed weight of `items` (e.g. the messages they hold). */
+  private weight = 0;
   private ended = false;
   private abandoned = false;
   private failure: unknown = null;
   private reader: (() => void) | null = null;
   private roomWaiters: { limit: number; resolve: () => void }[] = [];
 
+  /** The weight waiting to be read. */
   get size(): number {
-    return this.items.length;
+    return this.weight;
   }
 
-  push(item: T): void {
+  push(item: T, weight = 1): void {
     if (this.abandoned) return;
     this.items.push(item);
+    this.weight += weight;
     this.wakeReader();
   }
 
@@ -28,6 +32,7 @@ export class ResultQueue<T> implements AsyncIterable<T[]> {
   abandon(): void {
     this.abandoned = true;
     this.items = [];
+    this.weight = 0;
     for (const w of this.roomWaiters.splice(0)) w.resolve();
   }
 
@@ -49,6 +54,7 @@ export class ResultQueue<T> implements AsyncIterable<T[]> {
       if (this.items.length > 0) {
         const batch = this.items;
         this.items = [];
+        this.weight = 0;
         this.wakeProducers();
         yield batch;
         continue;

@@ -17,43 +17,18 @@ import { join } from 'node:path';
 import { Duplex, PassThrough, Readable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import { Piscina } from 'piscina';
-import {
-  BadInputError, PystageError, RoutingError, StageClosedError,
-  type ErrorRecord,
-} from './errors.js';
+import { PartitionsError, StageClosedError, errorFromRecord } from './errors.js';
+import type { LineBatch } from './line-reader.js';
 import { createLogger, type Logger } from './logger.js';
 import { checkModelSpec, modelFile, resolveOptions, type ResolvedOptions, type StageOptions } from './options.js';
-import { finish, PartitionLane, replyFailure, type Entry } from './partition-lane.js';
-import type { InputLine } from './line-reader.js';
+import { PartitionLane, replyFailure } from './partition-lane.js';
 import { Partitioner } from './partitioner.js';
 import { resolvePython } from './python-interpreter.js';
-import { ResultQueue } from './result-queue.js';
-import type { ItemOutcome, ModelSpec, PartitionStatus, WorkerConfig, WorkerReply, WorkerTask } from './worker-protocol.js';
+import { toRecords, type StageRecord } from './records.js';
+import { StageRun, type BatchRange } from './stage-run.js';
+import type { ModelSpec, PartitionStatus, WorkerConfig, WorkerReply, WorkerTask } from './worker-protocol.js';
 
-/** One output of one model for one message. */
-export interface StageOutput {
-  kind: 'output';
-  offset: number;
-  key: unknown;
-  partition: number;
-  model: string;
-  output: Record<string, unknown>;
-}
-
-/** A message (or one model's part of it) that produced an error instead of an output. */
-export interface StageFailure {
-  kind: 'error';
-  offset: number;
-  key: unknown;
-  partition: number | null;
-  model: string | null;
-  /** The message as JSON text, or the raw input line. */
-  input: string;
-  error: ErrorRecord;
-}
-
-/** What `process` yields. Messages whose model returned None yield nothing (they are counted). */
-export type StageRecord = StageOutput | StageFailure;
+export { StageOutput, type StageFailure, type StageRecord } from './records.js';
 
 /** Counters of a stage since it was created. */
 export interface StageStats {
@@ -65,9 +40,6 @@ export interface StageStats {
   seconds: number;
   msgPerSec: number;
 }
-
-/** A message ready for a partition, or the reason it cannot go to one. */
-type Prepared = { key: unknown; input: string; route: string | null } | { key: unknown; input: string; error: PystageError };
 
 const serverScript = fileURLToPath(new URL('../../py/server.py', import.meta.url));
 const workerFile = fileURLToPath(new URL('../workers/partition-worker.js', import.meta.url));
@@ -93,9 +65,8 @@ export class Stage {
   private closing = false;
   private python = '';
   private closed: Promise<void> | null = null;
-  private readonly runs = new Set<Promise<void>>();
-  /** Each running `process` call's way to stop reading its source. */
-  private readonly stoppers = new Set<() => void>();
+  private readonly runs = new Set<StageRun>();
+  private readonly running = new Set<Promise<void>>();
   private readonly killLeftovers = () => this.killServers();
 
   /** @internal Use createStage. */
@@ -123,7 +94,7 @@ export class Stage {
         stageId: this.id, partition, pythonPath: o.pythonPath, serverScript,
         spoolDir: this.spoolDir, inlineLimit: o.inlineLimit, maxFrameBytes: o.maxFrameBytes,
         executeTimeoutMs: o.executeTimeoutMs, startTimeoutMs: o.startTimeoutMs, maxAttempts: o.maxAttempts,
-        maxBatch: o.maxBatch, logLevel: o.logLevel,
+        logLevel: o.logLevel,
       };
       const pool = new Piscina({
         filename: workerFile, workerData: config,
@@ -133,7 +104,8 @@ export class Stage {
       });
       this.pools.push(pool);
       this.lanes.push(new PartitionLane(pool, {
-        partition, maxBatch: o.maxBatch, pipelineDepth: o.pipelineDepth, maxInFlight: o.maxInFlight, inlineLimit: o.inlineLimit,
+        partition, maxBatch: o.maxBatch, maxBatchBytes: o.maxBatchBytes, batchTargetMs: o.batchTargetMs,
+        pipelineDepth: o.pipelineDepth, maxInFlight: o.maxInFlight, maxInFlightBytes: o.maxInFlightBytes,
         startTask: () => ({ op: 'start', python: this.python, models: this.models }),
       }));
     }
@@ -156,14 +128,14 @@ export class Stage {
 
   /** Run messages (plain objects) through the stage; yields outputs and errors as they complete. */
   async *process(source: AsyncIterable<unknown> | Iterable<unknown>): AsyncGenerator<StageRecord> {
-    for await (const batch of this.run(inBatches(source), (value) => this.prepareObject(value))) {
-      for (const entry of batch) yield* toRecords(entry);
+    for await (const ranges of this.startRun((run) => run.runValues(inBatches(source)))) {
+      for (const range of ranges) yield* toRecords(range);
     }
   }
 
-  /** @internal Run input lines (the CLI), a batch per read; completed entries keep outputs as JSON text. */
-  processLines(source: AsyncIterable<InputLine[]>): AsyncIterable<Entry[]> {
-    return this.run(source, (line) => this.prepareLine(line));
+  /** @internal Run input lines (the CLI); completed messages come back as ranges of batches, outputs as bytes. */
+  processLines(source: AsyncIterable<LineBatch>): AsyncIterable<BatchRange[]> {
+    return this.startRun((run) => run.runLines(source));
   }
 
   /** An object-mode Duplex for stream.pipeline(): write messages, read StageRecords. */
@@ -215,9 +187,9 @@ export class Stage {
   /** Stop taking input, finish and emit every message in flight, stop every server, destroy the pools. */
   close(): Promise<void> {
     this.closing = true;
-    for (const stop of this.stoppers) stop();
+    for (const run of this.runs) run.stop();
     this.closed ??= (async () => {
-      await Promise.all(this.runs);
+      await Promise.all(this.running);
       await this.shutdown();
     })();
     return this.closed;
@@ -243,165 +215,42 @@ export class Stage {
   private async broadcast(task: WorkerTask): Promise<unknown[]> {
     if (this.closing) throw new StageClosedError('the stage is closing; it takes no more commands');
     const replies = await Promise.all(this.lanes.map((lane) => lane.command(task)));
-    const errors = replies.map(replyFailure);
-    const first = errors.find((e) => e !== null);
-    if (first) {
-      (first as PystageError & { errors?: unknown }).errors = errors;
-      throw first;
+    const errors = replies.flatMap((r) => (r.ok ? [] : [errorFromRecord(r.error)]));
+    if (errors.length === 1 || (errors.length > 1 && errors.every((e) => e.code === errors[0]!.code && e.message === errors[0]!.message))) {
+      // One failure, or the same on every partition (a bad model file): the typed error itself.
+      throw Object.assign(errors[0]!, { errors });
+    }
+    if (errors.length > 1) {
+      throw Object.assign(new PartitionsError(`${errors.length} partitions failed: ${errors.map((e) => e.message).join('; ')}`), { errors });
     }
     return replies.map((r) => (r as WorkerReply<unknown> & { ok: true }).value);
   }
 
-  private prepareObject(value: unknown): Prepared {
-    if (value === null || typeof value !== 'object' || Array.isArray(value)) {
-      const input = safeJson(value);
-      return { key: null, input, error: new BadInputError(`a message must be a JSON object; got ${input.slice(0, 80)}`) };
-    }
-    const key = (value as Record<string, unknown>)[this.options.keyField];
-    let input: string;
-    try {
-      input = JSON.stringify(value);
-      if (key !== undefined && key !== null && typeof key !== 'string') JSON.stringify(key);
-    } catch (err) {
-      return { key: null, input: String(value), error: new BadInputError(`a message must be JSON-serialisable: ${(err as Error).message}`) };
-    }
-    return this.withRoute(value as Record<string, unknown>, key, input);
-  }
-
-  private prepareLine({ text: line, badUtf8 }: InputLine): Prepared {
-    if (badUtf8) return { key: null, input: line, error: new BadInputError('line is not valid UTF-8') };
-    if (line.trim() === '') return { key: null, input: line, error: new BadInputError('line is empty; expected one JSON object per line') };
-    let value: unknown;
-    try {
-      value = JSON.parse(line);
-    } catch (err) {
-      return { key: null, input: line, error: new BadInputError(`line is not valid JSON: ${(err as Error).message}`) };
-    }
-    if (value === null || typeof value !== 'object' || Array.isArray(value)) {
-      return { key: null, input: line, error: new BadInputError(`line is JSON but not an object (got ${Array.isArray(value) ? 'an array' : typeof value === 'object' ? 'null' : `a ${typeof value}`})`) };
-    }
-    const key = (value as Record<string, unknown>)[this.options.keyField];
-    return this.withRoute(value as Record<string, unknown>, key, line);
-  }
-
-  private withRoute(value: Record<string, unknown>, key: unknown, input: string): Prepared {
-    const field = this.options.routeField;
-    if (field === null) return { key, input, route: null };
-    const route = value[field];
-    if (typeof route !== 'string') {
-      return { key, input, error: new RoutingError(`message has no string field "${field}" naming its model (got ${safeJson(route)})`) };
-    }
-    return { key, input, route };
-  }
-
-  /** The engine under process() and processLines(): batches in, completed entries out, in batches. */
-  private run<T>(source: AsyncIterable<T[]>, prepare: (value: T) => Prepared): AsyncIterable<Entry[]> {
+  /** Start a run over a source; its completed ranges are read from the returned iterable. */
+  private startRun(feed: (run: StageRun) => Promise<void>): AsyncIterable<BatchRange[]> {
     if (this.closing) throw new StageClosedError('the stage is closing; it takes no more input');
-    const results = new ResultQueue<Entry>();
-    const reorder = this.options.ordered ? new Map<number, Entry>() : null;
-    let nextOffset = 0;
-    let outstanding = 0;
-    let fed = false;
-    let idle: (() => void) | null = null;
-    let stopped = false;
-    const emitLimit = this.options.maxInFlight * this.options.partitions;
-
-    let reorderRoom: (() => void) | null = null;
-    const sink = {
-      complete: (entry: Entry) => {
-        this.count(entry.result!);
-        if (reorder === null) {
-          results.push(entry);
-        } else {
-          reorder.set(entry.offset, entry);
-          for (let next = reorder.get(nextOffset); next !== undefined; next = reorder.get(nextOffset)) {
-            reorder.delete(nextOffset++);
-            results.push(next);
-          }
-          if (reorderRoom !== null && reorder.size <= emitLimit / 2) {
-            reorderRoom();
-            reorderRoom = null;
-          }
-        }
-        if (--outstanding === 0 && fed) idle?.();
-      },
-    };
-
-    // Resolved by close() or by the reader going away: stop reading the source, even while it is quiet.
-    let stopReading!: () => void;
-    const stopSignal = new Promise<null>((resolve) => { stopReading = () => resolve(null); });
-    this.stoppers.add(stopReading);
-
-    const feed = async () => {
-      let offset = 0;
-      const iterator = source[Symbol.asyncIterator]();
-      for (;;) {
-        const next = await Promise.race([iterator.next(), stopSignal]);
-        if (next === null) {
-          void iterator.return?.(undefined)?.catch(() => {});
-          break;
-        }
-        if (next.done) break;
-        for (const value of next.value) {
-          this.counts.in++;
-          outstanding++;
-          const prepared = prepare(value);
-          const entry: Entry = {
-            offset: offset++, key: prepared.key ?? null, input: prepared.input, route: null,
-            partition: null, result: null, sink,
-          };
-          if ('error' in prepared) {
-            finish(entry, null, prepared.error.toRecord());
-            continue;
-          }
-          entry.route = prepared.route;
-          const lane = this.lanes[this.partitioner.partitionOf(prepared.key)]!;
-          lane.push(entry);
-          if (lane.full) await lane.waitForRoom();
-        }
-        if (results.size > emitLimit) await results.waitForRoom(emitLimit / 2);
-        if (reorder !== null && reorder.size > emitLimit && !stopped) {
-          await new Promise<void>((resolve) => { reorderRoom = resolve; });
-        }
-        // Checked after a whole batch is queued: a message read from the source is never dropped.
-        if (this.closing || stopped) break;
-      }
-      fed = true;
-      if (outstanding > 0) await new Promise<void>((resolve) => { idle = resolve; });
-    };
-
-    const running = feed().then(() => results.end(), (err) => results.end(err));
-    this.runs.add(running);
-    void running.finally(() => {
-      this.runs.delete(running);
-      this.stoppers.delete(stopReading);
+    const run = new StageRun({
+      lanes: this.lanes, partitioner: this.partitioner, keyField: this.options.keyField, routeField: this.options.routeField,
+      ordered: this.options.ordered, emitLimit: this.options.maxInFlight * this.options.partitions, counts: this.counts,
+      closing: () => this.closing,
     });
-
+    this.runs.add(run);
+    const running = feed(run).then(() => run.results.end(), (err: unknown) => run.results.end(err));
+    this.running.add(running);
+    void running.finally(() => {
+      this.running.delete(running);
+      this.runs.delete(run);
+    });
     return {
       [Symbol.asyncIterator]: async function* () {
         try {
-          yield* results;
+          yield* run.results;
         } finally {
           // The reader stopped early: stop reading the source, and never wait for this reader again.
-          stopped = true;
-          stopReading();
-          results.abandon();
-          reorderRoom?.();
+          run.abandon();
         }
       },
     };
-  }
-
-  private count(result: ItemOutcome[] | ErrorRecord): void {
-    if (!Array.isArray(result)) {
-      this.counts.errors++;
-      return;
-    }
-    for (const outcome of result) {
-      if ('error' in outcome) this.counts.errors++;
-      else if (outcome.output === null) this.counts.noOutput++;
-      else this.counts.out++;
-    }
   }
 }
 
@@ -420,30 +269,5 @@ async function* inBatches<T>(source: AsyncIterable<T> | Iterable<T>): AsyncGener
     return;
   }
   for await (const value of source) yield [value];
-}
-
-/** The API's view of a completed entry: parsed outputs and error records. */
-function toRecords(c: Entry): StageRecord[] {
-  const result = c.result!;
-  if (!Array.isArray(result)) {
-    return [{ kind: 'error', offset: c.offset, key: c.key, partition: c.partition, model: null, input: c.input, error: result }];
-  }
-  const records: StageRecord[] = [];
-  for (const outcome of result) {
-    if ('error' in outcome) {
-      records.push({ kind: 'error', offset: c.offset, key: c.key, partition: c.partition, model: outcome.model, input: c.input, error: outcome.error });
-    } else if (outcome.output !== null) {
-      records.push({ kind: 'output', offset: c.offset, key: c.key, partition: c.partition!, model: outcome.model, output: JSON.parse(outcome.output) });
-    }
-  }
-  return records;
-}
-
-function safeJson(value: unknown): string {
-  try {
-    return JSON.stringify(value) ?? String(value);
-  } catch {
-    return String(value);
-  }
 }
 

@@ -1,15 +1,19 @@
-/** The stdin line splitter: any chunking, CRLF, a last line without newline, invalid UTF-8 flagged. */
+/** The stdin line splitter: any chunking, CRLF, a last line without newline, invalid UTF-8 flagged, BOM skipped. */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { readLines, type InputLine } from '../src/line-reader.js';
+import { readLines } from '../src/line-reader.js';
 
-async function linesOf(chunks: Buffer[], stopAfterFirstChunk = false): Promise<InputLine[]> {
-  const out: InputLine[] = [];
+interface Line { text: string; badUtf8: boolean }
+
+async function linesOf(chunks: Buffer[], stopAfterFirstChunk = false): Promise<Line[]> {
+  const out: Line[] = [];
   let seen = 0;
   async function* source() {
     for (const c of chunks) { seen++; yield c; }
   }
-  for await (const batch of readLines(source(), () => stopAfterFirstChunk && seen >= 1)) out.push(...batch);
+  for await (const batch of readLines(source(), () => stopAfterFirstChunk && seen >= 1)) {
+    batch.starts.forEach((s, k) => out.push({ text: batch.buf.toString('utf8', s, batch.ends[k]), badUtf8: batch.badUtf8?.[k] ?? false }));
+  }
   return out;
 }
 
@@ -34,4 +38,11 @@ test('invalid UTF-8 is flagged, a literal U+FFFD is not', async () => {
 test('stopping ends after the lines already received', async () => {
   const lines = await linesOf([Buffer.from('1\n2\n3'), Buffer.from('\n4\n')], true);
   assert.deepEqual(lines.map((l) => l.text), ['1', '2']);
+});
+
+test('a UTF-8 byte order mark at the start is skipped, not a bad line', async () => {
+  const lines = await linesOf([Buffer.from([0xef, 0xbb, 0xbf]), Buffer.from('{"a":1}\n')]);
+  assert.deepEqual(lines, [{ text: '{"a":1}', badUtf8: false }]);
+  const whole = await linesOf([Buffer.concat([Buffer.from([0xef, 0xbb, 0xbf]), Buffer.from('{"a":1}\n')])]);
+  assert.deepEqual(whole, [{ text: '{"a":1}', badUtf8: false }]);
 });

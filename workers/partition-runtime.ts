@@ -12,63 +12,50 @@
  */
 import pRetry from 'p-retry';
 import { threadId } from 'node:worker_threads';
-import {
-  BadRequestError, ModelExecutionError, ModelLoadError, PartitionFailedError, PoisonMessageError, PythonStartError,
-  type ErrorRecord, type PystageError,
-} from '../src/errors.js';
+import type { Outcomes } from '../src/batch.js';
+import { PartitionFailedError, PoisonMessageError, PythonStartError, type PystageError } from '../src/errors.js';
 import type { Logger } from '../src/logger.js';
-import { INPUT_SEPARATOR, type ExecValue, type ModelSpec, type WorkerConfig } from '../src/worker-protocol.js';
+import { PipelineQueue } from '../src/pipeline-queue.js';
+import { encodeFrame, type CommandName, type ReplyError } from '../src/protocol/index.js';
+import { readReplyHead } from '../src/protocol/replies.js';
+import { commandRequest } from '../src/protocol/requests.js';
+import type { ExecTask, ModelSpec, WorkerConfig } from '../src/worker-protocol.js';
+import { runExec, type ExecEnv, type Operation } from './exec-plan.js';
+import { ModelRegistry } from './model-registry.js';
+import { PythonServerProcess } from './python-server-process.js';
+import { replyError } from './reply-map.js';
+import { ConnectionBrokenError, ServerConnection } from './server-connection.js';
+import { SpoolFiles } from './spool-files.js';
 
 /** The worker's config plus the interpreter its start task named. */
 type RuntimeConfig = WorkerConfig & { python: string };
-import { ModelRegistry } from './model-registry.js';
-import { PythonServerProcess } from './python-server-process.js';
-import { ConnectionBrokenError, ServerConnection, type ServerReply } from './server-connection.js';
-import { SpoolFiles } from './spool-files.js';
-
-/** One request to the server, kept until it is answered or given up. */
-interface Operation {
-  /** The request's JSON text for a connection-assigned id. */
-  build: (id: number) => string;
-  /** Called with the server's reply. */
-  settle: (reply: ServerReply) => void;
-  /** Called when the operation is given up. */
-  giveUp: (err: PystageError) => void;
-  /** Times the server died or hung while this operation was alone in flight. */
-  crashes: number;
-  /** In flight when the server broke with others: resent alone until it is answered. */
-  suspect?: boolean;
-  /** For a batch of more than one message: the single-message operations that replace it after a crash. */
-  split?: () => Operation[];
-}
 
 type State = 'up' | 'recovering' | 'failed' | 'stopped';
-
-const json = JSON.stringify;
 
 /** The worker's partition: owns one Python server over one connection. */
 export class PartitionRuntime {
   restarts = 0;
   private server: PythonServerProcess | null = null;
   private connection: ServerConnection | null = null;
-  /** Every operation not yet answered, in submission order; the first `sent` are on the wire. */
-  private readonly queue: Operation[] = [];
-  private sent = 0;
+  /** Every operation not yet answered, in submission order; the running ones are on the wire. */
+  private readonly queue = new PipelineQueue<Operation>();
   private state: State = 'recovering';
   private failure: PartitionFailedError | null = null;
   /** Set once stopServer is on its way: the connection closing then is expected, not a failure. */
   private stopping = false;
   /** The restart under way, if any. */
   private recovery: Promise<void> | null = null;
-  private readonly registry: ModelRegistry;
-  private readonly spool: SpoolFiles;
-
+  private readonly registry = new ModelRegistry();
+  private readonly env: ExecEnv;
   private logger: Logger;
 
   private constructor(private readonly config: RuntimeConfig, private readonly baseLogger: Logger) {
     this.logger = baseLogger;
-    this.registry = new ModelRegistry();
-    this.spool = new SpoolFiles(config.spoolDir, config.partition);
+    this.env = {
+      partition: config.partition, inlineLimit: config.inlineLimit, maxFrameBytes: config.maxFrameBytes,
+      spool: new SpoolFiles(config.spoolDir, config.partition),
+      submit: (operation) => this.submit(operation),
+    };
   }
 
   /** Start the server, connect, say hello and load the stage's models; rejects with a typed error. */
@@ -98,61 +85,29 @@ export class PartitionRuntime {
     this.server?.killSync();
   }
 
-  /** Run each input through its models (every model, or its route); see ExecValue for the shape. */
-  async exec(inputs: string, count: number, routes: (string | null)[] | null, mayBeBig: boolean): Promise<ExecValue> {
-    const models = this.registry.names();
-    const width = models.length;
-    if (routes === null) {
-      const lines: string[] = new Array(count * width);
-      await Promise.all(models.map((model, m) => this.runModel(model, inputs, count, mayBeBig).then((outcomes) => {
-        for (let i = 0; i < count; i++) lines[i * width + m] = outcomes[i]!;
-      })));
-      return { models, outcomes: lines.join('\n') };
-    }
-    const items = inputs.split(INPUT_SEPARATOR);
-    const lines: string[] = new Array(count);
-    const work: Promise<void>[] = [];
-    for (const model of models) {
-      const indices: number[] = [];
-      for (let i = 0; i < count; i++) if (routes[i] === model) indices.push(i);
-      if (indices.length === 0) continue;
-      const joined = indices.map((i) => items[i]).join(INPUT_SEPARATOR);
-      work.push(this.runModel(model, joined, indices.length, mayBeBig).then((outcomes) => {
-        for (let k = 0; k < indices.length; k++) lines[indices[k]!] = outcomes[k]!;
-      }));
-    }
-    for (let i = 0; i < count; i++) {
-      const route = routes[i]!;
-      if (!models.includes(route)) {
-        lines[i] = errorLine({ code: 'PYSTAGE_ROUTING', type: 'RoutingError', message: `no model named "${route}" is loaded (loaded: ${models.join(', ') || 'none'})` });
-      }
-    }
-    await Promise.all(work);
-    return { models, outcomes: lines.join('\n') };
+  /** Run a batch of messages through its models; see Outcomes for the shape. */
+  exec(task: ExecTask): Promise<Outcomes> {
+    return runExec(task, this.registry.names(), this.env);
   }
 
   /** Load (addModel) or reload (updateModel) a model; resolves with the server's result. */
-  addModel(spec: ModelSpec, cmd: 'addModel' | 'updateModel'): Promise<unknown> {
-    const options = { ModelName: spec.name, ModelFile: spec.file, ...(spec.className ? { ClassName: spec.className } : {}) };
-    return this.command(cmd, options, spec.options ?? {}).then(async (result) => {
-      this.registry.set({ ...spec, initData: cmd === 'addModel' ? undefined : spec.initData });
-      if (spec.initData !== undefined) await this.initModel(spec.name, spec.initData);
-      return result;
-    });
+  async addModel(spec: ModelSpec, cmd: 'addModel' | 'updateModel'): Promise<unknown> {
+    const result = await this.command(cmd, loadOptions(spec), spec.options ?? {});
+    this.registry.set({ ...spec, initData: cmd === 'addModel' ? undefined : spec.initData });
+    if (spec.initData !== undefined) await this.initModel(spec.name, spec.initData);
+    return result;
   }
 
-  removeModel(name: string): Promise<unknown> {
-    return this.command('removeModel', { ModelName: name }).then((result) => {
-      this.registry.delete(name);
-      return result;
-    });
+  async removeModel(name: string): Promise<unknown> {
+    const result = await this.command('removeModel', { ModelName: name });
+    this.registry.delete(name);
+    return result;
   }
 
-  initModel(name: string, dataFile: string): Promise<unknown> {
-    return this.command('initModel', { ModelName: name, DataFile: dataFile }).then((result) => {
-      this.registry.setInitData(name, dataFile);
-      return result;
-    });
+  async initModel(name: string, dataFile: string): Promise<unknown> {
+    const result = await this.command('initModel', { ModelName: name, DataFile: dataFile });
+    this.registry.setInitData(name, dataFile);
+    return result;
   }
 
   status(): Promise<unknown> {
@@ -170,9 +125,7 @@ export class PartitionRuntime {
     }
     this.stopping = true;
     this.state = 'stopped';
-    const closed = new PartitionFailedError(`partition ${this.config.partition} is stopped`, { partition: this.config.partition });
-    for (const operation of this.queue.splice(0)) operation.giveUp(closed);
-    this.sent = 0;
+    this.giveUpAll(new PartitionFailedError(`partition ${this.config.partition} is stopped`, { partition: this.config.partition }));
     this.connection?.close();
     const server = this.server;
     if (server) {
@@ -181,117 +134,20 @@ export class PartitionRuntime {
     }
   }
 
-  private command(cmd: string, cmdOptions: Record<string, unknown>, modelOptions?: Record<string, unknown>): Promise<unknown> {
-    const tail = modelOptions === undefined ? '' : `,"ModelOptions":${json(modelOptions)}`;
-    const body = `"CmdOptions":${json(cmdOptions)}${tail}}`;
+  /** A command through the queue, behind every message submitted before it. */
+  private command(cmd: CommandName, cmdOptions: Record<string, unknown>, modelOptions?: Record<string, unknown>): Promise<unknown> {
     return new Promise((resolve, reject) => {
       this.submit({
-        build: (id) => `{"Cmd":"${cmd}","CmdVer":1,"Id":${id},${body}`,
-        settle: (reply) => {
+        frame: (id) => encodeFrame(commandRequest(cmd, id, cmdOptions, modelOptions), this.config.maxFrameBytes),
+        settle: (payload) => {
+          const reply = parseReply(payload);
           if (reply.Code >= 0) resolve(reply.Result);
-          else reject(replyError(reply, this.config.partition, cmdOptions.ModelName as string | undefined, cmd, cmdOptions.ModelFile as string | undefined));
+          else reject(replyError(reply.Code, reply.Error, this.config.partition, cmdOptions.ModelName as string | undefined, cmd, cmdOptions.ModelFile as string | undefined));
         },
         giveUp: reject,
         crashes: 0,
       });
     });
-  }
-
-  /** Run inputs through one model: inline ones in batches, big ones one by one through spool files. */
-  private runModel(model: string, joined: string, count: number, mayBeBig: boolean): Promise<string[]> {
-    if (!mayBeBig && count <= this.config.maxBatch) return this.batchOperation(model, joined, count);
-    const parts: Promise<string[]>[] = [];
-    let batch: string[] = [];
-    const flush = () => {
-      if (batch.length > 0) parts.push(this.batchOperation(model, batch.join(INPUT_SEPARATOR), batch.length));
-      batch = [];
-    };
-    for (const input of joined.split(INPUT_SEPARATOR)) {
-      if (mayBeBig && Buffer.byteLength(input) > this.config.inlineLimit) {
-        flush();
-        parts.push(this.fileOperation(model, input));
-      } else {
-        batch.push(input);
-        if (batch.length >= this.config.maxBatch) flush();
-      }
-    }
-    flush();
-    return Promise.all(parts).then((all) => all.flat());
-  }
-
-  private batchOperation(model: string, joined: string, count: number): Promise<string[]> {
-    return new Promise((resolve) => this.submit(this.makeBatch(model, joined, count, resolve)));
-  }
-
-  private makeBatch(model: string, joined: string, count: number, done: (outcomes: string[]) => void): Operation {
-    const prefix = `,"CmdOptions":{"ModelName":${json(model)},"Inputs":[`;
-    const operation: Operation = {
-      build: (id) => `{"Cmd":"executeBatch","CmdVer":1,"Id":${id}${prefix}${joined}]}}`,
-      settle: (reply) => {
-        this.batchOutcomes(model, count, reply).then(done, (err: Error) => {
-          done(new Array<string>(count).fill(errorLine({ code: 'PYSTAGE_BAD_REQUEST', message: `reading the batch's results failed: ${err.message}` })));
-        });
-      },
-      giveUp: (err) => done(new Array<string>(count).fill(errorLine(err.toRecord()))),
-      crashes: 0,
-    };
-    if (count > 1) {
-      operation.split = () => {
-        const outcomes: string[] = new Array(count);
-        let remaining = count;
-        return joined.split(INPUT_SEPARATOR).map((input, k) => this.makeBatch(model, input, 1, ([outcome]) => {
-          outcomes[k] = outcome!;
-          if (--remaining === 0) done(outcomes);
-        }));
-      };
-    }
-    return operation;
-  }
-
-  private async fileOperation(model: string, input: string): Promise<string[]> {
-    const path = this.spool.writeInput(input);
-    try {
-      const reply = await new Promise<ServerReply | PystageError>((resolve) => this.submit({
-        build: (id) => `{"Cmd":"executeModel","CmdVer":1,"Id":${id},"CmdOptions":{"ModelName":${json(model)},"InputFile":${json(path)}}}`,
-        settle: resolve,
-        giveUp: resolve,
-        crashes: 0,
-      }));
-      if (reply instanceof Error) return [errorLine(reply.toRecord())];
-      return [await this.itemOutcome(model, reply)];
-    } finally {
-      await this.spool.remove(path);
-    }
-  }
-
-  private async batchOutcomes(model: string, count: number, reply: ServerReply): Promise<string[]> {
-    if (reply.Code < 0 || !Array.isArray(reply.Result)) {
-      return new Array<string>(count).fill(errorLine(replyError(reply, this.config.partition, model, 'executeBatch').toRecord()));
-    }
-    const items = reply.Result as ServerReply[];
-    const outcomes: string[] = new Array(count);
-    for (let k = 0; k < count; k++) {
-      const item = items[k];
-      outcomes[k] = item === undefined
-        ? errorLine({ code: 'PYSTAGE_BAD_REQUEST', message: `server answered ${items.length} of ${count} batch items` })
-        : item.OutputFile === undefined ? this.inlineOutcome(model, item) : await this.itemOutcome(model, item);
-    }
-    return outcomes;
-  }
-
-  private inlineOutcome(model: string, item: ServerReply): string {
-    if (item.Code === 0) return 'o' + json(item.Result);
-    if (item.Code === 1) return 'n';
-    return errorLine(replyError(item, this.config.partition, model, 'execute').toRecord());
-  }
-
-  private async itemOutcome(model: string, item: ServerReply): Promise<string> {
-    if (item.Code === 0 && typeof item.OutputFile === 'string') {
-      const text = await this.spool.takeOutput(item.OutputFile);
-      // Outcome lines are newline-separated, so an output must be one line of JSON.
-      return 'o' + (text.includes('\n') ? json(JSON.parse(text)) : text);
-    }
-    return this.inlineOutcome(model, item);
   }
 
   private submit(operation: Operation): void {
@@ -308,36 +164,50 @@ export class PartitionRuntime {
    * it goes alone, so that if the server dies again the culprit is certain.
    */
   private pump(): void {
-    if (this.state !== 'up' || this.connection!.isBroken) return;
-    while (this.sent < this.queue.length && !(this.sent > 0 && this.queue[0]!.suspect)) {
-      const operation = this.queue[this.sent++]!;
-      this.connection!.request(operation.build).then((reply) => {
-        // Replies arrive in request order, so the answered operation is the head of the queue.
-        this.queue.shift();
-        this.sent--;
-        operation.settle(reply);
+    const connection = this.connection;
+    if (this.state !== 'up' || connection === null || connection.isBroken) return;
+    while (this.queue.pending > 0 && !(this.queue.running > 0 && this.queue.first()!.suspect)) {
+      const operation = this.queue.nextPending()!;
+      const id = connection.takeId();
+      let frame: Buffer;
+      try {
+        frame = operation.frame(id);
+      } catch (err) {
+        // Nothing was sent: the request alone fails (e.g. too big for a frame), the queue goes on.
+        this.queue.removePending();
+        operation.giveUp(err as PystageError);
+        continue;
+      }
+      this.queue.markSent();
+      connection.send(id, frame).then((payload) => {
+        this.queue.answer(operation);
+        operation.settle(payload);
         this.pump();
       }, () => { /* the connection broke; onBroken recovers and resends */ });
     }
+  }
+
+  private giveUpAll(err: PystageError): void {
+    for (const operation of this.queue.drain()) operation.giveUp(err);
   }
 
   private onBroken(err: ConnectionBrokenError): void {
     if (this.state !== 'up') return;
     if (this.stopping) {
       // Stopping: nothing is restarted, and nothing still queued (stopServer itself) may wait forever.
-      const closed = new PartitionFailedError(`partition ${this.config.partition} is stopping`, { partition: this.config.partition });
-      this.sent = 0;
-      for (const operation of this.queue.splice(0)) operation.giveUp(closed);
+      this.giveUpAll(new PartitionFailedError(`partition ${this.config.partition} is stopping`, { partition: this.config.partition }));
       return;
     }
     this.state = 'recovering';
-    const inFlight = this.sent;
-    this.sent = 0;
-    this.logger.warn({ reason: err.reason, inFlight, queued: this.queue.length }, err.message);
-    // The server may have computed replies it never sent, so with several requests in flight
-    // any of them may be the one that broke it: all become suspects, resent one at a time.
-    if (inFlight === 1) this.blame(err);
-    else for (let i = 0; i < inFlight; i++) this.queue[i]!.suspect = true;
+    const inFlight = this.queue.unsendAll();
+    this.logger.warn({ reason: err.reason, inFlight, queued: this.queue.size, progress: err.progress }, err.message);
+    if (inFlight > 0) {
+      // A timeout names the head: replies leave as each request finishes, so the one without a reply is
+      // the one running. After a crash the server may have finished replies it never sent, so with several
+      // requests in flight any of them may be the one that broke it: all become suspects, resent one at a time.
+      if (inFlight === 1 || err.reason === 'timeout') this.blame(err);
+      else for (let i = 0; i < inFlight; i++) this.queue.at(i)!.suspect = true;
+    }
     this.recovery = this.recover(err).then(() => {
       this.recovery = null;
       this.state = 'up';
@@ -350,27 +220,26 @@ export class PartitionRuntime {
         { partition: this.config.partition },
       );
       this.logger.error({ err: failure }, this.failure.message);
-      for (const operation of this.queue.splice(0)) operation.giveUp(this.failure);
+      this.giveUpAll(this.failure);
     });
   }
 
-  /** The head was alone in flight when the server broke: split it, or count it toward poison. */
+  /** The head was running when the server broke: split it, or count it toward poison. */
   private blame(err: ConnectionBrokenError): void {
-    const head = this.queue[0]!;
+    const head = this.queue.first()!;
     if (head.split) {
-      const singles = head.split();
-      for (const single of singles) single.suspect = true;
-      this.queue.splice(0, 1, ...singles);
+      this.queue.dropFirst();
+      this.queue.unshift(...head.split(err.progress));
       return;
     }
     head.crashes++;
     head.suspect = true;
     const hung = err.reason === 'timeout';
     if (hung || head.crashes >= this.config.maxAttempts) {
-      this.queue.shift();
+      this.queue.dropFirst();
       head.giveUp(new PoisonMessageError(
         hung
-          ? `the model did not answer within ${this.config.executeTimeoutMs} ms; its Python server was replaced`
+          ? `the model did not finish the message within ${this.config.executeTimeoutMs} ms; its Python server was replaced`
           : `the message broke its Python server ${head.crashes} times; given up after ${this.config.maxAttempts} tries`,
         { partition: this.config.partition, type: hung ? 'Timeout' : 'ServerCrash' },
       ));
@@ -418,7 +287,7 @@ export class PartitionRuntime {
     await this.connect();
     try {
       for (const spec of this.registry.specs()) {
-        await this.direct('addModel', { ModelName: spec.name, ModelFile: spec.file, ...(spec.className ? { ClassName: spec.className } : {}) }, spec.options ?? {});
+        await this.direct('addModel', loadOptions(spec), spec.options ?? {});
         if (spec.initData !== undefined) await this.direct('initModel', { ModelName: spec.name, DataFile: spec.initData });
       }
     } catch (err) {
@@ -428,7 +297,7 @@ export class PartitionRuntime {
     }
   }
 
-  /** Open a connection to the current server and authenticate it. */
+  /** Open a connection to the current server and authenticate it; ask for progress frames. */
   private async connect(): Promise<void> {
     const server = this.server!;
     this.connection?.close();
@@ -440,19 +309,41 @@ export class PartitionRuntime {
     connection.onBroken((err) => {
       if (this.connection === connection) this.onBroken(err);
     });
-    const hello = await connection.request((id) => `{"Cmd":"hello","CmdVer":1,"Id":${id},"CmdOptions":{"Token":${json(server.token)}}}`);
-    if (hello.Code !== 0) throw replyError(hello, this.config.partition, undefined, 'hello');
+    const progressMs = Math.max(10, Math.min(1000, Math.floor(this.config.executeTimeoutMs / 5)));
+    const hello = parseReply(await this.request(connection, 'hello', { Token: server.token, Progress: progressMs }));
+    if (hello.Code !== 0) throw replyError(hello.Code, hello.Error, this.config.partition, undefined, 'hello');
   }
 
   /** A request outside the queue, for the handshake and the replay. */
-  private async direct(cmd: string, cmdOptions: Record<string, unknown>, modelOptions?: Record<string, unknown>): Promise<void> {
-    const tail = modelOptions === undefined ? '' : `,"ModelOptions":${json(modelOptions)}`;
-    const reply = await this.connection!.request((id) => `{"Cmd":"${cmd}","CmdVer":1,"Id":${id},"CmdOptions":${json(cmdOptions)}${tail}}`);
+  private async direct(cmd: CommandName, cmdOptions: Record<string, unknown>, modelOptions?: Record<string, unknown>): Promise<void> {
+    const reply = parseReply(await this.request(this.connection!, cmd, cmdOptions, modelOptions));
     if (reply.Code < 0) {
       // A model that loaded before and fails now (its file changed on disk): log it, keep the rest of the partition going.
       this.logger.error({ cmd, model: cmdOptions.ModelName, error: reply.Error }, 'replaying a model onto the restarted server failed');
     }
   }
+
+  private request(connection: ServerConnection, cmd: CommandName, cmdOptions: object, modelOptions?: object): Promise<Buffer> {
+    const id = connection.takeId();
+    return connection.send(id, encodeFrame(commandRequest(cmd, id, cmdOptions, modelOptions), this.config.maxFrameBytes));
+  }
+}
+
+interface ParsedReply {
+  Code: number;
+  Result?: unknown;
+  Error?: ReplyError;
+}
+
+/** A command's reply, parsed (commands answer small JSON; model outputs never come this way). */
+function parseReply(payload: Buffer): ParsedReply {
+  readReplyHead(payload);
+  return JSON.parse(payload.toString('utf8')) as ParsedReply;
+}
+
+/** addModel/updateModel CmdOptions of a spec. */
+function loadOptions(spec: ModelSpec): Record<string, unknown> {
+  return { ModelName: spec.name, ModelFile: spec.file, ...(spec.className ? { ClassName: spec.className } : {}) };
 }
 
 /** A failure caused by the server being killed or its connection cut, not by anything we did. */
@@ -460,25 +351,6 @@ function isExternalFailure(error: unknown): boolean {
   const e = error as { code?: string; type?: string };
   return error instanceof ConnectionBrokenError || e.type === 'Killed'
     || e.code === 'ECONNREFUSED' || e.code === 'ECONNRESET' || e.code === 'EPIPE';
-}
-
-/** An error outcome line (see ExecValue). */
-function errorLine(record: ErrorRecord): string {
-  return 'e' + json(record);
-}
-
-/** The typed error for a reply with a negative code; `file` names the model file for load errors. */
-function replyError(reply: ServerReply, partition: number, model: string | undefined, what: string, file?: string): PystageError {
-  const type = reply.Error?.Type;
-  const message = reply.Error?.Message ?? `server answered Code ${reply.Code}`;
-  const details = { type, traceback: reply.Error?.Traceback ?? null, partition, model };
-  const executing = what === 'execute' || what === 'executeBatch';
-  if (reply.Code === -2 && executing) return new ModelExecutionError(message, details);
-  if (!executing && model !== undefined && (reply.Code === -1 || reply.Code === -2)) {
-    const where = file === undefined ? '' : ` (${file})`;
-    return new ModelLoadError(`${what} "${model}"${where} failed: ${type ? `${type}: ` : ''}${message}`, details);
-  }
-  return new BadRequestError(`${what} failed (Code ${reply.Code}): ${type ? `${type}: ` : ''}${message}`, details);
 }
 
 function delay(ms: number): Promise<void> {

@@ -4,6 +4,7 @@
  * by the first `start` task and stopped by `stop`.
  */
 import { workerData } from 'node:worker_threads';
+import { move, transferableSymbol, valueSymbol } from 'piscina';
 import { toErrorRecord } from '../src/errors.js';
 import { createLogger } from '../src/logger.js';
 import type { WorkerConfig, WorkerReply, WorkerTask } from '../src/worker-protocol.js';
@@ -20,6 +21,14 @@ process.on('exit', () => runtime?.killSync());
 /** Handle one task from the main thread; failures are returned as records, never thrown. */
 export default async function handleTask(task: WorkerTask): Promise<WorkerReply<unknown>> {
   try {
+    if (task.op === 'exec') {
+      const r = runtime ?? await starting;
+      if (!r) throw new Error(`partition ${config.partition} was not started`);
+      const value = await r.exec(task);
+      const reply: WorkerReply<unknown> = { ok: true, value, restarts: r.restarts, serverPid: r.serverPid };
+      // The outputs' bytes and their table move to the main thread instead of being copied.
+      return move({ [transferableSymbol]: [value.data.buffer, value.table.buffer], [valueSymbol]: reply }) as unknown as WorkerReply<unknown>;
+    }
     const value = await run(task);
     return { ok: true, value, restarts: runtime?.restarts ?? 0, serverPid: runtime?.serverPid ?? null };
   } catch (err) {
@@ -43,7 +52,7 @@ async function run(task: WorkerTask): Promise<unknown> {
   const r = runtime ?? await starting;
   if (!r) throw new Error(`partition ${config.partition} was not started`);
   switch (task.op) {
-    case 'exec': return r.exec(task.inputs, task.count, task.routes, task.mayBeBig);
+    case 'exec': return r.exec(task);
     case 'addModel':
     case 'updateModel': return r.addModel(task.spec, task.op);
     case 'removeModel': return r.removeModel(task.name);

@@ -1,33 +1,36 @@
 /**
  * The one connection from a partition worker to its Python server.
  *
- * Requests are pipelined: the server answers in request order, so pending
- * requests are a FIFO and each reply settles the head. The connection is
- * "broken" at the first socket error, close, undecodable reply, reply out of
- * order, or when the head request outlives its deadline (a model stuck in
- * Python code). A broken connection rejects everything pending with
- * ConnectionBrokenError once; the partition runtime decides how to recover.
+ * Requests are pipelined and answered in request order, so they wait in a PipelineQueue and
+ * each reply settles its head. Replies are handed over as payload bytes: the runtime decides
+ * what to parse. While a batch runs, the server sends progress frames (negotiated in hello), so
+ * the deadline is per message, not per request: the connection counts as stuck only when no
+ * frame at all arrived for `requestTimeoutMs` while something was in flight.
+ *
+ * The connection is "broken" at the first socket error, close, undecodable reply, reply out of
+ * order, or deadline. A broken connection rejects everything pending with ConnectionBrokenError
+ * once; the partition runtime decides how to recover.
  */
 import { connect, type Socket } from 'node:net';
-import { FrameDecoder, encodeFrame, isReply, type Reply } from '../src/protocol/index.js';
+import { PystageError } from '../src/errors.js';
+import { PipelineQueue } from '../src/pipeline-queue.js';
+import { FrameDecoder, ReplyCode } from '../src/protocol/index.js';
+import { readReplyHead } from '../src/protocol/replies.js';
 
 /** Why a connection stopped being usable. `timeout` means the server is stuck, not just the socket. */
 export type BrokenReason = 'closed' | 'socket-error' | 'bad-frame' | 'out-of-order' | 'timeout';
 
 /** Rejection of every request pending on a connection that broke. */
-export class ConnectionBrokenError extends Error {
-  readonly code = 'PYSTAGE_CONNECTION_BROKEN';
-  constructor(readonly reason: BrokenReason, detail: string) {
+export class ConnectionBrokenError extends PystageError {
+  override readonly code = 'PYSTAGE_CONNECTION_BROKEN';
+  constructor(readonly reason: BrokenReason, detail: string, readonly progress: number) {
     super(`connection to the Python server broke (${reason}): ${detail}`);
   }
 }
 
-/** A reply payload, parsed. */
-export type ServerReply = Reply;
-
 interface Pending {
   id: number;
-  resolve: (reply: ServerReply) => void;
+  resolve: (payload: Buffer) => void;
   reject: (err: Error) => void;
 }
 
@@ -35,16 +38,18 @@ export interface ConnectionOptions {
   host: string;
   port: number;
   maxFrameBytes: number;
-  /** How long the oldest unanswered request may wait before the server counts as stuck. */
+  /** How long the server may send nothing while a request is in flight before it counts as stuck. */
   requestTimeoutMs: number;
 }
 
 /** A pipelined request/reply connection to one Python server. */
 export class ServerConnection {
-  private readonly pending: Pending[] = [];
-  private head = 0;
+  private readonly pending = new PipelineQueue<Pending>();
   private nextId = 1;
-  private headSince = 0;
+  /** When the server last showed life for the head request (a frame, or the head becoming head). */
+  private lastSign = 0;
+  /** Messages of the head request the server reported done (progress frames). */
+  private headProgress = 0;
   private broken: ConnectionBrokenError | null = null;
   private readonly watchdog: NodeJS.Timeout;
   private readonly decoder: FrameDecoder;
@@ -60,7 +65,7 @@ export class ServerConnection {
     socket.on('data', (chunk) => this.decoder.push(chunk));
     socket.on('error', (err) => this.break('socket-error', err.message));
     socket.on('close', () => this.break('closed', 'the server closed the connection'));
-    // One coarse timer instead of a timer per request: checking the head's age a few times per deadline is enough.
+    // One coarse timer instead of a timer per request: checking a few times per deadline is enough.
     const tick = Math.max(10, Math.min(1000, Math.floor(options.requestTimeoutMs / 5)));
     this.watchdog = setInterval(() => this.checkDeadline(), tick);
     this.watchdog.unref();
@@ -79,11 +84,6 @@ export class ServerConnection {
     });
   }
 
-  /** Number of requests sent and not yet answered. */
-  get inFlight(): number {
-    return this.pending.length - this.head;
-  }
-
   get isBroken(): boolean {
     return this.broken !== null;
   }
@@ -93,17 +93,18 @@ export class ServerConnection {
     this.brokenListener = listener;
   }
 
-  /**
-   * Send one request. `payloadFor(id)` returns the request's JSON text for the
-   * id this connection assigns, so callers can splice pre-serialised messages in.
-   */
-  request(payloadFor: (id: number) => string): Promise<ServerReply> {
+  /** Take the next request id; the request built with it must be sent next with `send`. */
+  takeId(): number {
+    return this.nextId++;
+  }
+
+  /** Send one framed request carrying `id` (from takeId); resolves with the reply's payload bytes. */
+  send(id: number, frame: Buffer): Promise<Buffer> {
     if (this.broken) return Promise.reject(this.broken);
-    const id = this.nextId++;
-    const frame = encodeFrame(payloadFor(id));
     return new Promise((resolve, reject) => {
-      if (this.inFlight === 0) this.headSince = performance.now();
+      if (this.pending.size === 0) this.startHead();
       this.pending.push({ id, resolve, reject });
+      this.pending.markSent();
       this.socket.write(frame);
     });
   }
@@ -113,53 +114,61 @@ export class ServerConnection {
     this.break('closed', 'closed by the worker');
   }
 
+  private startHead(): void {
+    this.lastSign = performance.now();
+    this.headProgress = 0;
+  }
+
   private onPayload(payload: Buffer): void {
     if (this.broken) return;
-    let parsed: unknown;
+    let head;
     try {
-      parsed = JSON.parse(payload.toString('utf8'));
-    } catch {
-      this.break('bad-frame', 'reply payload is not JSON');
+      head = readReplyHead(payload);
+    } catch (err) {
+      this.break('bad-frame', `reply payload is not a reply object: ${(err as Error).message}`);
       return;
     }
-    if (parsed === null || typeof parsed !== 'object' || !isReply(parsed as Record<string, unknown>)) {
-      this.break('bad-frame', 'reply payload is not a reply object');
-      return;
-    }
-    const reply = parsed as ServerReply;
-    const entry = this.pending[this.head];
-    if (entry === undefined || reply.Id !== entry.id) {
+    const entry = this.pending.first();
+    if (entry === undefined || head.id !== entry.id) {
       // A reply we did not ask for, or -3 for a frame the server could not read: the stream is out of step.
-      this.break('out-of-order', `expected reply to request ${entry?.id ?? 'none'}, got Id ${reply.Id} (Code ${reply.Code})`);
+      this.break('out-of-order', `expected reply to request ${entry?.id ?? 'none'}, got Id ${head.id} (Code ${head.code})`);
       return;
     }
-    this.pending[this.head++] = undefined as unknown as Pending;
-    if (this.head > 1024 && this.head * 2 > this.pending.length) {
-      this.pending.splice(0, this.head);
-      this.head = 0;
+    this.lastSign = performance.now();
+    if (head.code === ReplyCode.PROGRESS && head.cmd === 'progress') {
+      this.headProgress = progressDone(payload, this.headProgress);
+      return;
     }
-    this.headSince = performance.now();
-    entry.resolve(reply);
+    this.pending.answer(entry);
+    if (this.pending.size > 0) this.startHead();
+    entry.resolve(payload);
   }
 
   private checkDeadline(): void {
-    if (this.inFlight > 0 && performance.now() - this.headSince > this.options.requestTimeoutMs) {
-      this.break('timeout', `no reply to request ${this.pending[this.head]!.id} within ${this.options.requestTimeoutMs} ms`);
+    if (this.pending.size > 0 && performance.now() - this.lastSign > this.options.requestTimeoutMs) {
+      this.break('timeout', `no reply to request ${this.pending.first()!.id} within ${this.options.requestTimeoutMs} ms`);
     }
   }
 
   private break(reason: BrokenReason, detail: string): void {
     if (this.broken) return;
-    const err = new ConnectionBrokenError(reason, detail);
+    const err = new ConnectionBrokenError(reason, detail, this.headProgress);
     this.broken = err;
     clearInterval(this.watchdog);
     this.socket.destroy();
-    const pending = this.pending.slice(this.head);
-    this.pending.length = 0;
-    this.head = 0;
-    for (const p of pending) p.reject(err);
+    for (const p of this.pending.drain()) p.reject(err);
     // Replies decoded from the same chunk settle in microtasks queued before this point: let them run first,
     // so the owner never counts an answered request as lost.
     queueMicrotask(() => this.brokenListener(err));
+  }
+}
+
+/** The `Done` count of a progress frame; never goes back. */
+function progressDone(payload: Buffer, previous: number): number {
+  try {
+    const done = (JSON.parse(payload.toString('utf8')) as { Result?: { Done?: unknown } }).Result?.Done;
+    return typeof done === 'number' && done > previous ? done : previous;
+  } catch {
+    return previous;
   }
 }

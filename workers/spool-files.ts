@@ -17,17 +17,17 @@ export class SpoolFiles {
    * Synchronous on purpose: the request must be queued in the same turn as its
    * neighbours, or a big message could overtake the ones before it.
    */
-  writeInput(json: string): string {
+  writeInput(json: Uint8Array): string {
     const path = join(this.dir, `in-p${this.partition}-${randomBytes(8).toString('hex')}.json`);
     writeFileSync(path, json, { mode: 0o600, flag: 'wx' });
     return path;
   }
 
   /** Read a file the server wrote (an OutputFile) and delete it. */
-  async takeOutput(path: string): Promise<string> {
+  async takeOutput(path: string): Promise<Buffer> {
     if (!path.startsWith(this.dir + sep)) throw new Error(`server named an output file outside the spool directory: ${path}`);
     try {
-      return await readFile(path, 'utf8');
+      return await readFile(path);
     } finally {
       await this.remove(path);
     }

@@ -6,6 +6,8 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createLogger } from '../../src/logger.js';
+import { encodeFrame } from '../../src/protocol/index.js';
+import { commandRequest } from '../../src/protocol/requests.js';
 import { PythonServerProcess } from '../../workers/python-server-process.js';
 import { ServerConnection } from '../../workers/server-connection.js';
 import { modelFile, modelName, modelsDir, python, serverScript } from '../paths.js';
@@ -33,23 +35,27 @@ export async function runLockstep(count: number, inputPath: string): Promise<Loc
     const connection = await ServerConnection.open({
       host: server.ready.host ?? '127.0.0.1', port: server.ready.port!, maxFrameBytes: MAX_FRAME_BYTES, requestTimeoutMs: 30_000,
     });
+    const request = async (build: (id: number) => string) => {
+      const id = connection.takeId();
+      return JSON.parse((await connection.send(id, encodeFrame(build(id)))).toString('utf8')) as { Cmd: string; Code: number; Error?: unknown };
+    };
     const setup = [
-      (id: number) => `{"Cmd":"hello","CmdVer":1,"Id":${id},"CmdOptions":{"Token":${JSON.stringify(server.token)}}}`,
-      (id: number) => `{"Cmd":"addModel","CmdVer":1,"Id":${id},"CmdOptions":{"ModelName":"${modelName}","ModelFile":${JSON.stringify(modelFile)}},"ModelOptions":{}}`,
+      (id: number) => commandRequest('hello', id, { Token: server.token }),
+      (id: number) => commandRequest('addModel', id, { ModelName: modelName, ModelFile: modelFile }, {}),
     ];
     for (const build of setup) {
-      const reply = await connection.request(build);
+      const reply = await request(build);
       if (reply.Code !== 0) throw new Error(`lockstep: ${reply.Cmd} failed: ${JSON.stringify(reply.Error)}`);
     }
     let outputs = 0;
     const started = performance.now();
     for (const line of lines) {
       // The input line is already a JSON object: spliced in as the InputDictionary, not re-serialised.
-      const reply = await connection.request((id) => `{"Cmd":"executeModel","CmdVer":1,"Id":${id},"CmdOptions":{"ModelName":"${modelName}","InputDictionary":${line}}}`);
+      const reply = await request((id) => `{"Cmd":"executeModel","CmdVer":1,"Id":${id},"CmdOptions":{"ModelName":"${modelName}","InputDictionary":${line}}}`);
       if (reply.Code === 0) outputs++;
     }
     const seconds = (performance.now() - started) / 1000;
-    await connection.request((id) => `{"Cmd":"stopServer","CmdVer":1,"Id":${id},"CmdOptions":{}}`).catch(() => {});
+    await request((id) => commandRequest('stopServer', id, {})).catch(() => {});
     connection.close();
     return { messages: count, outputs, seconds };
   } finally {

@@ -32,6 +32,8 @@ export type CommandName = (typeof COMMAND_NAMES)[number];
 export const ReplyCode = {
   OK: 0,
   NO_OUTPUT: 1,
+  /** Not a reply: a progress frame for a request still running (only after hello asked for them). */
+  PROGRESS: 2,
   BAD_REQUEST: -1,
   MODEL_ERROR: -2,
   BAD_FRAME: -3,
@@ -44,6 +46,8 @@ export type ReplyCodeValue = (typeof ReplyCode)[keyof typeof ReplyCode];
 /** `hello` options: the shared token when the server requires one. */
 export interface HelloOptions {
   Token?: string;
+  /** Ask for a progress frame at least this often (ms) while a batch runs. */
+  Progress?: number;
 }
 
 /** `addModel` / `updateModel` options; ModelFile is relative to the server's python path. */

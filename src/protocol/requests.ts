@@ -1,0 +1,54 @@
+/**
+ * Every request a worker sends, built in one place. Commands are small JSON texts; an
+ * executeBatch is framed straight from the messages' bytes, which are never re-encoded.
+ */
+import { CHECKSUM_OFFSET, FRAME_OVERHEAD, FRAME_VERSION, HEADER_BYTES, LENGTH_OFFSET, VERSION_OFFSET } from './frame-constants.js';
+import { FrameTooLargeError } from './frame-errors.js';
+import { md5Into } from './md5.js';
+import { COMMAND_VERSION, type CommandName } from './messages.js';
+
+const json = JSON.stringify;
+
+/** The JSON text of a command request (everything but executeBatch). */
+export function commandRequest(cmd: CommandName, id: number, cmdOptions: object, modelOptions?: object): string {
+  const tail = modelOptions === undefined ? '' : `,"ModelOptions":${json(modelOptions)}`;
+  return `{"Cmd":"${cmd}","CmdVer":${COMMAND_VERSION},"Id":${id},"CmdOptions":${json(cmdOptions)}${tail}}`;
+}
+
+const BATCH_TAIL = Buffer.from('\n]}}');
+
+/**
+ * One executeBatch frame for messages taken from `data`: message k is data[spans[2k], spans[2k+1])
+ * for each k in `items`. Messages sit one per line (`,\n` between them), the layout that lets the
+ * server decode them one by one when one of them is not valid JSON (see docs/protocol.md).
+ * Consecutive messages of `data` already have `,\n` between them and are copied as one run.
+ * The frame owns its memory. Throws FrameTooLargeError above `maxFrameBytes`.
+ */
+export function batchFrame(id: number, model: string, data: Uint8Array, spans: Int32Array, items: readonly number[], maxFrameBytes: number): Buffer {
+  const head = Buffer.from(`{"Cmd":"executeBatch","CmdVer":${COMMAND_VERSION},"Id":${id},"CmdOptions":{"ModelName":${json(model)},"Lean":true,"Inputs":[\n`);
+  let length = head.length + BATCH_TAIL.length;
+  for (let k = 0; k < items.length; k++) {
+    length += spans[2 * items[k]! + 1]! - spans[2 * items[k]!]!;
+    if (k > 0) length += 2;
+  }
+  if (length > maxFrameBytes) throw new FrameTooLargeError(length, maxFrameBytes);
+  const frame = Buffer.allocUnsafeSlow(FRAME_OVERHEAD + length);
+  frame.write('KPYS', 0, 'latin1');
+  frame[VERSION_OFFSET] = FRAME_VERSION;
+  frame.writeUInt32BE(length, LENGTH_OFFSET);
+  let at = HEADER_BYTES + head.copy(frame, HEADER_BYTES);
+  for (let k = 0; k < items.length;) {
+    // The longest run of consecutive messages from items[k]: one copy, separators included.
+    let last = k;
+    while (last + 1 < items.length && items[last + 1] === items[last]! + 1) last++;
+    if (k > 0) at += frame.write(',\n', at, 'latin1');
+    const run = data.subarray(spans[2 * items[k]!]!, spans[2 * items[last]! + 1]!);
+    frame.set(run, at);
+    at += run.length;
+    k = last + 1;
+  }
+  at += BATCH_TAIL.copy(frame, at);
+  md5Into(frame, HEADER_BYTES, at, frame, CHECKSUM_OFFSET);
+  frame.write('KPYE', at, 'latin1');
+  return frame;
+}

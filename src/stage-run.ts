@@ -1,0 +1,286 @@
+/**
+ * One run of a source through the stage: reads the source, routes each message to its
+ * partition's lane (or rejects it here), and hands completed batches to the reader in batches,
+ * with backpressure both ways and a stop that never loses a message already read.
+ *
+ * The hot path (CLI lines) touches bytes only: one scan per line finds its key and route and
+ * proves it is one `{…}`; the line's bytes are appended to its partition's batch.
+ */
+import { Batch, ERROR_BASE, visitOutcomes, type OutcomeVisitor } from './batch.js';
+import { BadInputError, RoutingError, type ErrorRecord, type PystageError } from './errors.js';
+import { isNull, Scan, scanObject } from './json-scan.js';
+import type { LineBatch } from './line-reader.js';
+import { OrderedMerge, type BatchRange } from './ordered-merge.js';
+import type { BatchSink, PartitionLane } from './partition-lane.js';
+import { fnv1a, fnv1aBytes, type Partitioner } from './partitioner.js';
+import { ResultQueue } from './result-queue.js';
+
+export type { BatchRange } from './ordered-merge.js';
+
+/** What a run needs from its stage. */
+export interface RunContext {
+  lanes: PartitionLane[];
+  partitioner: Partitioner;
+  keyField: string;
+  routeField: string | null;
+  ordered: boolean;
+  /** Completed messages that may wait for the reader before input pauses. */
+  emitLimit: number;
+  counts: { in: number; out: number; noOutput: number; errors: number };
+  /** True once the stage takes no more input. */
+  closing(): boolean;
+}
+
+/** Counts outcomes into the stage's stats. */
+function counter(counts: RunContext['counts']): OutcomeVisitor {
+  return {
+    output: () => { counts.out++; },
+    noOutput: () => { counts.noOutput++; },
+    error: () => { counts.errors++; },
+  };
+}
+
+export class StageRun implements BatchSink {
+  readonly results = new ResultQueue<BatchRange>();
+  private readonly merge: OrderedMerge | null;
+  private readonly count: OutcomeVisitor;
+  private readonly names: Uint8Array[];
+  private readonly spans: Int32Array;
+  private nextOffset = 0;
+  /** Messages read and not yet completed. */
+  private outstanding = 0;
+  private fed = false;
+  private idle: (() => void) | null = null;
+  private stopped = false;
+  private readonly stopListeners = new Set<() => void>();
+  /** Messages rejected on this thread since the last read, completed together. */
+  private rejects: Batch | null = null;
+  private rejectErrors: ErrorRecord[] = [];
+
+  constructor(private readonly ctx: RunContext) {
+    this.count = counter(ctx.counts);
+    this.names = [Buffer.from(ctx.keyField)];
+    if (ctx.routeField !== null) this.names.push(Buffer.from(ctx.routeField));
+    this.spans = new Int32Array(this.names.length * 2);
+    const sources = ctx.lanes.length + 1;
+    this.merge = ctx.ordered ? new OrderedMerge(sources, ctx.emitLimit, (range) => this.emit(range)) : null;
+  }
+
+  /** Stop reading the source (the messages already read are still finished). */
+  stop(): void {
+    this.stopped = true;
+    for (const listener of this.stopListeners) listener();
+    this.stopListeners.clear();
+  }
+
+  /** The reader went away: stop, and never make the source wait for it again. */
+  abandon(): void {
+    this.stop();
+    this.results.abandon();
+    this.merge?.abandon();
+  }
+
+  /** Feed CLI lines; resolves when every message read has completed. */
+  runLines(source: AsyncIterable<LineBatch>): Promise<void> {
+    return this.run(source, (lines) => this.addLines(lines));
+  }
+
+  /** Feed API values (batches of them); resolves when every message read has completed. */
+  runValues(source: AsyncIterable<unknown[]>): Promise<void> {
+    return this.run(source, (values) => this.addValues(values));
+  }
+
+  complete(batch: Batch): void {
+    visitOutcomes(batch, 0, batch.count, this.count);
+    if (this.merge !== null) this.merge.add(batch.partition ?? this.ctx.lanes.length, batch);
+    else this.emit({ batch, from: 0, to: batch.count });
+    this.outstanding -= batch.count;
+    if (this.outstanding === 0 && this.fed) this.idle?.();
+  }
+
+  private emit(range: BatchRange): void {
+    this.results.push(range, range.to - range.from);
+  }
+
+  private async run<T>(source: AsyncIterable<T>, add: (chunk: T) => Promise<void>): Promise<void> {
+    const iterator = source[Symbol.asyncIterator]();
+    try {
+      for (;;) {
+        const next = await this.next(iterator);
+        if (next === null) {
+          void iterator.return?.(undefined)?.catch(() => {});
+          break;
+        }
+        if (next.done) break;
+        await add(next.value);
+        if (this.results.size > this.ctx.emitLimit) await this.results.waitForRoom(this.ctx.emitLimit / 2);
+        if (this.merge !== null) await this.merge.room.wait();
+        // Checked after a whole read is queued: a message read from the source is never dropped.
+        if (this.ctx.closing() || this.stopped) break;
+      }
+    } finally {
+      this.fed = true;
+      if (this.outstanding > 0) await new Promise<void>((resolve) => { this.idle = resolve; });
+    }
+  }
+
+  /** The source's next item, or null once stopped; a promise per call, so nothing piles up on a long-lived one. */
+  private next<T>(iterator: AsyncIterator<T>): Promise<IteratorResult<T> | null> {
+    if (this.stopped) return Promise.resolve(null);
+    return new Promise((resolve, reject) => {
+      const onStop = () => resolve(null);
+      this.stopListeners.add(onStop);
+      iterator.next().then((r) => {
+        this.stopListeners.delete(onStop);
+        resolve(r);
+      }, (err: unknown) => {
+        this.stopListeners.delete(onStop);
+        reject(err);
+      });
+    });
+  }
+
+  private async addLines(lines: LineBatch): Promise<void> {
+    const { buf, starts, ends, badUtf8 } = lines;
+    const spans = this.spans;
+    for (let k = 0; k < starts.length; k++) {
+      const offset = this.nextOffset++;
+      this.ctx.counts.in++;
+      this.outstanding++;
+      const start = starts[k]!;
+      const end = ends[k]!;
+      if (badUtf8 !== null && badUtf8[k]) {
+        this.reject(offset, buf, start, end, -1, -1, new BadInputError('line is not valid UTF-8'));
+        continue;
+      }
+      const scan = scanObject(buf, start, end, this.names, spans);
+      if (scan !== Scan.OBJECT) {
+        this.reject(offset, buf, start, end, -1, -1, lineError(scan, buf, start, end));
+        continue;
+      }
+      let keyStart = spans[0]!;
+      let keyEnd = spans[1]!;
+      if (keyStart >= 0 && isNull(buf, keyStart, keyEnd)) keyStart = keyEnd = -1;
+      let route: string | null = null;
+      if (this.ctx.routeField !== null) {
+        route = stringValue(buf, spans[2]!, spans[3]!);
+        if (route === null) {
+          const got = spans[2]! < 0 ? 'none' : buf.toString('utf8', spans[2], spans[3]).slice(0, 80);
+          this.reject(offset, buf, start, end, keyStart, keyEnd, new RoutingError(`message has no string field "${this.ctx.routeField}" naming its model (got ${got})`));
+          continue;
+        }
+      }
+      const lane = this.ctx.lanes[keyStart < 0 ? this.ctx.partitioner.roundRobin() : this.ctx.partitioner.partitionOfHash(keyHash(buf, keyStart, keyEnd))]!;
+      lane.add(this, offset, buf, start, end, keyStart, keyEnd, route);
+      if (lane.full) {
+        this.flushRejects();
+        await lane.room.wait();
+      }
+    }
+    this.flushRejects();
+  }
+
+  private async addValues(values: unknown[]): Promise<void> {
+    for (const value of values) {
+      const offset = this.nextOffset++;
+      this.ctx.counts.in++;
+      this.outstanding++;
+      if (value === null || typeof value !== 'object' || Array.isArray(value)) {
+        const text = safeJson(value);
+        this.rejectText(offset, text, null, new BadInputError(`a message must be a JSON object; got ${text.slice(0, 80)}`));
+        continue;
+      }
+      const key = (value as Record<string, unknown>)[this.ctx.keyField];
+      let text: string;
+      try {
+        text = JSON.stringify(value);
+        if (key !== undefined && key !== null && typeof key !== 'string') JSON.stringify(key);
+      } catch (err) {
+        this.rejectText(offset, String(value), null, new BadInputError(`a message must be JSON-serialisable: ${(err as Error).message}`));
+        continue;
+      }
+      let route: string | null = null;
+      if (this.ctx.routeField !== null) {
+        const r = (value as Record<string, unknown>)[this.ctx.routeField];
+        if (typeof r !== 'string') {
+          this.rejectText(offset, text, key ?? null, new RoutingError(`message has no string field "${this.ctx.routeField}" naming its model (got ${safeJson(r)})`));
+          continue;
+        }
+        route = r;
+      }
+      const lane = this.ctx.lanes[this.ctx.partitioner.partitionOf(key)]!;
+      lane.add(this, offset, text, 0, 0, -1, -1, route, key ?? null);
+      if (lane.full) {
+        this.flushRejects();
+        await lane.room.wait();
+      }
+    }
+    this.flushRejects();
+  }
+
+  private reject(offset: number, src: Uint8Array, start: number, end: number, keyStart: number, keyEnd: number, error: PystageError): void {
+    const batch = (this.rejects ??= new Batch(null, 1024, 8));
+    batch.add(offset, src, start, end, keyStart, keyEnd, null);
+    this.rejectErrors.push(error.toRecord());
+  }
+
+  private rejectText(offset: number, text: string, key: unknown, error: PystageError): void {
+    const batch = (this.rejects ??= new Batch(null, 1024, 8));
+    const i = batch.addText(offset, text, null);
+    (batch.keys ??= [])[i] = key;
+    this.rejectErrors.push(error.toRecord());
+  }
+
+  /** Complete the messages rejected so far (before waiting, so they never wait behind a full lane). */
+  private flushRejects(): void {
+    const batch = this.rejects;
+    if (batch === null) return;
+    const table = new Int32Array(batch.count * 2);
+    for (let i = 0; i < batch.count; i++) table[2 * i] = ERROR_BASE - i;
+    batch.outcomes = { models: [], width: 1, table, data: new Uint8Array(0), errors: this.rejectErrors };
+    this.rejects = null;
+    this.rejectErrors = [];
+    this.complete(batch);
+  }
+}
+
+/** The precise reason a line is not one JSON object (an error path: parsing it is fine here). */
+function lineError(scan: number, buf: Buffer, start: number, end: number): PystageError {
+  if (scan === Scan.EMPTY) return new BadInputError('line is empty; expected one JSON object per line');
+  let value: unknown;
+  try {
+    value = JSON.parse(buf.toString('utf8', start, end));
+  } catch (err) {
+    return new BadInputError(`line is not valid JSON: ${(err as Error).message}`);
+  }
+  const got = Array.isArray(value) ? 'an array' : value === null ? 'null' : `a ${typeof value}`;
+  return new BadInputError(`line is JSON but not an object (got ${got})`);
+}
+
+/** The value of a JSON string at buf[s, e) (quotes included), or null when it is not a string. */
+function stringValue(buf: Buffer, s: number, e: number): string | null {
+  if (s < 0 || buf[s] !== 0x22) return null;
+  if (buf.indexOf(0x5c, s) === -1 || buf.indexOf(0x5c, s) >= e) return buf.toString('utf8', s + 1, e - 1);
+  try {
+    return JSON.parse(buf.toString('utf8', s, e)) as string;
+  } catch {
+    return null;
+  }
+}
+
+/** The partition hash of a key's JSON text: a string hashes as its value, anything else as its text. */
+function keyHash(buf: Buffer, s: number, e: number): number {
+  if (buf[s] !== 0x22) return fnv1aBytes(buf, s, e);
+  const backslash = buf.indexOf(0x5c, s);
+  if (backslash === -1 || backslash >= e) return fnv1aBytes(buf, s + 1, e - 1);
+  const value = stringValue(buf, s, e);
+  return value === null ? fnv1aBytes(buf, s, e) : fnv1a(value);
+}
+
+function safeJson(value: unknown): string {
+  try {
+    return JSON.stringify(value) ?? String(value);
+  } catch {
+    return String(value);
+  }
+}

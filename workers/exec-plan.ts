@@ -1,0 +1,156 @@
+/**
+ * How one exec task becomes requests: per model, one executeBatch of the messages that fit in a
+ * frame and one executeModel through a spool file per message over the inline limit. Each
+ * request is an Operation for the runtime's queue; a batch knows how to split itself when the
+ * server broke while running it.
+ */
+import { type Outcomes } from '../src/batch.js';
+import { PystageError, RoutingError } from '../src/errors.js';
+import { Scan, scanObject } from '../src/json-scan.js';
+import { encodeFrame, type ReplyError } from '../src/protocol/index.js';
+import { readLeanBatchReply, readReplyHead } from '../src/protocol/replies.js';
+import { batchFrame, commandRequest } from '../src/protocol/requests.js';
+import type { ExecTask } from '../src/worker-protocol.js';
+import { itemError, mapOutput, OutcomeTable, replyError } from './reply-map.js';
+import type { SpoolFiles } from './spool-files.js';
+
+/** One request to the server, kept until it is answered or given up. */
+export interface Operation {
+  /** The request's frame for a connection-assigned id. */
+  frame(id: number): Buffer;
+  /** Called with the reply's payload bytes. */
+  settle(payload: Buffer): void;
+  /** Called when the operation is given up. */
+  giveUp(err: PystageError): void;
+  /** Times the server died or hung while this operation was alone in flight. */
+  crashes: number;
+  /** In flight when the server broke with others: resent alone until it is answered. */
+  suspect?: boolean;
+  /** A batch of several messages: what replaces it after a break, `done` of them known finished. */
+  split?(done: number): Operation[];
+}
+
+/** What a plan needs from the runtime. */
+export interface ExecEnv {
+  partition: number;
+  inlineLimit: number;
+  maxFrameBytes: number;
+  spool: SpoolFiles;
+  submit(operation: Operation): void;
+}
+
+const RESULT_ERROR_FILE = [Buffer.from('Result'), Buffer.from('Error'), Buffer.from('OutputFile')];
+
+/** Run an exec task through `models` (every model, or each message's route); resolves with its Outcomes. */
+export async function runExec(task: ExecTask, models: string[], env: ExecEnv): Promise<Outcomes> {
+  const routes = task.routes;
+  if (routes === null && models.length === 0) {
+    const table = new OutcomeTable([], 1, task.count);
+    const error = new RoutingError('no model is loaded in this partition', { partition: env.partition }).toRecord();
+    for (let i = 0; i < task.count; i++) table.error(i, error);
+    return table.finish();
+  }
+  const width = routes === null ? models.length : 1;
+  const table = new OutcomeTable(routes === null ? models : [], width, task.count);
+  const work: Promise<void>[] = [];
+  models.forEach((model, m) => {
+    const slotOf = routes === null ? (i: number) => i * width + m : (i: number) => i;
+    const inline: number[] = [];
+    for (let i = 0; i < task.count; i++) {
+      if (routes !== null && routes[i] !== model) continue;
+      if (task.spans[2 * i + 1]! - task.spans[2 * i]! > env.inlineLimit) work.push(fileRun(task, model, i, slotOf(i), table, env));
+      else inline.push(i);
+    }
+    if (inline.length > 0) work.push(batchRun(task, model, inline, slotOf, table, env));
+  });
+  if (routes !== null) {
+    for (let i = 0; i < task.count; i++) {
+      if (!models.includes(routes[i]!)) {
+        table.error(i, new RoutingError(`no model named "${routes[i]}" is loaded (loaded: ${models.join(', ') || 'none'})`, { partition: env.partition }).toRecord());
+      }
+    }
+  }
+  await Promise.all(work);
+  return table.finish();
+}
+
+/** Messages `items` through one model as executeBatch requests; resolves once every one has an outcome. */
+function batchRun(task: ExecTask, model: string, items: number[], slotOf: (i: number) => number, table: OutcomeTable, env: ExecEnv): Promise<void> {
+  return new Promise((resolve, reject) => {
+    let remaining = items.length;
+    const settled = (n: number) => {
+      remaining -= n;
+      if (remaining === 0) resolve();
+    };
+    const make = (part: number[]): Operation => ({
+      crashes: 0,
+      frame: (id) => batchFrame(id, model, task.data, task.spans, part, env.maxFrameBytes),
+      settle: (payload) => {
+        mapBatchReply(payload, model, part, slotOf, table, env).then(() => settled(part.length), reject);
+      },
+      giveUp: (err) => {
+        const record = err.toRecord();
+        for (const i of part) table.error(slotOf(i), record);
+        settled(part.length);
+      },
+      split: part.length > 1 ? (done) => {
+        // The first `done` finished before the break (their replies were lost): they go again as one batch.
+        // Any of the rest may be the culprit: each goes alone, as a suspect.
+        const singles = part.slice(done).map((i) => ({ ...make([i]), suspect: true }));
+        return done > 0 ? [make(part.slice(0, done)), ...singles] : singles;
+      } : undefined,
+    });
+    env.submit(make(items));
+  });
+}
+
+async function mapBatchReply(payload: Buffer, model: string, items: number[], slotOf: (i: number) => number, table: OutcomeTable, env: ExecEnv): Promise<void> {
+  const head = readReplyHead(payload);
+  if (head.code < 0) {
+    const error = (JSON.parse(payload.toString('utf8')) as { Error?: ReplyError }).Error;
+    const record = replyError(head.code, error, env.partition, model, 'executeBatch').toRecord();
+    for (const i of items) table.error(slotOf(i), record);
+    return;
+  }
+  const reply = readLeanBatchReply(payload, items.length);
+  const base = table.addPiece(payload);
+  for (let k = 0; k < items.length; k++) mapOutput(table, slotOf(items[k]!), payload, base, reply.spans[2 * k]!, reply.spans[2 * k + 1]!);
+  for (const [k, code, error] of reply.errors) table.error(slotOf(items[k]!), itemError(code, error, env.partition, model));
+  for (const [k, path] of reply.files) {
+    const text = await env.spool.takeOutput(path);
+    const at = table.addPiece(text);
+    table.output(slotOf(items[k]!), at, at + text.length);
+  }
+}
+
+/** One message over the inline limit through a spool file (executeModel with InputFile). */
+async function fileRun(task: ExecTask, model: string, i: number, slot: number, table: OutcomeTable, env: ExecEnv): Promise<void> {
+  const path = env.spool.writeInput(task.data.subarray(task.spans[2 * i]!, task.spans[2 * i + 1]!));
+  try {
+    const payload = await new Promise<Buffer | PystageError>((resolve) => env.submit({
+      crashes: 0,
+      frame: (id) => encodeFrame(commandRequest('executeModel', id, { ModelName: model, InputFile: path }), env.maxFrameBytes),
+      settle: resolve,
+      giveUp: resolve,
+    }));
+    if (payload instanceof PystageError) {
+      table.error(slot, payload.toRecord());
+      return;
+    }
+    const head = readReplyHead(payload);
+    const spans = new Int32Array(6);
+    if (scanObject(payload, 0, payload.length, RESULT_ERROR_FILE, spans) !== Scan.OBJECT) throw new Error('executeModel reply is not a JSON object');
+    if (head.code < 0) {
+      const error = JSON.parse(payload.subarray(spans[2], spans[3]).toString('utf8')) as ReplyError;
+      table.error(slot, itemError(head.code, error, env.partition, model));
+    } else if (spans[4]! >= 0) {
+      const text = await env.spool.takeOutput(JSON.parse(payload.subarray(spans[4], spans[5]).toString('utf8')) as string);
+      const at = table.addPiece(text);
+      table.output(slot, at, at + text.length);
+    } else {
+      mapOutput(table, slot, payload, table.addPiece(payload), spans[0]!, spans[1]!);
+    }
+  } finally {
+    await env.spool.remove(path);
+  }
+}
