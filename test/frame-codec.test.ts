@@ -1,6 +1,7 @@
 /** Frame encoder, decoder behaviour beyond the vectors, the JSON payload layer and message helpers. */
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import { describe, test } from 'node:test';
 import {
   BadJsonError,
@@ -256,7 +257,13 @@ describe('messages', () => {
   });
 
   test('reply codes have their protocol values', () => {
-    assert.deepEqual(ReplyCode, { OK: 0, NO_OUTPUT: 1, BAD_REQUEST: -1, MODEL_ERROR: -2, BAD_FRAME: -3, NOT_AUTHENTICATED: -4 });
+    // The Python server is the other end of the wire: its constants are the reference.
+    const python = readFileSync(new URL('../../py/pystage/protocol.py', import.meta.url), 'utf8');
+    const codes: Record<string, number> = {};
+    for (const [, name, value] of python.matchAll(/^([A-Z_]+) = (-?\d+)$/gm)) {
+      if (name !== 'PROTOCOL_VERSION' && name !== 'COMMAND_VERSION') codes[name!] = Number(value);
+    }
+    assert.deepEqual({ ...ReplyCode }, codes);
   });
 
   test('isReply accepts replies and rejects other shapes', () => {
