@@ -43,6 +43,11 @@ function skipString(buf: Uint8Array, i: number, end: number): number {
   return -1;
 }
 
+function hasBackslash(buf: Uint8Array, start: number, end: number): boolean {
+  for (let k = start; k < end; k++) if (buf[k] === BACKSLASH) return true;
+  return false;
+}
+
 /** True when buf[start, end) holds exactly the bytes of `name`. */
 function bytesEqual(buf: Uint8Array, start: number, end: number, name: Uint8Array): boolean {
   if (end - start !== name.length) return false;
@@ -67,6 +72,8 @@ function escapedNameEquals(buf: Uint8Array, start: number, end: number, name: Ui
  * quotes. `out` needs 2 * names.length slots.
  */
 export function scanObject(buf: Uint8Array, start: number, end: number, names: readonly Uint8Array[], out: Int32Array): number {
+  // Names are a bit mask while scanning.
+  if (names.length > 30) throw new RangeError('scanObject looks for at most 30 names');
   out.fill(-1, 0, names.length * 2);
   let i = start;
   while (i < end && isSpace(buf[i]!)) i++;
@@ -77,6 +84,7 @@ export function scanObject(buf: Uint8Array, start: number, end: number, names: r
   let nameStart = -1;
   let nameEnd = -1;
   let nameEscaped = false;
+  // The wanted names the pending value belongs to, as a bit mask (0: none wanted); -1 before a name's colon.
   let valueOf = -1;
   let valueStart = -1;
   for (; i < end; i++) {
@@ -87,7 +95,7 @@ export function scanObject(buf: Uint8Array, start: number, end: number, names: r
       if (depth === 1 && valueOf === -1 && nameStart === -1) {
         nameStart = i + 1;
         nameEnd = after - 1;
-        nameEscaped = buf.indexOf(BACKSLASH, nameStart) !== -1 && buf.indexOf(BACKSLASH, nameStart) < nameEnd;
+        nameEscaped = hasBackslash(buf, nameStart, nameEnd);
       }
       i = after - 1;
       continue;
@@ -108,14 +116,13 @@ export function scanObject(buf: Uint8Array, start: number, end: number, names: r
     }
     if (depth !== 1) continue;
     if (c === COLON && nameStart !== -1) {
-      valueOf = -1;
+      valueOf = 0;
       for (let k = 0; k < names.length; k++) {
         const name = names[k]!;
-        if (nameEscaped ? escapedNameEquals(buf, nameStart, nameEnd, name) : bytesEqual(buf, nameStart, nameEnd, name)) valueOf = k;
+        if (nameEscaped ? escapedNameEquals(buf, nameStart, nameEnd, name) : bytesEqual(buf, nameStart, nameEnd, name)) valueOf |= 1 << k;
       }
       valueStart = i + 1;
       nameStart = -1;
-      if (valueOf === -1) valueOf = -2; // a value we do not want: still skip it as a value
     } else if (c === COMMA) {
       closeValue(out, valueOf, valueStart, i, buf);
       valueOf = -1;
@@ -124,15 +131,19 @@ export function scanObject(buf: Uint8Array, start: number, end: number, names: r
   return Scan.UNBALANCED;
 }
 
-/** Record the span of a wanted member's value, trimmed of whitespace, ending before `stop`. */
+/** Record the span of a wanted member's value (for every name in the mask), trimmed of whitespace, ending before `stop`. */
 function closeValue(out: Int32Array, valueOf: number, valueStart: number, stop: number, buf: Uint8Array): void {
-  if (valueOf < 0) return;
+  if (valueOf <= 0) return;
   let s = valueStart;
   let e = stop;
   while (s < e && isSpace(buf[s]!)) s++;
   while (e > s && isSpace(buf[e - 1]!)) e--;
-  out[valueOf * 2] = s;
-  out[valueOf * 2 + 1] = e;
+  for (let k = 0; valueOf >> k !== 0; k++) {
+    if ((valueOf >> k) & 1) {
+      out[k * 2] = s;
+      out[k * 2 + 1] = e;
+    }
+  }
 }
 
 /**

@@ -210,7 +210,7 @@ test('scanObject: spans are absolute indices into the buffer when scanning a sli
       const pre = utf8(before);
       const body = utf8(text);
       const buf = Buffer.concat([pre, body, utf8(after)]);
-      const wanted = ['key', ...Object.keys(obj).slice(0, 2)];
+      const wanted = [...new Set(['key', ...Object.keys(obj).slice(0, 2)])];
       const out = new Int32Array(wanted.length * 2);
       assert.equal(scanObject(buf, pre.length, pre.length + body.length, names(...wanted), out), Scan.OBJECT);
       checkSpans(buf, wanted, out, JSON.parse(text) as Record<string, unknown>);
@@ -323,6 +323,17 @@ test('scanObject: leading and trailing whitespace is allowed; spans exclude whit
   }
 });
 
+test('scanObject: a name given twice in `names` gets the span in both slots', () => {
+  // The contract: "For each name in `names`, writes the span of the value of the LAST top-level
+  // member with that name". stage-run.ts passes [keyField, routeField], and options do not forbid
+  // the two being the same field (e.g. partition by the model a message is routed to).
+  const text = '{"model":"m1","x":1}';
+  const { code, out, buf } = scan(text, ['model', 'model']);
+  assert.equal(code, Scan.OBJECT);
+  assert.equal(buf.subarray(out[2]!, out[3]!).toString(), '"m1"');
+  assert.deepEqual([...out], [9, 13, 9, 13]);
+});
+
 test('scanObject: with no wanted names it still classifies', () => {
   const out = new Int32Array(0);
   assert.equal(scanObject(utf8('{"a":1}'), 0, 7, [], out), Scan.OBJECT);
@@ -409,7 +420,7 @@ const HAND_WRITTEN_BAD = [
   '{"a"}',
   '{,}',
   '{"a":1,}',
-  '{"a":"x\\"}"}',
+  '{"a":"x" "y"}',
   '{"a":"\\q"}',
   '{"a":01}',
   '{a:1}',
@@ -419,7 +430,7 @@ const HAND_WRITTEN_BAD = [
   '{"a":"\n"}',
   '{"a":[1,]}',
   '{]',
-  '{"a":"],[{"}',
+  '{"a":"],[{"]',
 ];
 
 const lineArb: fc.Arbitrary<Buffer> = fc.oneof(
@@ -445,33 +456,65 @@ test('the hand-written balanced-but-invalid lines pass scanObject and fail JSON.
   }
 });
 
-test('safety: if the spliced array of scanObject-passing lines parses, each line parses alone to its element', { timeout: 60_000 }, () => {
+/**
+ * The safety property for one list of candidate lines: keep those that pass scanObject, splice them
+ * with `sep`; if the splice parses, every kept line parses alone to its element. Returns whether the
+ * splice parsed, and whether any kept line was invalid on its own.
+ */
+function checkSplice(candidates: readonly Buffer[], sep: string): { parsed: boolean; invalid: boolean } {
+  const lines = candidates.filter(passes);
+  if (lines.length === 0) return { parsed: false, invalid: false };
+  const parts: Buffer[] = [utf8('[')];
+  lines.forEach((l, i) => parts.push(...(i === 0 ? [l] : [utf8(sep), l])));
+  parts.push(utf8(']'));
+  const whole = tryParse(Buffer.concat(parts).toString('utf8'));
+  const singles = lines.map((l) => tryParse(l.toString('utf8')));
+  const invalid = singles.some((s) => !s.ok);
+  if (!whole.ok) return { parsed: false, invalid };
+  assert.ok(Array.isArray(whole.value));
+  assert.equal((whole.value as unknown[]).length, lines.length, 'one element per line');
+  singles.forEach((s, i) => {
+    assert.ok(s.ok, `line ${i} parses alone: ${lines[i]!.toString('utf8')}`);
+    assert.deepEqual((whole.value as unknown[])[i], s.value);
+  });
+  return { parsed: true, invalid };
+}
+
+test('safety: if the spliced array of scanObject-passing lines parses, each line parses alone to its element (property)', { timeout: 60_000 }, () => {
   let parsedWholes = 0;
   let withInvalid = 0;
   fc.assert(
-    fc.property(fc.array(lineArb, { minLength: 1, maxLength: 6 }), (candidates) => {
-      const lines = candidates.filter(passes);
-      if (lines.length === 0) return;
-      const parts: Buffer[] = [utf8('[')];
-      lines.forEach((l, i) => parts.push(...(i === 0 ? [l] : [utf8(',\n'), l])));
-      parts.push(utf8(']'));
-      const whole = tryParse(Buffer.concat(parts).toString('utf8'));
-      const singles = lines.map((l) => tryParse(l.toString('utf8')));
-      if (singles.some((s) => !s.ok)) withInvalid++;
-      if (!whole.ok) return;
-      parsedWholes++;
-      assert.ok(Array.isArray(whole.value));
-      assert.equal((whole.value as unknown[]).length, lines.length);
-      singles.forEach((s, i) => {
-        assert.ok(s.ok, `line ${i} parses alone: ${lines[i]!.toString('utf8')}`);
-        assert.deepEqual((whole.value as unknown[])[i], s.value);
-      });
+    // The request joins with ',\n' (a raw newline can never be inside a JSON string); the property
+    // also holds with a plain ',' because the scanner lexes strings exactly as JSON does.
+    fc.property(fc.array(lineArb, { minLength: 1, maxLength: 6 }), fc.constantFrom(',\n', ',\n', ',', ', '), (candidates, sep) => {
+      const { parsed, invalid } = checkSplice(candidates, sep);
+      if (parsed) parsedWholes++;
+      if (invalid) withInvalid++;
     }),
     { numRuns: 3000 },
   );
   // The property is not vacuous: many splices parsed, and invalid lines were in the mix.
   assert.ok(parsedWholes > 300, `parsed wholes: ${parsedWholes}`);
   assert.ok(withInvalid > 300, `runs with invalid lines: ${withInvalid}`);
+});
+
+test('safety: hand-made splices that would fool a scanner lexing strings differently from JSON', () => {
+  // Each pair spliced with ',' parses as ONE element if the first line's string swallows the
+  // separator; the first line must therefore not pass scanObject.
+  const attacks: [string, string][] = [
+    ['{"a":"\\"}', '{\\""}'], // [{"a":"\"},{\""}] is one object: {a: '"},{"'}
+    ['{"a":"\\\\\\"}', '{"b":"\\""}'],
+    ['{"a":"x\\"}', '{"y":"\\",\\"}'],
+    ['{"a":"\\u0022"}', '{"b":1}'],
+  ];
+  for (const [l1, l2] of attacks) {
+    for (const sep of [',', ',\n', ', ']) checkSplice([utf8(l1), utf8(l2)], sep);
+  }
+  // The first one, concretely: the splice is valid JSON with one element, and scanObject rejects line 1.
+  const [l1, l2] = attacks[0]!;
+  assert.deepEqual(JSON.parse(`[${l1},${l2}]`), [{ a: '"},{"' }]);
+  assert.equal(passes(utf8(l1)), false);
+  assert.equal(passes(utf8(l2)), true);
 });
 
 // =============================================================================================

@@ -1,8 +1,10 @@
 """One accepted client socket: its frame decoder, and the reply bytes it has not taken yet."""
 import socket
-from typing import Optional
+from collections import deque
+from typing import Deque, Optional
 
 from .frame_decoder import FrameDecoder
+from .progress import Progress
 
 RECV_SIZE = 256 * 1024
 
@@ -21,55 +23,64 @@ class ClientConnection:
         self.decoder = FrameDecoder(max_frame_bytes)
         self.admitted = False
         self.closed = False
-        self._unsent: Optional[memoryview] = None
+        # Set by the server once accepted: where this connection's progress frames go.
+        self.progress: Optional[Progress] = None
+        # Frames the socket did not take yet, oldest first. Kept as separate buffers (not joined) so that
+        # replies queued behind a slow reader cost one append each, not a copy of everything queued.
+        self._unsent: Deque[memoryview] = deque()
 
     @property
     def has_unsent(self) -> bool:
-        return self._unsent is not None
+        return bool(self._unsent)
 
     def recv(self) -> bytes:
         return self.sock.recv(RECV_SIZE)
 
     def send(self, data: bytes) -> bool:
         """Send what the socket takes now; keep the rest. True when nothing is left over."""
-        if self._unsent is not None:
-            data = self._unsent.tobytes() + data
-            self._unsent = None
+        if self._unsent:
+            self._unsent.append(memoryview(data))
+            return self.send_more()
         try:
             sent = self.sock.send(data)
         except (BlockingIOError, InterruptedError):
             sent = 0
         if sent < len(data):
-            self._unsent = memoryview(data)[sent:]
+            self._unsent.append(memoryview(data)[sent:])
             return False
         return True
 
     def send_more(self) -> bool:
         """Continue a partial send. True when everything has gone."""
-        if self._unsent is None:
-            return True
-        try:
-            sent = self.sock.send(self._unsent)
-        except (BlockingIOError, InterruptedError):
-            return False
-        self._unsent = self._unsent[sent:] if sent < len(self._unsent) else None
-        return self._unsent is None
+        unsent = self._unsent
+        while unsent:
+            head = unsent[0]
+            try:
+                sent = self.sock.send(head)
+            except (BlockingIOError, InterruptedError):
+                return False
+            if sent < len(head):
+                unsent[0] = head[sent:]
+                return False
+            unsent.popleft()
+        return True
 
     def flush_blocking(self, timeout: float) -> None:
         """Push out what is left, waiting at most about `timeout` seconds (before a close or an exit)."""
-        if self._unsent is None:
+        if not self._unsent:
             return
+        data = b"".join(self._unsent)
+        self._unsent.clear()
         self.sock.settimeout(timeout)
         try:
-            self.sock.sendall(self._unsent)
-            self._unsent = None
+            self.sock.sendall(data)
         finally:
             self.sock.setblocking(False)
 
     def close(self) -> None:
         if not self.closed:
             self.closed = True
-            self._unsent = None
+            self._unsent.clear()
             try:
                 self.sock.close()
             except OSError:

@@ -7,6 +7,7 @@ from typing import Any, Callable, Dict, Optional
 
 from .model_execution import ModelExecutor
 from .model_registry import ModelRegistry
+from .progress import Progress, progress_option
 from .protocol import (
     ADD_MODEL, COMMANDS, EXECUTE_BATCH, EXECUTE_MODEL, HELLO, INIT_MODEL, OK, PROTOCOL_VERSION,
     REMOVE_MODEL, SERVER_STATUS, STOP_SERVER, UPDATE_MODEL, RequestError, encode_payload, error_reply, reply,
@@ -28,7 +29,6 @@ class CommandHandler:
         self.started = time.monotonic()
         self.stop_requested = False
         self._generic: Dict[str, Callable[[Dict[str, Any], Any], Any]] = {
-            HELLO: self._hello,
             ADD_MODEL: self._add_model,
             UPDATE_MODEL: self._update_model,
             REMOVE_MODEL: self._remove_model,
@@ -37,17 +37,23 @@ class CommandHandler:
             STOP_SERVER: self._stop_server,
         }
 
-    def handle(self, request: ParsedRequest) -> bytes:
-        """The reply payload to a parsed request (refused or not). Never raises for a bad request or model."""
+    def handle(self, request: ParsedRequest, progress: Optional[Progress] = None) -> bytes:
+        """The reply payload to a parsed request (refused or not). Never raises for a bad request or model.
+
+        `progress` belongs to the connection the request came on: hello negotiates it, executeBatch
+        sends progress frames through it while it runs."""
         cmd, req_id = request.cmd, request.req_id
         if request.error is not None:
             return self.refuse(cmd, req_id, request.error)
         try:
             if cmd == EXECUTE_BATCH:
-                return self._execute_batch(req_id, request.options)
+                return self._execute_batch(req_id, request.options, progress)
             if cmd == EXECUTE_MODEL:
                 return self._execute_model(req_id, request.options)
-            result = self._generic[cmd](request.options, request.model_options)
+            if cmd == HELLO:
+                result = self._hello(request.options, progress)
+            else:
+                result = self._generic[cmd](request.options, request.model_options)
             return encode_payload(reply(cmd, req_id, OK, result))
         except RequestError as exc:
             return self.refuse(cmd, req_id, exc)
@@ -67,10 +73,16 @@ class CommandHandler:
 
     # --- generic commands: return the Result, or raise RequestError -------------------------------
 
-    def _hello(self, _options: Dict[str, Any], _model_options: Any) -> Dict[str, Any]:
+    def _hello(self, options: Dict[str, Any], progress: Optional[Progress]) -> Dict[str, Any]:
         # The token was checked by the connection gate (ModelServer) before this runs.
-        return {"Uniq": self.uniq, "Pid": os.getpid(), "ProtocolVersion": PROTOCOL_VERSION,
-                "Commands": list(COMMANDS)}
+        interval_ms = progress_option(options)
+        result: Dict[str, Any] = {"Uniq": self.uniq, "Pid": os.getpid(), "ProtocolVersion": PROTOCOL_VERSION,
+                                  "Commands": list(COMMANDS)}
+        if interval_ms is not None:
+            result["Progress"] = interval_ms
+        if progress is not None:
+            progress.negotiate(interval_ms)
+        return result
 
     def _add_model(self, options: Dict[str, Any], model_options: Any) -> Dict[str, Any]:
         model = self.registry.add(options.get("ModelName"), options.get("ModelFile"),

@@ -1,7 +1,10 @@
 """executeModel and executeBatch: the hot path, which builds reply payload bytes directly."""
 import logging
-from typing import Any, Dict, List, Optional, Tuple
+from operator import itemgetter
+from time import monotonic
+from typing import Any, Callable, Dict, List, Optional, Tuple
 
+from .batch_lines import BadMessage
 from .model_failure import bad_output_error, model_error, model_failure, unencodable_output_error
 from .model_registry import LoadedModel, ModelRegistry
 from .paths import ConfinedPaths
@@ -9,27 +12,44 @@ from .protocol import (
     BAD_REQUEST, EXECUTE_BATCH, EXECUTE_MODEL, MODEL_ERROR, NO_OUTPUT, OK, RequestError, encode_json,
     encode_payload, error_object, error_reply, reply,
 )
+from .progress import Progress
 from .shutdown import ShutdownRequested
 from .spool import Spool
 
 _log = logging.getLogger("pystage.execution")
 
+# A failed batch item: (index, code, Error object).
+ItemError = Tuple[int, int, Dict[str, Any]]
+_index_of = itemgetter(0)
+# What a batch reply spends besides the JSON of results, Error objects and file paths, for its reply
+# budget: (per item, more per failed item, more per file item), as upper bounds. In items,
+# `{"Code":1,"Result":null},` is the largest wrapper and `{"Code":0,"Result":null,"OutputFile":},` is 14
+# more; in Lean, `null,` in Result, then `[index,code,],` in Errors or `[index,],` in Files.
+_ITEM_COSTS = (25, 0, 14)
+_LEAN_COSTS = (5, 20, 25)
+
 
 class ModelExecutor:
-    """Runs messages through registered models. Results over the inline limit go to spool files."""
+    """Runs messages through registered models. Results over the inline limit go to spool files, and so do
+    results that would make a reply larger than its budget: half the largest frame the client accepts
+    (the other half leaves room for errors, file paths and the reply's own fields)."""
 
-    def __init__(self, registry: ModelRegistry, spool: Spool, input_paths: ConfinedPaths, inline_limit: int) -> None:
+    def __init__(self, registry: ModelRegistry, spool: Spool, input_paths: ConfinedPaths, inline_limit: int,
+                 max_frame_bytes: int) -> None:
         self.registry = registry
         # The registry's own dict (only ever mutated in place): one lookup per request.
         self._models = registry.models
         self.spool = spool
         self.input_paths = input_paths
         self.inline_limit = inline_limit
-        # One object for every "no output" item and every non-object input of a batch: the list only
-        # gets encoded, so sharing them is safe and saves building a dict per message.
+        self.reply_budget = max_frame_bytes // 2
+        # Results whose whole JSON is within this need no per-item look: none is over the inline limit,
+        # and together they are within the budget.
+        self._whole_limit = min(inline_limit, self.reply_budget)
+        # One object for every "no output" item and every non-object input of a batch: they only get
+        # encoded, so sharing them is safe and saves building a dict per message.
         self._no_output_item: Dict[str, Any] = {"Code": NO_OUTPUT, "Result": None}
-        self._not_an_object_item: Dict[str, Any] = {
-            "Code": BAD_REQUEST, "Error": error_object("BadInput", "a message must be a JSON object", None)}
+        self._not_an_object_error = error_object("BadInput", "a message must be a JSON object", None)
 
     def _model_named(self, options: Dict[str, Any]) -> LoadedModel:
         """The loaded model a request names; the registry raises the UnknownModel error."""
@@ -67,7 +87,7 @@ class ModelExecutor:
             model.errors += 1
             error = unencodable_output_error(exc)
             return self._model_failed(req_id, model.name, RequestError(error["Type"], error["Message"], MODEL_ERROR))
-        if len(data) > self.inline_limit:
+        if len(data) > self._whole_limit:
             path = self._spill(data)
             return encode_payload(reply(EXECUTE_MODEL, req_id, OK, None, output_file=path))
         return b'{"Cmd":"executeModel","Id":%s,"Code":0,"Result":%s}' % (_id_bytes(req_id), data)
@@ -78,78 +98,151 @@ class ModelExecutor:
         return encode_payload(error_reply(EXECUTE_MODEL, req_id, error.code, error.error_type, error.message,
                                           error.traceback_text))
 
-    def execute_batch(self, req_id: Optional[int], options: Dict[str, Any]) -> bytes:
+    def execute_batch(self, req_id: Optional[int], options: Dict[str, Any],
+                      progress: Optional[Progress] = None) -> bytes:
         model = self._model_named(options)
         inputs = options.get("Inputs")
         if type(inputs) is not list:
             raise RequestError("MissingOption" if inputs is None else "BadOption", "Inputs must be a JSON array")
+        lean = options.get("Lean", False)
+        if type(lean) is not bool:
+            raise RequestError("BadOption", "Lean must be true or false")
+        results, errors = self._run_batch(model, req_id, inputs, progress)
+        if lean:
+            body = self._lean_body(results, errors)
+        else:
+            body = self._items_body(results, errors)
+        model.errors += sum(1 for error in errors if error[1] == MODEL_ERROR)
+        if errors:
+            first = errors[0][2]
+            _log.warning("batch items failed", extra={
+                "cmd": EXECUTE_BATCH, "id": req_id, "model": model.name, "failed": len(errors),
+                "items": len(results), "type": first["Type"], "error": first["Message"]})
+        return b'{"Cmd":"executeBatch","Id":%s,"Code":0,%s}' % (_id_bytes(req_id), body)
+
+    def _run_batch(self, model: LoadedModel, req_id: Optional[int], inputs: List[Any],
+                   progress: Optional[Progress]) -> Tuple[List[Optional[Dict[str, Any]]], List[ItemError]]:
+        """Run every message: each one's dict (None for no output or a failure), and the failures in index order."""
         execute = model.execute
-        no_output = self._no_output_item
-        items: List[Dict[str, Any]] = []
-        append = items.append
-        failed = 0
+        results: List[Optional[Dict[str, Any]]] = []
+        append = results.append
+        errors: List[ItemError] = []
         executed = 0
+        # Progress frames only when the connection's hello asked for them; the request's start counts as
+        # the last frame sent (a reply can only have left before it).
+        send_progress: Optional[Callable[[Optional[int], int], None]] = None
+        interval = 0.0
+        if progress is not None and progress.interval is not None:
+            send_progress, interval = progress.send, progress.interval
+        deadline = monotonic() + interval
         for msg in inputs:
-            if type(msg) is not dict:
-                append(self._not_an_object_item)
-                continue
-            executed += 1
-            try:
-                result = execute(msg)
-            except ShutdownRequested:
-                raise
-            except BaseException as exc:
-                append({"Code": MODEL_ERROR, "Error": model_error(exc)})
-                failed += 1
-                continue
-            if result is None:
-                append(no_output)
-            elif isinstance(result, dict):
-                append({"Code": OK, "Result": result})
+            if type(msg) is dict:
+                executed += 1
+                try:
+                    result = execute(msg)
+                except ShutdownRequested:
+                    raise
+                except BaseException as exc:
+                    errors.append((len(results), MODEL_ERROR, model_error(exc)))
+                    result = None
+                else:
+                    if result is not None and not isinstance(result, dict):
+                        errors.append((len(results), MODEL_ERROR, bad_output_error(result)))
+                        result = None
             else:
-                append({"Code": MODEL_ERROR, "Error": bad_output_error(result)})
-                failed += 1
+                error = msg.error if type(msg) is BadMessage else self._not_an_object_error
+                errors.append((len(results), BAD_REQUEST, error))
+                result = None
+            append(result)
+            if send_progress is not None and monotonic() >= deadline:
+                send_progress(req_id, len(results))
+                deadline = monotonic() + interval
         model.executed += executed
+        return results, errors
+
+    def _items_body(self, results: List[Optional[Dict[str, Any]]], errors: List[ItemError]) -> bytes:
+        """`"Result":[{Code, Result}|{Code, Error}|{Code, Result: null, OutputFile}, ...]`, one item per input."""
+        no_output = self._no_output_item
+        items = [no_output if result is None else {"Code": OK, "Result": result} for result in results]
+        for index, code, error in errors:
+            items[index] = {"Code": code, "Error": error}
         try:
             data: Optional[bytes] = encode_json(items).encode("utf-8")
         except Exception:
             data = None  # some result is not JSON: found and reported item by item below
-        # Each item's result is part of the whole, so a whole within the limit needs no per-item check.
-        if data is None or len(data) > self.inline_limit:
-            data, failed = self._encode_items(items, failed)
-        model.errors += failed
-        if failed or len(items) != executed:
-            first = next(item["Error"] for item in items if item["Code"] < 0)
-            _log.warning("batch items failed", extra={
-                "cmd": EXECUTE_BATCH, "id": req_id, "model": model.name, "failed": len(items) - executed + failed,
-                "items": len(items), "type": first["Type"], "error": first["Message"]})
-        return b'{"Cmd":"executeBatch","Id":%s,"Code":0,"Result":%s}' % (_id_bytes(req_id), data)
-
-    def _encode_items(self, items: List[Dict[str, Any]], failed: int) -> Tuple[bytes, int]:
-        """Encode items one by one: results over the inline limit go to files, unencodable ones fail."""
+        # Each item's result is part of the whole, so a whole within the limits needs no per-item check.
+        if data is not None and len(data) <= self._whole_limit:
+            return b'"Result":%s' % data
+        encoded, files = self._encode_one_by_one(results, errors, _ITEM_COSTS)
+        failed_at = {index: (code, error) for index, code, error in errors}
+        file_at = dict(files)
         parts: List[bytes] = []
-        limit = self.inline_limit
-        for index, item in enumerate(items):
-            if item["Code"] != OK:
-                parts.append(encode_payload(item))
+        for index, data in enumerate(encoded):
+            if data is not None:
+                parts.append(b'{"Code":0,"Result":%s}' % data)
+            elif index in file_at:
+                parts.append(encode_payload({"Code": OK, "Result": None, "OutputFile": file_at[index]}))
+            elif index in failed_at:
+                code, error = failed_at[index]
+                parts.append(encode_payload({"Code": code, "Error": error}))
+            else:
+                parts.append(b'{"Code":1,"Result":null}')
+        return b'"Result":[%s]' % b",".join(parts)
+
+    def _lean_body(self, results: List[Optional[Dict[str, Any]]], errors: List[ItemError]) -> bytes:
+        """`"Errors":[[index, code, Error], ...],"Files":[[index, path], ...],"Result":[dict|null, ...]`."""
+        errors_data = encode_json(errors).encode("utf-8")
+        try:
+            data: Optional[bytes] = encode_json(results).encode("utf-8")
+        except Exception:
+            data = None
+        if data is not None and len(data) <= self.inline_limit and len(data) + len(errors_data) <= self.reply_budget:
+            return b'"Errors":%s,"Files":[],"Result":%s' % (errors_data, data)
+        encoded, files = self._encode_one_by_one(results, errors, _LEAN_COSTS)
+        return b'"Errors":%s,"Files":%s,"Result":[%s]' % (
+            encode_json(errors).encode("utf-8"), encode_json(files).encode("utf-8"),
+            b",".join(b"null" if data is None else data for data in encoded))
+
+    def _encode_one_by_one(self, results: List[Optional[Dict[str, Any]]], errors: List[ItemError],
+                           costs: Tuple[int, int, int]) -> Tuple[List[Optional[bytes]], List[Tuple[int, str]]]:
+        """Encode results one by one: each one's JSON (None where it is not inline) and the spool files.
+
+        A result over the inline limit, or one that would take the reply past its budget, goes to a file;
+        one that cannot be encoded (or written) joins `errors`, which stays in index order."""
+        item_cost, error_cost, file_cost = costs
+        # The reply's size so far, from above: every item's share but its result, then results as they come.
+        total = item_cost * len(results) + sum(len(encode_payload(error)) + error_cost for _, _, error in errors)
+        limit, budget = self.inline_limit, self.reply_budget
+        encoded: List[Optional[bytes]] = []
+        files: List[Tuple[int, str]] = []
+        failed = False
+        for index, result in enumerate(results):
+            encoded.append(None)
+            if result is None:
                 continue
             try:
-                data = encode_json(item["Result"]).encode("utf-8")
+                data = encode_json(result).encode("utf-8")
             except Exception as exc:
-                items[index] = {"Code": MODEL_ERROR, "Error": unencodable_output_error(exc)}
-                parts.append(encode_payload(items[index]))
-                failed += 1
+                errors.append((index, MODEL_ERROR, unencodable_output_error(exc)))
+                failed = True
+                total += len(encode_payload(errors[-1][2])) + error_cost
                 continue
-            if len(data) > limit:
-                try:
-                    items[index] = {"Code": OK, "Result": None, "OutputFile": self._spill(data)}
-                except RequestError as exc:
-                    items[index] = {"Code": exc.code, "Error": exc.error()}
-                    failed += 1
-                parts.append(encode_payload(items[index]))
-            else:
-                parts.append(b'{"Code":0,"Result":%s}' % data)
-        return b"[" + b",".join(parts) + b"]", failed
+            if len(data) <= limit and total + len(data) <= budget:
+                encoded[index] = data
+                total += len(data)
+                continue
+            try:
+                path = self._spill(data)
+            except RequestError as exc:
+                errors.append((index, exc.code, exc.error()))
+                failed = True
+                total += len(encode_payload(errors[-1][2])) + error_cost
+                continue
+            files.append((index, path))
+            total += len(encode_json(path).encode("utf-8")) + file_cost
+        if failed:
+            errors.sort(key=_index_of)
+        return encoded, files
 
     def _spill(self, data: bytes) -> str:
         try:

@@ -4,6 +4,7 @@ Single-threaded: a selector watches the listener, the served connection and conn
 not said hello yet; models run synchronously in the loop. A parent-death watchdog thread is the only
 other thread.
 """
+import functools
 import logging
 import os
 import platform
@@ -16,13 +17,14 @@ from .auth import TokenCheck
 from .client_connection import ClientConnection
 from .commands import CommandHandler
 from .frame_decoder import BAD_CHECKSUM, BAD_VERSION, ERROR, FRAME, MISSING_END, SKIPPED, TOO_LONG, FrameEvent
-from .frame_encoder import append_frame
+from .frame_encoder import encode_frame
 from .json_log import JsonLogFormatter, capture_std_streams
 from .listener import ListenAddress, open_listener
 from .model_execution import ModelExecutor
 from .model_registry import ModelRegistry
 from .parent_watchdog import ParentWatchdog
 from .paths import ConfinedPaths
+from .progress import Progress
 from .protocol import (
     BAD_FRAME, HELLO, NOT_AUTHENTICATED, RequestError, encode_json, encode_payload, error_reply,
 )
@@ -92,7 +94,7 @@ class ModelServer:
         data_paths = ConfinedPaths(python_path, [self._spool.path, python_path])
         registry = ModelRegistry(self.uniq, model_paths=ConfinedPaths(python_path, [python_path]),
                                  data_paths=data_paths)
-        executor = ModelExecutor(registry, self._spool, data_paths, config.inline_limit)
+        executor = ModelExecutor(registry, self._spool, data_paths, config.inline_limit, config.max_frame_bytes)
         self._handler = CommandHandler(self.uniq, registry, executor)
         self._selector.register(self._listener, selectors.EVENT_READ, None)
         _log.info("server listening", extra={
@@ -190,6 +192,7 @@ class ModelServer:
             return
         self._serial += 1
         conn = ClientConnection(sock, _peer_name(peer), self._serial, self.config.max_frame_bytes)
+        conn.progress = Progress(functools.partial(self._send_frame, conn))
         self._pending.append(conn)
         self._selector.register(sock, selectors.EVENT_READ, conn)
         _log.debug("connection accepted", extra={"conn": conn.serial, "peer": conn.peer})
@@ -207,10 +210,11 @@ class ModelServer:
         if not data:
             self._drop(conn, "closed by the client")
             return
-        out: List[bytes] = []
         skipped = 0
         handler = self._handler
         assert handler is not None
+        # Each reply leaves as soon as its request is done, so a request pipelined behind a slow one
+        # does not hold the slow one's reply back (nor the other way round).
         for event in conn.decoder.feed(data):
             kind = event.event
             if kind == FRAME:
@@ -219,26 +223,24 @@ class ModelServer:
                 if not conn.admitted or request.cmd == HELLO:
                     refusal = self._gate(conn, request)
                     if refusal is not None:
-                        append_frame(out, refusal)
-                        self._reject(conn, out)
+                        self._reject(conn, refusal)
                         return
-                append_frame(out, handler.handle(request))
+                self._send_frame(conn, handler.handle(request, conn.progress))
                 if handler.stop_requested:
                     break
             elif kind == ERROR:
                 if not conn.admitted:
                     if self._tokens.required:
-                        append_frame(out, self._not_authenticated(conn, *_ids_of(event)))
-                        self._reject(conn, out)
+                        self._reject(conn, self._not_authenticated(conn, *_ids_of(event)))
                         return
                     self._admit(conn)
-                append_frame(out, self._frame_error_reply(event))
+                self._send_frame(conn, self._frame_error_reply(event))
             elif kind == SKIPPED:
                 skipped += event.skipped
+            if conn.closed:
+                return  # the send failed: the rest was for a client that is gone
         if skipped:
             _log.warning("bytes skipped while looking for a frame start", extra={"conn": conn.serial, "bytes": skipped})
-        if out:
-            self._send(conn, b"".join(out))
         if handler.stop_requested:
             self._finish(conn)
 
@@ -252,7 +254,13 @@ class ModelServer:
             # Reading resumes only now: a client that does not take its replies gets no more work done.
             self._selector.modify(conn.sock, selectors.EVENT_READ, conn)
 
+    def _send_frame(self, conn: ClientConnection, payload: bytes) -> None:
+        """Send one frame now, as far as the socket takes it (a reply or a progress frame)."""
+        self._send(conn, encode_frame(payload))
+
     def _send(self, conn: ClientConnection, data: bytes) -> None:
+        if conn.closed:
+            return
         try:
             drained = conn.send(data)
         except OSError as exc:
@@ -304,10 +312,10 @@ class ModelServer:
         self._active = conn
         _log.info("client connected", extra={"conn": conn.serial, "peer": conn.peer})
 
-    def _reject(self, conn: ClientConnection, out: List[bytes]) -> None:
-        """Send the refusal (best effort) and close."""
+    def _reject(self, conn: ClientConnection, refusal: bytes) -> None:
+        """Send the refusal (best effort, after any reply still unsent) and close."""
         try:
-            conn.send(b"".join(out))
+            conn.send(encode_frame(refusal))
             conn.flush_blocking(FLUSH_TIMEOUT)
         except OSError:
             pass

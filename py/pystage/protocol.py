@@ -7,6 +7,8 @@ COMMAND_VERSION = 1
 
 OK = 0
 NO_OUTPUT = 1
+# Not a reply: a progress frame of a request that is still running (see progress.py).
+PROGRESS = 2
 BAD_REQUEST = -1
 MODEL_ERROR = -2
 BAD_FRAME = -3

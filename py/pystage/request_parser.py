@@ -1,6 +1,7 @@
 """Turning a frame's payload into a validated request, or into the reason it is refused."""
 from typing import Any, Dict, NamedTuple, Optional, Tuple
 
+from .batch_lines import decode_batch_lines
 from .protocol import BAD_FRAME, BAD_JSON, COMMAND_VERSION, COMMANDS, RequestError, decode_json
 
 _KNOWN = frozenset(COMMANDS)
@@ -45,7 +46,11 @@ def parse_request(payload: bytes) -> ParsedRequest:
     try:
         request = parse_payload(payload)
     except RequestError as exc:
-        return _refused(None, None, exc)
+        # An executeBatch in the line layout is still served: only its bad messages fail.
+        recovered = decode_batch_lines(payload)
+        if recovered is None:
+            return _refused(None, None, exc)
+        request = recovered
     cmd = request.get("Cmd")
     req_id = request.get("Id")
     options = request.get("CmdOptions")

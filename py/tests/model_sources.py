@@ -55,6 +55,11 @@ class Behaviours(Model):
         if action == "sleep":
             time.sleep(msg["seconds"])
             return {"slept": msg["seconds"]}
+        if action == "deep":
+            value = {}
+            for _ in range(msg["depth"]):
+                value = {"a": value}
+            return value
         raise KeyError(action)
 '''
 

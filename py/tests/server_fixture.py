@@ -15,7 +15,7 @@ import textwrap
 import threading
 import time
 import unittest
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, List, Optional, Tuple
 
 from pystage.frame_decoder import ERROR, FRAME, FrameDecoder
 from pystage.frame_encoder import encode_frame
@@ -164,8 +164,14 @@ class Client:
     def __init__(self, sock: socket.socket) -> None:
         self.sock = sock
         self.decoder = FrameDecoder()
-        self.replies: List[Dict[str, Any]] = []
+        # Payloads received but not read yet, each with the monotonic time its bytes arrived.
+        self.frames: List[Tuple[float, bytes]] = []
         self._ids = itertools.count(1)
+
+    @property
+    def replies(self) -> List[Dict[str, Any]]:
+        """The replies received but not read yet."""
+        return [json.loads(payload) for _, payload in self.frames]
 
     def next_id(self) -> int:
         return next(self._ids)
@@ -182,17 +188,24 @@ class Client:
         self.sock.sendall(encode_frame(payload_of(request)))
         return req_id
 
-    def read_reply(self) -> Dict[str, Any]:
-        while not self.replies:
+    def read_frame(self) -> Tuple[float, bytes]:
+        """The next frame's payload as it came, with the time it arrived (time.monotonic())."""
+        while not self.frames:
             data = self.sock.recv(1 << 16)
             if not data:
                 raise ConnectionError("server closed the connection")
+            arrived = time.monotonic()
             for event in self.decoder.feed(data):
                 if event.event == FRAME:
-                    self.replies.append(json.loads(event.payload))
+                    assert event.payload is not None
+                    self.frames.append((arrived, event.payload))
                 elif event.event == ERROR:
                     raise AssertionError(f"bad reply frame: {event.kind}")
-        return self.replies.pop(0)
+        return self.frames.pop(0)
+
+    def read_reply(self) -> Dict[str, Any]:
+        reply: Dict[str, Any] = json.loads(self.read_frame()[1])
+        return reply
 
     def request(self, cmd: str, options: Optional[Dict[str, Any]] = None, model_options: Any = None) -> Dict[str, Any]:
         req_id = self.send(cmd, options, model_options)
