@@ -7,6 +7,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import fc from 'fast-check';
 import { Scan, isNull, scanObject, splitArray, valueEnd } from '../src/json-scan.js';
+import { seededRandom } from './support/seeded-random.js';
 
 type Json = null | boolean | number | string | Json[] | { [k: string]: Json };
 
@@ -42,16 +43,7 @@ function checkSpans(buf: Buffer, wanted: readonly string[], out: Int32Array, ora
 // A small seeded PRNG and a JSON writer that varies whitespace and escapes names. The writer only
 // produces text; what that text means is always decided by JSON.parse.
 
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+const prng = seededRandom;
 
 const SPACES = [' ', '\t', '\n', '\r', '  ', ' \r\n '];
 
