@@ -43,7 +43,8 @@ function skipString(buf: Uint8Array, i: number, end: number): number {
   return -1;
 }
 
-function hasBackslash(buf: Uint8Array, start: number, end: number): boolean {
+/** True when buf[start, end) holds a backslash (a JSON string with escapes). */
+export function hasBackslash(buf: Uint8Array, start: number, end: number): boolean {
   for (let k = start; k < end; k++) if (buf[k] === BACKSLASH) return true;
   return false;
 }

@@ -69,7 +69,6 @@ export class PartitionLane {
   private replacing: Promise<WorkerReply<unknown>> | null = null;
   /** Room for input: opens below half of maxInFlight messages and maxInFlightBytes. */
   readonly room = new Room();
-  private idleWaiters: (() => void)[] = [];
 
   constructor(private readonly pool: Piscina, private readonly options: LaneOptions) {}
 
@@ -115,16 +114,6 @@ export class PartitionLane {
       this.jobs.push({ task, resolve });
       this.schedule();
     });
-  }
-
-  /** Resolves once nothing is queued or in flight. */
-  whenIdle(): Promise<void> {
-    if (this.isIdle()) return Promise.resolve();
-    return new Promise((resolve) => this.idleWaiters.push(resolve));
-  }
-
-  private isIdle(): boolean {
-    return this.messages === 0 && this.sent.size === 0 && this.jobs.length === 0;
   }
 
   /** Messages per batch for the model's measured speed: about batchTargetMs of work, 1 to maxBatch. */
@@ -252,7 +241,6 @@ export class PartitionLane {
       sink.complete(batch);
     }
     if (this.messages < this.options.maxInFlight / 2 && this.bytes < this.options.maxInFlightBytes / 2) this.room.open();
-    if (this.isIdle()) for (const w of this.idleWaiters.splice(0)) w();
   }
 }
 

@@ -46,26 +46,22 @@ export interface StageFailure {
 /** What `process` yields. Messages whose model returned None yield nothing (they are counted). */
 export type StageRecord = StageOutput | StageFailure;
 
-const collect: OutcomeVisitor & { records: StageRecord[] } = {
-  records: [],
-  output(batch: Batch, i: number, model: string, data: Uint8Array, start: number, end: number) {
-    const json = Buffer.from(data.buffer, data.byteOffset + start, end - start).toString('utf8');
-    this.records.push(new StageOutput(batch.offsets[i]!, batch.keys?.[i] ?? null, batch.partition!, model, json));
-  },
-  noOutput() {},
-  error(batch: Batch, i: number, model: string | null, error: ErrorRecord) {
-    this.records.push({
-      kind: 'error', offset: batch.offsets[i]!, key: batch.keys?.[i] ?? null, partition: batch.partition,
-      model, input: batch.text(i).toString('utf8'), error,
-    });
-  },
-};
-
 /** The records of a range of a completed batch, in message order. */
 export function toRecords(range: BatchRange): StageRecord[] {
-  collect.records = [];
-  visitOutcomes(range.batch, range.from, range.to, collect);
-  const records = collect.records;
-  collect.records = [];
+  const records: StageRecord[] = [];
+  const visitor: OutcomeVisitor = {
+    output(batch: Batch, i: number, model: string, data: Uint8Array, start: number, end: number) {
+      const json = Buffer.from(data.buffer, data.byteOffset + start, end - start).toString('utf8');
+      records.push(new StageOutput(batch.offsets[i]!, batch.keys?.[i] ?? null, batch.partition!, model, json));
+    },
+    noOutput() {},
+    error(batch: Batch, i: number, model: string | null, error: ErrorRecord) {
+      records.push({
+        kind: 'error', offset: batch.offsets[i]!, key: batch.keys?.[i] ?? null, partition: batch.partition,
+        model, input: batch.text(i).toString('utf8'), error,
+      });
+    },
+  };
+  visitOutcomes(range.batch, range.from, range.to, visitor);
   return records;
 }

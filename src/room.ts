@@ -6,10 +6,6 @@ export class Room {
   private waiters: (() => void)[] = [];
   private closed = false;
 
-  get isOpen(): boolean {
-    return !this.closed;
-  }
-
   close(): void {
     this.closed = true;
   }

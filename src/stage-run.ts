@@ -8,7 +8,7 @@
  */
 import { Batch, ERROR_BASE, visitOutcomes, type OutcomeVisitor } from './batch.js';
 import { BadInputError, RoutingError, type ErrorRecord, type PystageError } from './errors.js';
-import { isNull, Scan, scanObject } from './json-scan.js';
+import { hasBackslash, isNull, Scan, scanObject } from './json-scan.js';
 import type { LineBatch } from './line-reader.js';
 import { OrderedMerge, type BatchRange } from './ordered-merge.js';
 import type { BatchSink, PartitionLane } from './partition-lane.js';
@@ -260,7 +260,7 @@ function lineError(scan: number, buf: Buffer, start: number, end: number): Pysta
 /** The value of a JSON string at buf[s, e) (quotes included), or null when it is not a string. */
 function stringValue(buf: Buffer, s: number, e: number): string | null {
   if (s < 0 || buf[s] !== 0x22) return null;
-  if (buf.indexOf(0x5c, s) === -1 || buf.indexOf(0x5c, s) >= e) return buf.toString('utf8', s + 1, e - 1);
+  if (!hasBackslash(buf, s, e)) return buf.toString('utf8', s + 1, e - 1);
   try {
     return JSON.parse(buf.toString('utf8', s, e)) as string;
   } catch {
@@ -271,8 +271,7 @@ function stringValue(buf: Buffer, s: number, e: number): string | null {
 /** The partition hash of a key's JSON text: a string hashes as its value, anything else as its text. */
 function keyHash(buf: Buffer, s: number, e: number): number {
   if (buf[s] !== 0x22) return fnv1aBytes(buf, s, e);
-  const backslash = buf.indexOf(0x5c, s);
-  if (backslash === -1 || backslash >= e) return fnv1aBytes(buf, s + 1, e - 1);
+  if (!hasBackslash(buf, s, e)) return fnv1aBytes(buf, s + 1, e - 1);
   const value = stringValue(buf, s, e);
   return value === null ? fnv1aBytes(buf, s, e) : fnv1a(value);
 }
