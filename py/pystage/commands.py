@@ -10,7 +10,7 @@ from .model_registry import ModelRegistry
 from .progress import Progress, progress_option
 from .protocol import (
     ADD_MODEL, COMMANDS, EXECUTE_BATCH, EXECUTE_MODEL, HELLO, INIT_MODEL, OK, PROTOCOL_VERSION,
-    REMOVE_MODEL, SERVER_STATUS, STOP_SERVER, UPDATE_MODEL, RequestError, encode_payload, error_reply, reply,
+    REMOVE_MODEL, RESTORE_STATE, SERVER_STATUS, STOP_SERVER, UPDATE_MODEL, RequestError, encode_payload, error_reply, reply,
 )
 from .request_parser import ParsedRequest
 from .shutdown import ShutdownRequested
@@ -35,6 +35,7 @@ class CommandHandler:
             INIT_MODEL: self._init_model,
             SERVER_STATUS: self._server_status,
             STOP_SERVER: self._stop_server,
+            RESTORE_STATE: self._restore_state,
         }
 
     def handle(self, request: ParsedRequest, progress: Optional[Progress] = None) -> bytes:
@@ -76,8 +77,10 @@ class CommandHandler:
     def _hello(self, options: Dict[str, Any], progress: Optional[Progress]) -> Dict[str, Any]:
         # The token was checked by the connection gate (ModelServer) before this runs.
         interval_ms = progress_option(options)
+        added = self.registry.context.negotiate(options)
         result: Dict[str, Any] = {"Uniq": self.uniq, "Pid": os.getpid(), "ProtocolVersion": PROTOCOL_VERSION,
                                   "Commands": list(COMMANDS)}
+        result.update(added)
         if interval_ms is not None:
             result["Progress"] = interval_ms
         if progress is not None:
@@ -115,6 +118,9 @@ class CommandHandler:
             "Python": platform.python_version(),
             "Models": self.registry.status(),
         }
+
+    def _restore_state(self, options: Dict[str, Any], _model_options: Any) -> Dict[str, Any]:
+        return self.registry.context.restore(options)
 
     def _stop_server(self, _options: Dict[str, Any], _model_options: Any) -> None:
         self.stop_requested = True

@@ -23,10 +23,13 @@ EXECUTE_MODEL = "executeModel"
 EXECUTE_BATCH = "executeBatch"
 SERVER_STATUS = "serverStatus"
 STOP_SERVER = "stopServer"
+RESTORE_STATE = "restoreState"
+# Not a command: the client's answer to a hostRequest frame (host_channel.py), read by the server itself.
+HOST_REPLY = "hostReply"
 
 COMMANDS = (
     HELLO, ADD_MODEL, UPDATE_MODEL, REMOVE_MODEL, INIT_MODEL,
-    EXECUTE_MODEL, EXECUTE_BATCH, SERVER_STATUS, STOP_SERVER,
+    EXECUTE_MODEL, EXECUTE_BATCH, SERVER_STATUS, STOP_SERVER, RESTORE_STATE,
 )
 
 # Error.Type of -3 replies: the decoder's kinds, so both ends of the wire name them alike.

@@ -1,0 +1,213 @@
+"""The partition's state as the server holds it: per model, keys to JSON texts, changed one message at a time.
+
+Values are kept as the JSON text the server's encoder wrote: `get` decodes a fresh copy (so a value is
+only changed by assigning it), a set proves the value is JSON once, and the changes a batch sends to
+the client are those texts verbatim. A message's writes wait in `pending` until it succeeds (commit)
+or fails (rollback); committed changes of the running request are gathered in `changes` for its reply.
+The client applies them when the reply arrives and restores the whole state on every new connection
+(`restoreState`), which is what makes a re-executed message see the state from before its first run.
+"""
+from typing import Any, Dict, Iterator, List, Optional
+
+from .protocol import decode_json, encode_json
+
+# Used when hello does not name a limit: the client's own default (src/options.ts, maxStateBytes).
+DEFAULT_MAX_STATE_BYTES = 16 * 1024 * 1024
+_MISSING = object()
+
+
+class StateFullError(Exception):
+    """A state write would take the partition's state past its limit; the message fails, the state is unchanged."""
+
+
+def _size(key: str, text: Optional[str]) -> int:
+    return 0 if text is None else len(key.encode("utf-8")) + len(text.encode("utf-8"))
+
+
+class StateJournal:
+    """Every model's state on this server, and the writes of the message running now."""
+
+    __slots__ = ("store", "pending", "changes", "model", "results", "max_bytes", "bytes_used", "_delta",
+                 "report")
+
+    def __init__(self) -> None:
+        self.store: Dict[str, Dict[str, str]] = {}
+        # The running message's writes: key -> JSON text, None for a delete. Mutated in place only (the
+        # executor keeps a reference and tests it for truth after every message).
+        self.pending: Dict[str, Optional[str]] = {}
+        # The running request's committed changes, for its reply.
+        self.changes: Dict[str, Optional[str]] = {}
+        # The model whose request is running (None: no message is running, writes are refused).
+        self.model: Optional[str] = None
+        # The running request's results list: its length is the index of the message running now.
+        self.results: List[Any] = []
+        self.max_bytes = DEFAULT_MAX_STATE_BYTES
+        self.bytes_used = 0
+        self._delta = 0
+        # Set by hello: the client takes the changes with each reply (and restores the state).
+        self.report = False
+
+    # --- a request's life --------------------------------------------------------------------------
+
+    def begin(self, model: str, results: List[Any]) -> None:
+        self.model = model
+        self.results = results
+
+    def commit(self) -> None:
+        """The running message succeeded: its writes become the state."""
+        store = self.store.setdefault(self.model or "", {})
+        for key, text in self.pending.items():
+            if text is None:
+                store.pop(key, None)
+            else:
+                store[key] = text
+            self.changes[key] = text
+        self.bytes_used += self._delta
+        self._delta = 0
+        self.pending.clear()
+
+    def rollback(self) -> None:
+        """The running message failed: the state stays as it found it."""
+        self.pending.clear()
+        self._delta = 0
+
+    def finish(self) -> Optional[bytes]:
+        """End the request: its changes as the reply's `State` value (None when nothing changed or not reported)."""
+        self.model = None
+        self.results = []
+        if self.pending:
+            self.rollback()
+        if not self.changes:
+            return None
+        changes, self.changes = self.changes, {}
+        if not self.report:
+            return None
+        parts = [b"[%s,%s]" % (encode_json(k).encode("utf-8"), t.encode("utf-8")) if t is not None
+                 else b"[%s]" % encode_json(k).encode("utf-8") for k, t in changes.items()]
+        return b"[%s]" % b",".join(parts)
+
+    # --- what the client says ----------------------------------------------------------------------
+
+    def restore(self, states: Any) -> int:
+        """Replace every model's state with the client's (`{model: [[key, value], ...]}`); the number of keys."""
+        if type(states) is not dict:
+            raise TypeError("States must be a JSON object of model name to [[key, value], ...]")
+        store: Dict[str, Dict[str, str]] = {}
+        used = 0
+        for model, entries in states.items():
+            if type(entries) is not list:
+                raise TypeError(f"the state of model {model!r} must be a list of [key, value] pairs")
+            values: Dict[str, str] = {}
+            for entry in entries:
+                if type(entry) is not list or len(entry) != 2 or type(entry[0]) is not str:
+                    raise TypeError(f"a state entry of model {model!r} is not a [key, value] pair")
+                text = encode_json(entry[1])
+                values[entry[0]] = text
+                used += _size(entry[0], text)
+            store[model] = values
+        self.store = store
+        self.bytes_used = used
+        self.pending.clear()
+        self.changes.clear()
+        self._delta = 0
+        return sum(len(values) for values in store.values())
+
+    def drop(self, model: str) -> None:
+        """A removed model's state goes with it."""
+        values = self.store.pop(model, None)
+        if values:
+            self.bytes_used -= sum(_size(k, t) for k, t in values.items())
+
+    # --- a model's view --------------------------------------------------------------------------
+
+    def lookup(self, model: str, key: str) -> Optional[str]:
+        if self.model == model and key in self.pending:
+            return self.pending[key]
+        values = self.store.get(model)
+        return None if values is None else values.get(key)
+
+    def write(self, model: str, key: str, text: Optional[str]) -> None:
+        if self.model != model:
+            raise RuntimeError("the state can only change while a message runs (inside execute)")
+        before = self.lookup(model, key)
+        grow = _size(key, text) - _size(key, before)
+        if grow > 0 and self.bytes_used + self._delta + grow > self.max_bytes:
+            raise StateFullError(
+                f"the partition's state would take {self.bytes_used + self._delta + grow} bytes, over its limit of "
+                f"{self.max_bytes} (maxStateBytes): delete keys you no longer need, or raise the limit")
+        self._delta += grow
+        self.pending[key] = text
+
+    def keys(self, model: str) -> List[str]:
+        values = self.store.get(model, {})
+        if self.model != model or not self.pending:
+            return list(values)
+        keys = [k for k in values if self.pending.get(k, "") is not None]
+        keys.extend(k for k, t in self.pending.items() if t is not None and k not in values)
+        return keys
+
+
+def _check_key(key: Any) -> str:
+    if type(key) is not str:
+        raise TypeError(f"state keys are strings, not {type(key).__name__}")
+    return key
+
+
+class PartitionState:
+    """`self.context.state`: one model's view of the partition's state, a dict-like of JSON values."""
+
+    __slots__ = ("_journal", "_model")
+
+    def __init__(self, journal: StateJournal, model: str) -> None:
+        self._journal = journal
+        self._model = model
+
+    def get(self, key: str, default: Any = None) -> Any:
+        """A copy of the value at key, or default."""
+        text = self._journal.lookup(self._model, _check_key(key))
+        return default if text is None else decode_json(text)
+
+    def __getitem__(self, key: str) -> Any:
+        text = self._journal.lookup(self._model, _check_key(key))
+        if text is None:
+            raise KeyError(key)
+        return decode_json(text)
+
+    def __setitem__(self, key: str, value: Any) -> None:
+        try:
+            text = encode_json(value)
+        except (TypeError, ValueError) as exc:
+            raise TypeError(f"state values must be JSON (value of {key!r}): {exc}") from exc
+        self._journal.write(self._model, _check_key(key), text)
+
+    def __delitem__(self, key: str) -> None:
+        if self._journal.lookup(self._model, _check_key(key)) is None:
+            raise KeyError(key)
+        self._journal.write(self._model, key, None)
+
+    def pop(self, key: str, default: Any = _MISSING) -> Any:
+        text = self._journal.lookup(self._model, _check_key(key))
+        if text is None:
+            if default is _MISSING:
+                raise KeyError(key)
+            return default
+        self._journal.write(self._model, key, None)
+        return decode_json(text)
+
+    def __contains__(self, key: object) -> bool:
+        return type(key) is str and self._journal.lookup(self._model, key) is not None
+
+    def keys(self) -> List[str]:
+        return self._journal.keys(self._model)
+
+    def items(self) -> List[Any]:
+        return [(k, self[k]) for k in self.keys()]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.keys())
+
+    def __len__(self) -> int:
+        return len(self.keys())
+
+    def __repr__(self) -> str:
+        return f"PartitionState(model={self._model!r}, keys={len(self)})"
