@@ -22,6 +22,11 @@ Options:
   --python-path DIR           where model files live (default: the first model file's directory)
   --errors FILE               where error lines go (default: stderr)
   --execute-timeout MS        a model call taking longer is given up and its server replaced (default: 30000)
+  --handlers FILE             an ES module whose named exports answer self.context.request(name, payload)
+  --host-request-timeout MS   how long a model's host request waits unless it names a timeout (default: 30000)
+  --max-state-bytes N         bytes of self.context.state per partition; a write beyond fails (default: 16 MiB)
+  --cache-max-entries N       entries in the shared cache before LRU eviction (default: 100000)
+  --cache-max-bytes N         bytes in the shared cache before LRU eviction (default: 64 MiB)
   --log-level LEVEL           trace, debug, info, warn, error, fatal or silent (default: warn)
   -h, --help                  this help
   -v, --version               the version
@@ -38,7 +43,7 @@ export class UsageError extends Error {
 export type Command =
   | { kind: 'help' }
   | { kind: 'version' }
-  | { kind: 'run'; options: StageOptions; errorsFile: string | null };
+  | { kind: 'run'; options: StageOptions; errorsFile: string | null; handlersFile: string | null };
 
 /** Parse argv (without node and the script). */
 export function parseCommandLine(argv: string[]): Command {
@@ -60,6 +65,11 @@ export function parseCommandLine(argv: string[]): Command {
         'python-path': { type: 'string' },
         errors: { type: 'string' },
         'execute-timeout': { type: 'string' },
+        handlers: { type: 'string' },
+        'host-request-timeout': { type: 'string' },
+        'max-state-bytes': { type: 'string' },
+        'cache-max-entries': { type: 'string' },
+        'cache-max-bytes': { type: 'string' },
         'log-level': { type: 'string' },
         help: { type: 'boolean', short: 'h' },
         version: { type: 'boolean', short: 'v' },
@@ -103,8 +113,16 @@ export function parseCommandLine(argv: string[]): Command {
     pythonPath: values['python-path'],
     executeTimeoutMs: values['execute-timeout'] === undefined ? undefined : integer('--execute-timeout', values['execute-timeout'], 86_400_000),
     logLevel: values['log-level'] ?? 'warn',
+    hostRequestTimeoutMs: optionalInteger('--host-request-timeout', values['host-request-timeout'], 86_400_000),
+    maxStateBytes: optionalInteger('--max-state-bytes', values['max-state-bytes'], 2 ** 32),
+    cacheMaxEntries: optionalInteger('--cache-max-entries', values['cache-max-entries'], 2 ** 32),
+    cacheMaxBytes: optionalInteger('--cache-max-bytes', values['cache-max-bytes'], 2 ** 40),
   };
-  return { kind: 'run', options, errorsFile: values.errors ?? null };
+  return { kind: 'run', options, errorsFile: values.errors ?? null, handlersFile: values.handlers ?? null };
+}
+
+function optionalInteger(flag: string, text: string | undefined, max: number): number | undefined {
+  return text === undefined ? undefined : integer(flag, text, max);
 }
 
 function parseModel(text: string): ModelSpec {

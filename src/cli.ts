@@ -11,6 +11,7 @@ import { LineWriter } from './line-writer.js';
 import { visitOutcomes, type Batch, type OutcomeVisitor } from './batch.js';
 import type { ErrorRecord } from './errors.js';
 import { createStage, type Stage } from './stage.js';
+import { loadHandlers } from './handlers-file.js';
 
 async function main(argv: string[]): Promise<number> {
   let command;
@@ -38,6 +39,15 @@ async function main(argv: string[]): Promise<number> {
     } catch (err) {
       process.stderr.write(`pystage: cannot open the --errors file: ${(err as Error).message}\n`);
       return 1;
+    }
+  }
+
+  if (command.handlersFile !== null) {
+    try {
+      command.options.handlers = await loadHandlers(command.handlersFile);
+    } catch (err) {
+      process.stderr.write(`pystage: ${(err as Error).message}\n`);
+      return 2;
     }
   }
 

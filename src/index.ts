@@ -5,3 +5,6 @@ export type { StageOptions } from './options.js';
 export type { ModelSpec, PartitionStatus } from './worker-protocol.js';
 export * from './errors.js';
 export { fnv1a, Partitioner } from './partitioner.js';
+export type { HostHandler, HostRequestContext } from './host-services.js';
+export { SharedCache, CacheValueTooLargeError, type CacheStats } from './shared-cache.js';
+export { loadHandlers } from './handlers-file.js';

@@ -38,7 +38,7 @@ export default async function handleTask(task: WorkerTask): Promise<WorkerReply<
 
 async function run(task: WorkerTask): Promise<unknown> {
   if (task.op === 'start') {
-    starting ??= PartitionRuntime.start({ ...config, python: task.python }, task.models, logger).then((r) => {
+    starting ??= PartitionRuntime.start({ ...config, python: task.python }, task.models, logger, task.host).then((r) => {
       runtime = r;
       logger.info({ uniq: r.uniq, serverPid: r.serverPid }, 'partition ready');
       return r;

@@ -54,6 +54,10 @@ export class ServerConnection {
   private readonly watchdog: NodeJS.Timeout;
   private readonly decoder: FrameDecoder;
   private brokenListener: (err: ConnectionBrokenError) => void = () => {};
+  private hostRequestListener: (payload: Buffer) => void = () => {};
+  /** Host requests of the server not answered yet, and until when the longest may wait (its timeout). */
+  private hostOpen = 0;
+  private hostUntil = 0;
 
   private constructor(private readonly socket: Socket, private readonly options: ConnectionOptions) {
     this.decoder = new FrameDecoder({
@@ -91,6 +95,23 @@ export class ServerConnection {
   /** Called once when the connection breaks (after pending requests were rejected). */
   onBroken(listener: (err: ConnectionBrokenError) => void): void {
     this.brokenListener = listener;
+  }
+
+  /**
+   * Called with each hostRequest frame (a model asking the host while the head request runs). Until
+   * it is answered (`answerHost`), or its timeout passed, the head's deadline does not run: time a model
+   * waits on the host is not time it is stuck.
+   */
+  onHostRequest(listener: (payload: Buffer) => void): void {
+    this.hostRequestListener = listener;
+  }
+
+  /** Send the hostReply frame of a host request (dropped when the connection broke meanwhile). */
+  answerHost(frame: Buffer): void {
+    if (this.hostOpen > 0) this.hostOpen--;
+    if (this.broken) return;
+    this.lastSign = performance.now();
+    this.socket.write(frame);
   }
 
   /** Take the next request id; the request built with it must be sent next with `send`. */
@@ -135,6 +156,12 @@ export class ServerConnection {
       return;
     }
     this.lastSign = performance.now();
+    if (head.code === ReplyCode.HOST_REQUEST && head.cmd === 'hostRequest') {
+      this.hostOpen++;
+      this.hostUntil = Math.max(this.hostUntil, this.lastSign + hostTimeoutMs(payload, this.options.requestTimeoutMs));
+      this.hostRequestListener(payload);
+      return;
+    }
     if (head.code === ReplyCode.PROGRESS && head.cmd === 'progress') {
       this.headProgress = progressDone(payload, this.headProgress);
       return;
@@ -145,7 +172,14 @@ export class ServerConnection {
   }
 
   private checkDeadline(): void {
-    if (this.pending.size > 0 && performance.now() - this.lastSign > this.options.requestTimeoutMs) {
+    const now = performance.now();
+    if (this.hostOpen > 0) {
+      if (now < this.hostUntil) return;
+      // The host took longer than the request's own timeout: the server has given up on it by now.
+      this.hostOpen = 0;
+      this.lastSign = Math.max(this.lastSign, this.hostUntil);
+    }
+    if (this.pending.size > 0 && now - this.lastSign > this.options.requestTimeoutMs) {
       this.break('timeout', `no reply to request ${this.pending.first()!.id} within ${this.options.requestTimeoutMs} ms`);
     }
   }
@@ -161,6 +195,16 @@ export class ServerConnection {
     // so the owner never counts an answered request as lost.
     queueMicrotask(() => this.brokenListener(err));
   }
+}
+
+const TIMEOUT_MS = Buffer.from('"TimeoutMs":');
+
+/** A hostRequest frame's TimeoutMs (written by the server as an integer), or `fallback`. */
+function hostTimeoutMs(payload: Buffer, fallback: number): number {
+  const at = payload.indexOf(TIMEOUT_MS);
+  if (at < 0) return fallback;
+  const value = Number.parseInt(payload.toString('latin1', at + TIMEOUT_MS.length, at + TIMEOUT_MS.length + 16), 10);
+  return Number.isFinite(value) && value > 0 ? value : fallback;
 }
 
 /** The `Done` count of a progress frame; never goes back. */

@@ -20,8 +20,14 @@ class StateFullError(Exception):
     """A state write would take the partition's state past its limit; the message fails, the state is unchanged."""
 
 
+# Counted per entry besides its key and value: what it costs in a restoreState frame (`["",],`) and more,
+# so the whole state always fits in one frame when the limit is at most half the frame limit.
+ENTRY_OVERHEAD = 8
+
+
 def _size(key: str, text: Optional[str]) -> int:
-    return 0 if text is None else len(key.encode("utf-8")) + len(text.encode("utf-8"))
+    """What one entry counts toward the limit: UTF-8 bytes of key and value text, plus ENTRY_OVERHEAD."""
+    return 0 if text is None else len(key.encode("utf-8")) + len(text.encode("utf-8")) + ENTRY_OVERHEAD
 
 
 class StateJournal:
