@@ -47,20 +47,20 @@ export interface HostRequestStats {
 
 /** The handlers and cache of one stage, and the ports of its partitions. */
 export class HostServices {
-  private readonly ports = new Map<number, MessagePort>();
+  private readonly ports = new Set<MessagePort>();
   private readonly counts: HostRequestStats = { calls: 0, failed: 0, cacheOps: 0 };
 
   constructor(private readonly handlers: Record<string, HostHandler>, readonly cache: SharedCache, private readonly logger: Logger) {}
 
-  /** A new port for a partition's (new) worker thread; its previous port is closed. */
-  connect(partition: number): MessagePort {
-    this.ports.get(partition)?.close();
+  /** A new port for a partition's (new) worker thread; it closes when that thread ends. */
+  connect(): MessagePort {
     const { port1, port2 } = new MessageChannel();
     port1.on('message', (ask: HostAsk) => {
       void this.answer(ask).then((answer) => port1.postMessage(answer));
     });
+    port1.once('close', () => this.ports.delete(port1));
     port1.unref();
-    this.ports.set(partition, port1);
+    this.ports.add(port1);
     return port2;
   }
 

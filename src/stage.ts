@@ -107,7 +107,7 @@ export class Stage {
 
   /** What a partition's (new) worker thread starts with: a port to the host, and the state to restore. */
   private partitionHost(partition: number): PartitionHost {
-    return { port: this.host.connect(partition), state: this.states[partition]!.snapshot() };
+    return { port: this.host.connect(), state: this.states[partition]!.snapshot() };
   }
 
   get partitions(): number {

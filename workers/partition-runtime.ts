@@ -194,7 +194,7 @@ export class PartitionRuntime {
         continue;
       }
       this.queue.markSent();
-      connection.send(id, frame).then((payload) => {
+      connection.send(id, frame, operation).then((payload) => {
         this.queue.answer(operation);
         operation.settle(payload);
         this.pump();
@@ -324,7 +324,7 @@ export class PartitionRuntime {
     connection.onBroken((err) => {
       if (this.connection === connection) this.onBroken(err);
     });
-    connection.onHostRequest((payload) => void this.onHostRequest(connection, payload));
+    connection.onHostRequest((payload, tag) => void this.onHostRequest(connection, payload, tag as Operation | undefined));
     const progressMs = Math.max(10, Math.min(1000, Math.floor(this.config.executeTimeoutMs / 5)));
     const c = this.config;
     const hello = parseReply(await this.request(connection, 'hello', {
@@ -340,13 +340,13 @@ export class PartitionRuntime {
   }
 
   /** A model asks the host (while the head request runs): forward it, and send the answer back on that connection. */
-  private async onHostRequest(connection: ServerConnection, payload: Buffer): Promise<void> {
+  private async onHostRequest(connection: ServerConnection, payload: Buffer, running: Operation | undefined): Promise<void> {
     let seq = 0;
     let answer: HostResult;
     try {
       const request = parseHostRequest(payload);
       seq = request.seq;
-      const context = this.queue.first()?.context?.(request.index) ?? { model: '', key: null };
+      const context = running?.context?.(request.index) ?? { model: '', key: null };
       answer = this.link === null
         ? { ok: false, type: 'HostRequestsDisabled', message: 'this partition has no host to ask' }
         : await this.link.ask({ kind: request.kind, name: request.name, payload: request.payload, ttlMs: request.ttlMs, partition: this.config.partition, model: context.model, key: context.key });

@@ -32,6 +32,8 @@ interface Pending {
   id: number;
   resolve: (payload: Buffer) => void;
   reject: (err: Error) => void;
+  /** The sender's own reference for this request (handed to the host request listener). */
+  tag: unknown;
 }
 
 export interface ConnectionOptions {
@@ -54,7 +56,7 @@ export class ServerConnection {
   private readonly watchdog: NodeJS.Timeout;
   private readonly decoder: FrameDecoder;
   private brokenListener: (err: ConnectionBrokenError) => void = () => {};
-  private hostRequestListener: (payload: Buffer) => void = () => {};
+  private hostRequestListener: (payload: Buffer, tag: unknown) => void = () => {};
   /** Host requests of the server not answered yet, and until when the longest may wait (its timeout). */
   private hostOpen = 0;
   private hostUntil = 0;
@@ -102,7 +104,7 @@ export class ServerConnection {
    * it is answered (`answerHost`), or its timeout passed, the head's deadline does not run: time a model
    * waits on the host is not time it is stuck.
    */
-  onHostRequest(listener: (payload: Buffer) => void): void {
+  onHostRequest(listener: (payload: Buffer, tag: unknown) => void): void {
     this.hostRequestListener = listener;
   }
 
@@ -119,12 +121,15 @@ export class ServerConnection {
     return this.nextId++;
   }
 
-  /** Send one framed request carrying `id` (from takeId); resolves with the reply's payload bytes. */
-  send(id: number, frame: Buffer): Promise<Buffer> {
+  /**
+   * Send one framed request carrying `id` (from takeId); resolves with the reply's payload bytes.
+   * `tag` is the caller's reference for it, given back with a host request made while it runs.
+   */
+  send(id: number, frame: Buffer, tag?: unknown): Promise<Buffer> {
     if (this.broken) return Promise.reject(this.broken);
     return new Promise((resolve, reject) => {
       if (this.pending.size === 0) this.startHead();
-      this.pending.push({ id, resolve, reject });
+      this.pending.push({ id, resolve, reject, tag });
       this.pending.markSent();
       this.socket.write(frame);
     });
@@ -159,7 +164,8 @@ export class ServerConnection {
     if (head.code === ReplyCode.HOST_REQUEST && head.cmd === 'hostRequest') {
       this.hostOpen++;
       this.hostUntil = Math.max(this.hostUntil, this.lastSign + hostTimeoutMs(payload, this.options.requestTimeoutMs));
-      this.hostRequestListener(payload);
+      // The tag of the running request: its reply has not come, so it is the head.
+      this.hostRequestListener(payload, entry.tag);
       return;
     }
     if (head.code === ReplyCode.PROGRESS && head.cmd === 'progress') {
