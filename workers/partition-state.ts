@@ -5,7 +5,12 @@
  * what it holds. A reply that never arrived never changed it: that is what makes a message
  * re-executed after a crash see the state from before its first run.
  */
-import { splitArray } from '../src/json-scan.js';
+import { hasBackslash, splitArray, valueEnd } from '../src/json-scan.js';
+
+const OPEN_BRACKET = 0x5b;
+const CLOSE_BRACKET = 0x5d;
+const QUOTE = 0x22;
+const COMMA = 0x2c;
 import { StateTable, type StateChanges } from '../src/state-table.js';
 
 /** The state a partition worker owns, and the changes each reply brings. */
@@ -21,14 +26,17 @@ export class PartitionState {
     const spans = new Int32Array(2 * Math.ceil((end - start) / 5) + 2);
     const count = splitArray(payload, start, end, spans);
     if (count < 0) throw new Error('the reply\'s State is not an array of entries');
-    const pair = new Int32Array(4);
     const changes: StateChanges = [];
     for (let k = 0; k < count; k++) {
-      const n = splitArray(payload, spans[2 * k]!, spans[2 * k + 1]!, pair);
-      if (n !== 1 && n !== 2) throw new Error('a State entry is not [key] or [key, value]');
-      const key = JSON.parse(payload.toString('utf8', pair[0]!, pair[1]!)) as unknown;
-      if (typeof key !== 'string') throw new Error('a State key is not a string');
-      const text = n === 2 ? payload.toString('utf8', pair[2]!, pair[3]!) : null;
+      // An entry is `["key",value]` or `["key"]` as the server's encoder writes it (compact).
+      const s = spans[2 * k]!;
+      const e = spans[2 * k + 1]!;
+      const keyEnd = payload[s] === OPEN_BRACKET ? valueEnd(payload, s + 1, e) : -1;
+      if (keyEnd < 0 || payload[s + 1] !== QUOTE || payload[e - 1] !== CLOSE_BRACKET) throw new Error('a State entry is not [key] or [key, value]');
+      const key = hasBackslash(payload, s + 2, keyEnd - 1)
+        ? JSON.parse(payload.toString('utf8', s + 1, keyEnd)) as string
+        : payload.toString('utf8', s + 2, keyEnd - 1);
+      const text = payload[keyEnd] === COMMA ? payload.toString('utf8', keyEnd + 1, e - 1) : null;
       this.table.set(model, key, text);
       changes.push(model, key, text);
     }

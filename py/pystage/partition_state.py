@@ -27,14 +27,18 @@ ENTRY_OVERHEAD = 8
 
 def _size(key: str, text: Optional[str]) -> int:
     """What one entry counts toward the limit: UTF-8 bytes of key and value text, plus ENTRY_OVERHEAD."""
-    return 0 if text is None else len(key.encode("utf-8")) + len(text.encode("utf-8")) + ENTRY_OVERHEAD
+    if text is None:
+        return 0
+    # ASCII (the common case) has as many bytes as characters: no encoding needed to count them.
+    return ((len(key) if key.isascii() else len(key.encode("utf-8")))
+            + (len(text) if text.isascii() else len(text.encode("utf-8"))) + ENTRY_OVERHEAD)
 
 
 class StateJournal:
     """Every model's state on this server, and the writes of the message running now."""
 
     __slots__ = ("store", "pending", "changes", "model", "results", "max_bytes", "bytes_used", "_delta",
-                 "report")
+                 "report", "_values", "_deletes")
 
     def __init__(self) -> None:
         self.store: Dict[str, Dict[str, str]] = {}
@@ -52,37 +56,50 @@ class StateJournal:
         self._delta = 0
         # Set by hello: the client takes the changes with each reply (and restores the state).
         self.report = False
+        # The running model's own dict in `store`, and whether the running message deleted a key.
+        self._values: Dict[str, str] = {}
+        self._deletes = False
 
     # --- a request's life --------------------------------------------------------------------------
 
     def begin(self, model: str, results: List[Any]) -> None:
         self.model = model
         self.results = results
+        self._values = self.store.setdefault(model, {})
 
     def commit(self) -> None:
         """The running message succeeded: its writes become the state."""
-        store = self.store.setdefault(self.model or "", {})
-        for key, text in self.pending.items():
-            if text is None:
-                store.pop(key, None)
-            else:
-                store[key] = text
-            self.changes[key] = text
+        pending = self.pending
+        if self._deletes:
+            values = self._values
+            for key, text in pending.items():
+                if text is None:
+                    values.pop(key, None)
+                else:
+                    values[key] = text
+            self._deletes = False
+        else:
+            self._values.update(pending)  # type: ignore[arg-type]  # no None among them
+        self.changes.update(pending)
         self.bytes_used += self._delta
         self._delta = 0
-        self.pending.clear()
+        pending.clear()
 
     def rollback(self) -> None:
         """The running message failed: the state stays as it found it."""
         self.pending.clear()
         self._delta = 0
+        self._deletes = False
 
     def finish(self) -> Optional[bytes]:
         """End the request: its changes as the reply's `State` value (None when nothing changed or not reported)."""
-        self.model = None
-        self.results = []
         if self.pending:
             self.rollback()
+        if not self._values and self.model is not None:
+            self.store.pop(self.model, None)  # begin's empty dict: keep no trace of a model without state
+        self.model = None
+        self.results = []
+        self._values = {}
         if not self.changes:
             return None
         changes, self.changes = self.changes, {}
@@ -127,22 +144,26 @@ class StateJournal:
     # --- a model's view --------------------------------------------------------------------------
 
     def lookup(self, model: str, key: str) -> Optional[str]:
-        if self.model == model and key in self.pending:
-            return self.pending[key]
+        if model == self.model:
+            text = self.pending.get(key, _MISSING)
+            return self._values.get(key) if text is _MISSING else text  # type: ignore[return-value]
         values = self.store.get(model)
         return None if values is None else values.get(key)
 
     def write(self, model: str, key: str, text: Optional[str]) -> None:
-        if self.model != model:
+        if model != self.model:
             raise RuntimeError("the state can only change while a message runs (inside execute)")
-        before = self.lookup(model, key)
+        pending = self.pending
+        before = pending[key] if key in pending else self._values.get(key)
         grow = _size(key, text) - _size(key, before)
         if grow > 0 and self.bytes_used + self._delta + grow > self.max_bytes:
             raise StateFullError(
                 f"the partition's state would take {self.bytes_used + self._delta + grow} bytes, over its limit of "
                 f"{self.max_bytes} (maxStateBytes): delete keys you no longer need, or raise the limit")
         self._delta += grow
-        self.pending[key] = text
+        if text is None:
+            self._deletes = True
+        pending[key] = text
 
     def keys(self, model: str) -> List[str]:
         values = self.store.get(model, {})
@@ -170,7 +191,9 @@ class PartitionState:
 
     def get(self, key: str, default: Any = None) -> Any:
         """A copy of the value at key, or default."""
-        text = self._journal.lookup(self._model, _check_key(key))
+        if type(key) is not str:
+            _check_key(key)
+        text = self._journal.lookup(self._model, key)
         return default if text is None else decode_json(text)
 
     def __getitem__(self, key: str) -> Any:
@@ -180,11 +203,13 @@ class PartitionState:
         return decode_json(text)
 
     def __setitem__(self, key: str, value: Any) -> None:
+        if type(key) is not str:
+            _check_key(key)
         try:
             text = encode_json(value)
         except (TypeError, ValueError) as exc:
             raise TypeError(f"state values must be JSON (value of {key!r}): {exc}") from exc
-        self._journal.write(self._model, _check_key(key), text)
+        self._journal.write(self._model, key, text)
 
     def __delitem__(self, key: str) -> None:
         if self._journal.lookup(self._model, _check_key(key)) is None:
