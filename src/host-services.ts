@@ -6,6 +6,7 @@
  * model gets a `pystage.HostRequestError` with the handler's message.
  */
 import { MessageChannel, type MessagePort } from 'node:worker_threads';
+import { PystageError } from './errors.js';
 import type { Logger } from './logger.js';
 import { CacheValueTooLargeError, type SharedCache } from './shared-cache.js';
 
@@ -120,9 +121,10 @@ export class HostServices {
   }
 }
 
-/** A failure with a Type of its own for the model's HostRequestError. */
-class HandlerFailure extends Error {
-  constructor(readonly type: string, message: string) {
+/** A host request the host cannot answer; `type` becomes the model's `HostRequestError.type`. */
+export class HandlerFailure extends PystageError {
+  override readonly code = 'PYSTAGE_HOST_REQUEST';
+  constructor(override readonly type: string, message: string) {
     super(message);
   }
 }

@@ -132,3 +132,15 @@ test('state is scoped to the model: two models never see each other\'s keys; rem
     await stage.close();
   }
 });
+
+test('messages over the inline limit (executeModel through a spool file) count in the same state, in order', async () => {
+  const stage = await createStage({ partitions: 1, pythonPath: fixtures, logLevel: 'silent', inlineLimit: 2048, models: [{ name: 'count', file: 'keyed_counter.py' }] });
+  try {
+    const pad = 'p'.repeat(4096);
+    const records = await collect(stage.process([{ key: 'a' }, { key: 'a', pad }, { key: 'a' }, { key: 'a', pad }, { key: 'a', pad, fail: true }, { key: 'a' }]));
+    assert.deepEqual(records.map((r) => (r.kind === 'output' ? ((r as StageOutput).output as { n: number }).n : r.error.type)), [1, 2, 3, 4, 'ValueError', 5]);
+    assert.deepEqual(stage.state(0), { count: { a: 5 } });
+  } finally {
+    await stage.close();
+  }
+});

@@ -74,11 +74,18 @@ export async function runExec(task: ExecTask, models: string[], env: ExecEnv): P
   const work: Promise<void>[] = [];
   models.forEach((model, m) => {
     const slotOf = routes === null ? (i: number) => i * width + m : (i: number) => i;
-    const inline: number[] = [];
+    // Requests are submitted in message order (a message over the inline limit ends the batch before
+    // it), so a model sees its messages in order, and so does its partition state.
+    let inline: number[] = [];
     for (let i = 0; i < task.count; i++) {
       if (routes !== null && routes[i] !== model) continue;
-      if (task.spans[2 * i + 1]! - task.spans[2 * i]! > env.inlineLimit) work.push(fileRun(task, model, i, slotOf(i), table, env));
-      else inline.push(i);
+      if (task.spans[2 * i + 1]! - task.spans[2 * i]! > env.inlineLimit) {
+        if (inline.length > 0) work.push(batchRun(task, model, inline, slotOf, table, env));
+        inline = [];
+        work.push(fileRun(task, model, i, slotOf(i), table, env));
+      } else {
+        inline.push(i);
+      }
     }
     if (inline.length > 0) work.push(batchRun(task, model, inline, slotOf, table, env));
   });

@@ -27,7 +27,9 @@ def is_legacy_class(cls: type) -> bool:
     except (TypeError, ValueError):
         return False
     positional = [p for p in params if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
-    return len(positional) == _LEGACY_PARAMS and len(positional) == len(params)
+    # Exactly four required positional parameters and nothing else: `(host, port, modelOptions, logger)`.
+    return (len(positional) == _LEGACY_PARAMS and len(positional) == len(params)
+            and all(p.default is p.empty for p in positional))
 
 
 def construct_legacy(cls: type, options: Dict[str, Any], host: str, port: str, partition: int,

@@ -194,7 +194,7 @@ class ModelExecutor:
         if errors and errors[-1][0] == index:
             journal.rollback()
             return None
-        if result is not None:
+        if result is not None and not _plainly_json(result):
             try:
                 encode_json(result)
             except Exception as exc:
@@ -294,6 +294,17 @@ class ModelExecutor:
         except OSError as exc:
             raise RequestError("SpoolWriteError", f"cannot write a result to the spool dir: {exc}",
                                MODEL_ERROR) from exc
+
+
+def _plainly_json(result: Dict[str, Any]) -> bool:
+    """True when a result surely encodes (string keys; strings, ints, bools, None, finite floats): the
+    common case, checked for much less than encoding it."""
+    for key, value in result.items():
+        kind = type(value)
+        if type(key) is not str or not (kind is str or kind is int or value is None or kind is bool
+                                         or (kind is float and value - value == 0)):
+            return False
+    return True
 
 
 def _id_bytes(req_id: Optional[int]) -> bytes:

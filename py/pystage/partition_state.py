@@ -7,7 +7,7 @@ or fails (rollback); committed changes of the running request are gathered in `c
 The client applies them when the reply arrives and restores the whole state on every new connection
 (`restoreState`), which is what makes a re-executed message see the state from before its first run.
 """
-from typing import Any, Dict, Iterator, List, Optional
+from typing import Any, Dict, Iterator, List, Optional, Tuple
 
 from .protocol import decode_json, encode_json
 
@@ -35,17 +35,20 @@ def _size(key: str, text: Optional[str]) -> int:
 
 
 class StateJournal:
-    """Every model's state on this server, and the writes of the message running now."""
+    """Every model's state on this server, and an undo log of the writes of the message running now.
+
+    Writes go straight into the running model's dict (and the request's changes); the undo log lets a
+    failed message take them back. So a read is one dict lookup and a commit clears a list."""
 
     __slots__ = ("store", "pending", "changes", "model", "results", "max_bytes", "bytes_used", "_delta",
-                 "report", "_values", "_deletes")
+                 "report", "_values")
 
     def __init__(self) -> None:
         self.store: Dict[str, Dict[str, str]] = {}
-        # The running message's writes: key -> JSON text, None for a delete. Mutated in place only (the
-        # executor keeps a reference and tests it for truth after every message).
-        self.pending: Dict[str, Optional[str]] = {}
-        # The running request's committed changes, for its reply.
+        # The running message's undo log: (key, text before, the request's change before). Mutated in
+        # place only: the executor keeps a reference and tests it for truth after every message.
+        self.pending: List[Tuple[str, Optional[str], Any]] = []
+        # The running request's committed changes, for its reply: key -> JSON text, None for a delete.
         self.changes: Dict[str, Optional[str]] = {}
         # The model whose request is running (None: no message is running, writes are refused).
         self.model: Optional[str] = None
@@ -56,9 +59,8 @@ class StateJournal:
         self._delta = 0
         # Set by hello: the client takes the changes with each reply (and restores the state).
         self.report = False
-        # The running model's own dict in `store`, and whether the running message deleted a key.
+        # The running model's own dict in `store`.
         self._values: Dict[str, str] = {}
-        self._deletes = False
 
     # --- a request's life --------------------------------------------------------------------------
 
@@ -68,28 +70,25 @@ class StateJournal:
         self._values = self.store.setdefault(model, {})
 
     def commit(self) -> None:
-        """The running message succeeded: its writes become the state."""
-        pending = self.pending
-        if self._deletes:
-            values = self._values
-            for key, text in pending.items():
-                if text is None:
-                    values.pop(key, None)
-                else:
-                    values[key] = text
-            self._deletes = False
-        else:
-            self._values.update(pending)  # type: ignore[arg-type]  # no None among them
-        self.changes.update(pending)
+        """The running message succeeded: its writes stay."""
         self.bytes_used += self._delta
         self._delta = 0
-        pending.clear()
+        self.pending.clear()
 
     def rollback(self) -> None:
-        """The running message failed: the state stays as it found it."""
+        """The running message failed: the state goes back to what it found."""
+        values, changes = self._values, self.changes
+        for key, before, change in reversed(self.pending):
+            if before is None:
+                values.pop(key, None)
+            else:
+                values[key] = before
+            if change is _MISSING:
+                changes.pop(key, None)
+            else:
+                changes[key] = change
         self.pending.clear()
         self._delta = 0
-        self._deletes = False
 
     def finish(self) -> Optional[bytes]:
         """End the request: its changes as the reply's `State` value (None when nothing changed or not reported)."""
@@ -105,9 +104,8 @@ class StateJournal:
         changes, self.changes = self.changes, {}
         if not self.report:
             return None
-        parts = [b"[%s,%s]" % (encode_json(k).encode("utf-8"), t.encode("utf-8")) if t is not None
-                 else b"[%s]" % encode_json(k).encode("utf-8") for k, t in changes.items()]
-        return b"[%s]" % b",".join(parts)
+        parts = [f"[{_json_key(k)},{t}]" if t is not None else f"[{_json_key(k)}]" for k, t in changes.items()]
+        return ("[%s]" % ",".join(parts)).encode("utf-8")
 
     # --- what the client says ----------------------------------------------------------------------
 
@@ -145,33 +143,52 @@ class StateJournal:
 
     def lookup(self, model: str, key: str) -> Optional[str]:
         if model == self.model:
-            text = self.pending.get(key, _MISSING)
-            return self._values.get(key) if text is _MISSING else text  # type: ignore[return-value]
+            return self._values.get(key)
         values = self.store.get(model)
         return None if values is None else values.get(key)
 
     def write(self, model: str, key: str, text: Optional[str]) -> None:
         if model != self.model:
             raise RuntimeError("the state can only change while a message runs (inside execute)")
-        pending = self.pending
-        before = pending[key] if key in pending else self._values.get(key)
+        values = self._values
+        before = values.get(key)
         grow = _size(key, text) - _size(key, before)
         if grow > 0 and self.bytes_used + self._delta + grow > self.max_bytes:
             raise StateFullError(
                 f"the partition's state would take {self.bytes_used + self._delta + grow} bytes, over its limit of "
                 f"{self.max_bytes} (maxStateBytes): delete keys you no longer need, or raise the limit")
         self._delta += grow
+        changes = self.changes
+        self.pending.append((key, before, changes.get(key, _MISSING)))
         if text is None:
-            self._deletes = True
-        pending[key] = text
+            values.pop(key, None)
+        else:
+            values[key] = text
+        changes[key] = text
 
     def keys(self, model: str) -> List[str]:
-        values = self.store.get(model, {})
-        if self.model != model or not self.pending:
-            return list(values)
-        keys = [k for k in values if self.pending.get(k, "") is not None]
-        keys.extend(k for k, t in self.pending.items() if t is not None and k not in values)
-        return keys
+        return list(self._values if model == self.model else self.store.get(model, {}))
+
+
+def _json_key(key: str) -> str:
+    """A key as a JSON string; printable ASCII without quotes or backslashes needs no encoder."""
+    if key.isascii() and key.isprintable() and '"' not in key and "\\" not in key:
+        return f'"{key}"'
+    return encode_json(key)
+
+
+def _to_text(value: Any) -> str:
+    """A value's JSON text. An int's is its decimal form, no encoder needed (the common counter case)."""
+    if type(value) is int:
+        return str(value)
+    return encode_json(value)
+
+
+def _from_text(text: str) -> Any:
+    """A fresh copy of a value from its JSON text (plain non-negative integers parse without the decoder)."""
+    if text.isdigit() and text.isascii():
+        return int(text)
+    return decode_json(text)
 
 
 def _check_key(key: Any) -> str:
@@ -194,7 +211,7 @@ class PartitionState:
         if type(key) is not str:
             _check_key(key)
         text = self._journal.lookup(self._model, key)
-        return default if text is None else decode_json(text)
+        return default if text is None else _from_text(text)
 
     def __getitem__(self, key: str) -> Any:
         text = self._journal.lookup(self._model, _check_key(key))
@@ -206,7 +223,7 @@ class PartitionState:
         if type(key) is not str:
             _check_key(key)
         try:
-            text = encode_json(value)
+            text = _to_text(value)
         except (TypeError, ValueError) as exc:
             raise TypeError(f"state values must be JSON (value of {key!r}): {exc}") from exc
         self._journal.write(self._model, key, text)
