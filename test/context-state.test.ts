@@ -144,3 +144,30 @@ test('messages over the inline limit (executeModel through a spool file) count i
     await stage.close();
   }
 });
+
+test('after a reconnect to a live server (corrupt reply stream), the state is restored: counts stay exact', async () => {
+  const stage = await createStage({
+    partitions: 1, pythonPath: fixtures, logLevel: 'silent', executeTimeoutMs: 2000,
+    models: [{ name: 'count', file: 'keyed_counter.py' }, { name: 'c', file: 'corrupting.py' }],
+  });
+  try {
+    const counts = new Map<string, number>();
+    let outputs = 0;
+    for await (const r of stage.process(Array.from({ length: 3000 }, (_, i) => ({ key: `k${i % 7}`, seq: i })))) {
+      assert.equal(r.kind, 'output', JSON.stringify(r));
+      const o = r as StageOutput;
+      outputs++;
+      if (o.model !== 'count') continue;
+      const { key, n } = o.output as { key: string; n: number };
+      const want = (counts.get(key) ?? 0) + 1;
+      assert.equal(n, want, `key ${key}: ${n} where ${want} was due`);
+      counts.set(key, want);
+    }
+    assert.equal(outputs, 6000);
+    // The server lived: it was a reconnect (restarts count new servers only), and it started from the host's state.
+    assert.equal(stage.stats().restarts, 0);
+    assert.deepEqual(stateCounts(stage), counts);
+  } finally {
+    await stage.close();
+  }
+});

@@ -8,9 +8,8 @@ asked for it (`Host`) ever sees such a frame; without it a model's request fails
 import time
 from typing import Any, Callable, Dict, List, Optional
 
-from .protocol import encode_json
+from .protocol import HOST_REQUEST, encode_json
 
-HOST_REQUEST_CODE = 3
 # hello's default for requests without their own timeout, when the client names none.
 DEFAULT_TIMEOUT_MS = 30_000
 _MISSING = object()
@@ -59,7 +58,7 @@ class HostChannel:
         self._seq += 1
         seq = self._seq
         frame = b'{"Cmd":"hostRequest","Id":%d,"Code":%d,"Seq":%d,"Kind":%s,"Name":%s,"Index":%d,"TimeoutMs":%d,%s"Payload":%s}' % (
-            self.req_id, HOST_REQUEST_CODE, seq, encode_json(kind).encode("utf-8"), encode_json(name).encode("utf-8"),
+            self.req_id, HOST_REQUEST, seq, encode_json(kind).encode("utf-8"), encode_json(name).encode("utf-8"),
             self._index_of(), timeout_ms, b"" if ttl_ms is None else b'"TtlMs":%d,' % ttl_ms,
             payload_text.encode("utf-8"))
         try:

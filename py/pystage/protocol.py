@@ -9,10 +9,14 @@ OK = 0
 NO_OUTPUT = 1
 # Not a reply: a progress frame of a request that is still running (see progress.py).
 PROGRESS = 2
+# Not a reply either: a model asks the host while the request with this Id runs (host_channel.py).
+HOST_REQUEST = 3
 BAD_REQUEST = -1
 MODEL_ERROR = -2
 BAD_FRAME = -3
 NOT_AUTHENTICATED = -4
+# Only in a hostReply, from the client: the host could not answer the model's request.
+HOST_FAILED = -5
 
 HELLO = "hello"
 ADD_MODEL = "addModel"
