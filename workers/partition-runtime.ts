@@ -49,7 +49,7 @@ export class PartitionRuntime {
   private stopping = false;
   /** The restart under way, if any. */
   private recovery: Promise<void> | null = null;
-  /** Servers started so far; every one after the first is a restart. */
+  /** Servers spawned so far; a server that comes up after the first spawn is a restart. */
   private launches = 0;
   private readonly registry = new ModelRegistry();
   private readonly env: ExecEnv;
@@ -305,7 +305,7 @@ export class PartitionRuntime {
       } catch (err) {
         throw isDeterministic(err) ? new AbortError(err as Error) : err;
       }
-      if (this.launches++ > 0) {
+      if (this.launches > 1) {
         this.restarts++;
         this.logger.info({ restarts: this.restarts }, 'Python server restarted');
       }
@@ -323,6 +323,7 @@ export class PartitionRuntime {
   /** Spawn a server, connect, say hello, replay the registry, then load `pending` models (emptying it). */
   private async launch(pending: ModelSpec[]): Promise<void> {
     const c = this.config;
+    this.launches++;
     this.server = await PythonServerProcess.start({
       python: c.python, serverScript: c.serverScript, pythonPath: c.pythonPath, spoolDir: c.spoolDir,
       uniq: `${c.stageId}.p${c.partition}.t${threadId}.{port}`,
@@ -359,7 +360,7 @@ export class PartitionRuntime {
       const exited = await Promise.race([server.whenExited().then(() => true), delay(500).then(() => false)]);
       const signal = exited ? server.exitSignal : null;
       throw new PythonStartError(
-        `loading model "${name}" onto the ${this.launches > 0 ? 'restarted' : 'new'} server failed: ${(err as Error).message}${signal ? ` (the server was killed by ${signal})` : ''}`,
+        `loading model "${name}" onto the ${this.launches > 1 ? 'restarted' : 'new'} server failed: ${(err as Error).message}${signal ? ` (the server was killed by ${signal})` : ''}`,
         { partition: c.partition, type: signal ? 'Killed' : 'LoadCrash' },
       );
     }
