@@ -113,6 +113,9 @@ def main(argv: Optional[List[str]] = None) -> int:
     token = os.environ.pop(TOKEN_VARIABLE, None)
     if args.token_stdin:
         token = _read_token_line()
+        if not token:
+            # Never fall back to serving without a token because the hand-over failed.
+            build_parser().error("--token-stdin: no token on the first line of stdin")
     formatter = JsonLogFormatter(args.uniq)
     try:
         log_stream = _log_stream(args.log_fd)

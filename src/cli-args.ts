@@ -18,7 +18,8 @@ Options:
   --key FIELD                 the field that picks the partition (default: key)
   --route FIELD               send each message only to the model its FIELD names
   --ordered                   emit outputs in global input order (default: per-partition order)
-  --python PYTHON             the Python interpreter (default: python3)
+  --python PYTHON             the Python interpreter, used as given: VENV/bin/python runs that
+                              virtualenv with its packages (default: python3)
   --python-path DIR           where model files live (default: the first model file's directory)
   --errors FILE               where error lines go (default: stderr)
   --execute-timeout MS        a model call taking longer is given up and its server replaced (default: 30000)

@@ -4,11 +4,20 @@
  */
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { chmodSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { test } from 'node:test';
+import { after, test } from 'node:test';
 import { jsonLines, modelsDir, runCli } from './support/cli-runner.js';
+
+const made: string[] = [];
+after(() => { for (const dir of made) rmSync(dir, { recursive: true, force: true }); });
+
+function tempDir(prefix: string): string {
+  const dir = mkdtempSync(join(tmpdir(), prefix));
+  made.push(dir);
+  return dir;
+}
 
 /** The real interpreter behind `python3` (a pyenv shim or a link), asked from a neutral directory. */
 function realPython(): string {
@@ -16,13 +25,13 @@ function realPython(): string {
 }
 
 test('--python VENV/bin/python runs the venv: a model imports a module only its site-packages has', async () => {
-  const venv = join(mkdtempSync(join(tmpdir(), 'pystage-venv-test-')), 'venv');
+  const venv = join(tempDir('pystage-venv-test-'), 'venv');
   execFileSync(realPython(), ['-m', 'venv', '--without-pip', venv]);
   const python = join(venv, 'bin', 'python');
   const sitePackages = execFileSync(python, ['-I', '-c', 'import sysconfig; print(sysconfig.get_paths()["purelib"])'], { encoding: 'utf8' }).trim();
   assert.ok(sitePackages.startsWith(venv), `the venv's own site-packages: ${sitePackages}`);
   writeFileSync(join(sitePackages, 'venv_only_helper.py'), 'GREETING = "hello from the venv"\n');
-  const models = mkdtempSync(join(tmpdir(), 'pystage-venv-models-'));
+  const models = tempDir('pystage-venv-models-');
   writeFileSync(join(models, 'uses_venv.py'), [
     'import sys',
     'import venv_only_helper',
@@ -41,7 +50,7 @@ test('--python VENV/bin/python runs the venv: a model imports a module only its 
 });
 
 test('a json.py in the current directory does not break the probe of a wrapper interpreter', async () => {
-  const cwd = mkdtempSync(join(tmpdir(), 'pystage-cwd-test-'));
+  const cwd = tempDir('pystage-cwd-test-');
   writeFileSync(join(cwd, 'json.py'), 'raise SystemExit("a json.py in the current directory was imported")\n');
   // A script, not a binary: pystage asks it for the real interpreter (the probe), as with a pyenv shim.
   const wrapper = join(cwd, 'python-wrapper');

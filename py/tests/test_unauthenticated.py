@@ -1,12 +1,14 @@
 """Connections that have not said hello: they cannot make the server hold a big frame, they are closed
 when they stay silent, and the token itself comes over stdin, out of every process environment."""
 import os
+import subprocess
+import sys
 import time
 
 from pystage.frame_encoder import encode_frame
 from pystage.model_server import PRE_HELLO_MAX_BYTES
 from tests import model_sources as src
-from tests.server_fixture import ServerTestCase, payload_of
+from tests.server_fixture import SERVER_SCRIPT, ServerTestCase, payload_of
 
 TOKEN = "pre-hello-token"
 
@@ -55,6 +57,13 @@ class TokenOnStdinTest(ServerTestCase):
         self.assertCode(refused.request("hello", {"Token": "wrong"}), -4, "NotAuthenticated")
         client = self.connect(server, token=TOKEN)
         self.assertCode(client.request("addModel", {"ModelName": "aff", "ModelFile": "affine.py"}), 0)
+
+    def test_no_token_on_stdin_is_refused_not_served_without_one(self) -> None:
+        result = subprocess.run([sys.executable, SERVER_SCRIPT, "--python-path", self.models, "--token-stdin"],
+                                input=b"\n", capture_output=True, timeout=10)
+        self.assertEqual(result.returncode, 2)
+        self.assertEqual(result.stdout, b"", "no ready line")
+        self.assertIn(b"no token", result.stderr)
 
     def test_stdin_is_dev_null_after_the_token(self) -> None:
         server = self.start_server(token=TOKEN, token_stdin=True)

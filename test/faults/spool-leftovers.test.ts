@@ -4,10 +4,10 @@
  */
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { test } from 'node:test';
+import { after, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { createStage } from '../../src/index.js';
 import { collect } from '../support/collect.js';
@@ -16,6 +16,7 @@ const fixtures = fileURLToPath(new URL('../../../test/fixtures/models/', import.
 // A TMPDIR of this file's own: the stage's spool directory is the only one there, and leftovers are ours.
 const tmp = mkdtempSync(join(tmpdir(), 'spool-test-'));
 process.env.TMPDIR = tmp;
+after(() => rmSync(tmp, { recursive: true, force: true }));
 
 test('the spool directory of a process that is gone is removed when a stage starts; others are kept', async () => {
   const deadPid = spawnSync('true').pid!;

@@ -3,20 +3,28 @@
  * load) is started again like after any later crash; only failures no retry can fix end the start.
  */
 import assert from 'node:assert/strict';
-import { copyFileSync, existsSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { describe, test } from 'node:test';
+import { after, describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { createStage, ModelLoadError, PythonStartError } from '../../src/index.js';
 import { collect } from '../support/collect.js';
 import { processesMatching } from '../support/processes.js';
 
 const fixtures = fileURLToPath(new URL('../../../test/fixtures/models/', import.meta.url));
+const made: string[] = [];
+after(() => { for (const dir of made) rmSync(dir, { recursive: true, force: true }); });
+
+function tempDir(prefix: string): string {
+  const dir = mkdtempSync(join(tmpdir(), prefix));
+  made.push(dir);
+  return dir;
+}
 
 /** A python path of its own holding slow_init.py: its servers are the only processes naming it. */
 function ownPythonPath(): string {
-  const dir = mkdtempSync(join(tmpdir(), 'start-kills-'));
+  const dir = tempDir('start-kills-');
   copyFileSync(join(fixtures, 'slow_init.py'), join(dir, 'slow_init.py'));
   return dir;
 }
@@ -61,7 +69,7 @@ describe('kills during start', () => {
     const dir = ownPythonPath();
     // A sitecustomize on PYTHONPATH runs before the server's own code: the first server to start
     // sleeps there (after leaving a marker), long before it can print its ready line.
-    const site = mkdtempSync(join(tmpdir(), 'start-kills-site-'));
+    const site = tempDir('start-kills-site-');
     const marker = join(site, 'started');
     writeFileSync(join(site, 'sitecustomize.py'),
       `import os, time\nif not os.path.exists(${JSON.stringify(marker)}):\n    open(${JSON.stringify(marker)}, "w").close()\n    time.sleep(60)\n`);
