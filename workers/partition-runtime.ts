@@ -442,7 +442,9 @@ function isDeterministic(error: unknown): boolean {
 /** A failure caused by the server being killed or its connection cut, not by anything we did. */
 function isExternalFailure(error: unknown): boolean {
   const e = error as { code?: string; type?: string };
-  return error instanceof ConnectionBrokenError || e.type === 'Killed'
+  // A deadline is the server hanging, which is no outside kill.
+  if (error instanceof ConnectionBrokenError) return error.reason !== 'timeout';
+  return e.type === 'Killed'
     || e.code === 'ECONNREFUSED' || e.code === 'ECONNRESET' || e.code === 'EPIPE';
 }
 

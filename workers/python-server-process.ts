@@ -159,6 +159,8 @@ export class PythonServerProcess {
       });
       child.once('exit', (code, signal) => {
         if (signal !== null) fail(`Python server was killed by ${signal} before it was ready`, 'Killed');
+        // The server exits 0 before its ready line only when a SIGTERM/SIGINT reached it while starting.
+        else if (code === 0) fail('Python server was stopped by a signal before it was ready', 'Killed');
         else fail(`Python server exited with code ${code} before it was ready; check --python-path "${o.pythonPath}"`, 'Exited');
       });
       const lines = createInterface({ input: child.stdout! });
