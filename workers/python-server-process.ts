@@ -199,7 +199,9 @@ export class PythonServerProcess {
         logger.warn({ source: 'python', output: line }, 'unexpected line on the Python server\'s log channel');
         return;
       }
-      const { level, msg, time: _time, ...rest } = record;
+      // The worker's own fields (its pid, stage, partition) are never overridden by a record's extras.
+      const { level, msg, time: _time, pid, stage: _stage, partition: _partition, source: _source, hostname: _host, ...rest } = record;
+      if (pid !== undefined) rest.serverPid = pid;
       const method = pinoLevels[String(level).toLowerCase()] ?? 'info';
       (logger as unknown as Record<string, (o: object, m: string) => void>)[method]!.call(
         logger, { source: 'python', ...rest }, String(msg ?? ''),

@@ -45,4 +45,8 @@ test('a JSON line a model writes to fd 1 is logged as text under `output`, never
     assert.doesNotMatch(String(r.msg), /forged/);
   }
   assert.ok(!records.some((r) => r.partition === 99 || r.level === 60), 'no record took the forged fields');
+  const extras = records.filter((r) => r.msg === 'extra fields from a model');
+  assert.equal(extras.length, 1);
+  assert.equal(extras[0]!.partition, 0, 'a model\'s logging extras do not override the partition');
+  assert.notEqual(extras[0]!.stage, 'fake');
 });
