@@ -359,8 +359,9 @@ export class PartitionRuntime {
       // use up retries, or the partition would respawn servers forever.
       const exited = await Promise.race([server.whenExited().then(() => true), delay(500).then(() => false)]);
       const signal = exited ? server.exitSignal : null;
+      const how = !exited ? '' : signal ? ` (the server was killed by ${signal})` : ` (the server exited with code ${server.exitCode} while loading it)`;
       throw new PythonStartError(
-        `loading model "${name}" onto the ${this.launches > 1 ? 'restarted' : 'new'} server failed: ${(err as Error).message}${signal ? ` (the server was killed by ${signal})` : ''}`,
+        `loading model "${name}" onto the ${this.launches > 1 ? 'restarted' : 'new'} server failed: ${(err as Error).message}${how}`,
         { partition: c.partition, type: signal ? 'Killed' : 'LoadCrash' },
       );
     }

@@ -59,6 +59,8 @@ export class PythonServerProcess {
   spawnedPid: number | null = null;
   /** The signal that ended the server, once it exited by one (SIGKILL from outside, an OOM kill...). */
   exitSignal: NodeJS.Signals | null = null;
+  /** Its exit code, once it exited without a signal. */
+  exitCode: number | null = null;
   private child!: ChildProcess;
   private exited: Promise<void> = Promise.resolve();
   private recentStderr: string[] = [];
@@ -126,8 +128,9 @@ export class PythonServerProcess {
     stdin.end(`${this.token}\n`);
     const log = child.stdio[3] as Readable;
     // 'exit', not 'close': a model's own subprocess may hold the inherited pipes open long after.
-    this.exited = new Promise((resolve) => child.once('exit', (_code, signal) => {
+    this.exited = new Promise((resolve) => child.once('exit', (code, signal) => {
       this.exitSignal = signal;
+      this.exitCode = code;
       // Whatever the server's models started dies with it, however the server ended.
       killProcessGroup(this.spawnedPid);
       child.stdout?.destroy();
