@@ -18,10 +18,13 @@ Options:
   --key FIELD                 the field that picks the partition (default: key)
   --route FIELD               send each message only to the model its FIELD names
   --ordered                   emit outputs in global input order (default: per-partition order)
-  --python PYTHON             the Python interpreter (default: python3)
+  --python PYTHON             the Python interpreter, used as given: VENV/bin/python runs that
+                              virtualenv with its packages (default: python3)
   --python-path DIR           where model files live (default: the first model file's directory)
   --errors FILE               where error lines go (default: stderr)
   --execute-timeout MS        a model call taking longer is given up and its server replaced (default: 30000)
+  --load-timeout MS           loading a model (its constructor) or its init(DATAFILE) taking longer fails
+                              with an error naming the model (default: 300000)
   --handlers FILE             an ES module whose named exports answer self.context.request(name, payload)
   --host-request-timeout MS   how long a model's host request waits unless it names a timeout (default: 30000)
   --max-state-bytes N         bytes of self.context.state per partition; a write beyond fails (default: 16 MiB)
@@ -65,6 +68,7 @@ export function parseCommandLine(argv: string[]): Command {
         'python-path': { type: 'string' },
         errors: { type: 'string' },
         'execute-timeout': { type: 'string' },
+        'load-timeout': { type: 'string' },
         handlers: { type: 'string' },
         'host-request-timeout': { type: 'string' },
         'max-state-bytes': { type: 'string' },
@@ -112,6 +116,7 @@ export function parseCommandLine(argv: string[]): Command {
     python: values.python,
     pythonPath: values['python-path'],
     executeTimeoutMs: values['execute-timeout'] === undefined ? undefined : integer('--execute-timeout', values['execute-timeout'], 86_400_000),
+    loadTimeoutMs: values['load-timeout'] === undefined ? undefined : integer('--load-timeout', values['load-timeout'], 86_400_000),
     logLevel: values['log-level'] ?? 'warn',
     hostRequestTimeoutMs: optionalInteger('--host-request-timeout', values['host-request-timeout'], 86_400_000),
     maxStateBytes: optionalInteger('--max-state-bytes', values['max-state-bytes'], 2 ** 32),

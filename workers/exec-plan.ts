@@ -7,7 +7,7 @@
 import { type Outcomes } from '../src/batch.js';
 import { PystageError, RoutingError } from '../src/errors.js';
 import { Scan, scanObject } from '../src/json-scan.js';
-import { encodeFrame, type ReplyError } from '../src/protocol/index.js';
+import { encodeFrame, type Checksum, type ReplyError } from '../src/protocol/index.js';
 import { readLeanBatchReply, readReplyHead } from '../src/protocol/replies.js';
 import { batchFrame, commandRequest } from '../src/protocol/requests.js';
 import type { ExecTask } from '../src/worker-protocol.js';
@@ -17,8 +17,8 @@ import type { StateChanges } from '../src/state-table.js';
 
 /** One request to the server, kept until it is answered or given up. */
 export interface Operation {
-  /** The request's frame for a connection-assigned id. */
-  frame(id: number): Buffer;
+  /** The request's frame for a connection-assigned id, with the checksum the connection agreed on. */
+  frame(id: number, checksum: Checksum): Buffer;
   /** Called with the reply's payload bytes. */
   settle(payload: Buffer): void;
   /** Called when the operation is given up. */
@@ -29,6 +29,10 @@ export interface Operation {
   suspect?: boolean;
   /** A batch of several messages: what replaces it after a break, `done` of them known finished. */
   split?(done: number): Operation[];
+  /** How long the server may stay silent on it; default: the execute timeout. */
+  timeoutMs?: number;
+  /** The error when it is given up for hanging or for crashing its server too often; default: poison. */
+  failure?(hung: boolean, crashes: number): PystageError;
   /** For a host request made while this runs: the model, and the key of its message at `index`. */
   context?(index: number): { model: string; key: unknown };
 }
@@ -110,7 +114,7 @@ function batchRun(task: ExecTask, model: string, items: number[], slotOf: (i: nu
     };
     const make = (part: number[]): Operation => ({
       crashes: 0,
-      frame: (id) => batchFrame(id, model, task.data, task.spans, part, env.maxFrameBytes),
+      frame: (id, checksum) => batchFrame(id, model, task.data, task.spans, part, env.maxFrameBytes, checksum),
       settle: (payload) => {
         mapBatchReply(payload, model, part, slotOf, table, env).then(() => settled(part.length), reject);
       },
@@ -145,10 +149,13 @@ async function mapBatchReply(payload: Buffer, model: string, items: number[], sl
   const base = table.addPiece(payload);
   for (let k = 0; k < items.length; k++) mapOutput(table, slotOf(items[k]!), payload, base, reply.spans[2 * k]!, reply.spans[2 * k + 1]!);
   for (const [k, code, error] of reply.errors) table.error(slotOf(items[k]!), itemError(code, error, env.partition, model));
-  for (const [k, path] of reply.files) {
-    const text = await env.spool.takeOutput(path);
+  // Every file is claimed now, before the first await: a sweep after a crash must not take one from under us.
+  const texts = reply.files.map(([, path]) => env.spool.takeOutput(path));
+  for (const text of texts) text.catch(() => { /* awaited below; a failure is reported there */ });
+  for (let f = 0; f < texts.length; f++) {
+    const text = await texts[f]!;
     const at = table.addPiece(text);
-    table.output(slotOf(items[k]!), at, at + text.length);
+    table.output(slotOf(items[reply.files[f]![0]]!), at, at + text.length);
   }
 }
 
@@ -160,7 +167,7 @@ async function fileRun(task: ExecTask, model: string, i: number, slot: number, t
     let isObject = false;
     const payload = await new Promise<Buffer | PystageError>((resolve) => env.submit({
       crashes: 0,
-      frame: (id) => encodeFrame(commandRequest('executeModel', id, { ModelName: model, InputFile: path }), env.maxFrameBytes),
+      frame: (id, checksum) => encodeFrame(commandRequest('executeModel', id, { ModelName: model, InputFile: path }), env.maxFrameBytes, checksum),
       settle: (reply) => {
         // The state changes now, in reply order (not after the await below).
         isObject = scanObject(reply, 0, reply.length, RESULT_ERROR_FILE, spans) === Scan.OBJECT;

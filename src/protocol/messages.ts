@@ -53,6 +53,8 @@ export interface HelloOptions {
   Token?: string;
   /** Ask for a progress frame at least this often (ms) while a batch runs. */
   Progress?: number;
+  /** Ask for CRC32 frames (VERSION 2) both ways; the reply echoes it when agreed. */
+  Checksum?: 'md5' | 'crc32';
   /** Take each request's state changes with its reply (`State`), within this many bytes of state. */
   State?: { MaxBytes?: number };
   /** Answer the models' host requests (hostRequest frames); a request without its own timeout gets TimeoutMs. */
