@@ -125,3 +125,19 @@ test('cache entries expire after their TTL; the cache evicts the least recently 
     await stage.close();
   }
 });
+
+test('an answer too large for a frame fails the model\'s request, not the connection', async () => {
+  const stage = await createStage({
+    partitions: 1, pythonPath: fixtures, logLevel: 'silent', maxFrameBytes: 256 * 1024, maxBatchBytes: 64 * 1024, inlineLimit: 64 * 1024,
+    maxStateBytes: 64 * 1024, models: [{ name: 'ask', file: 'asker.py' }],
+    handlers: { huge: () => 'x'.repeat(300 * 1024), small: () => 'ok' },
+  });
+  try {
+    const out = outputs(await collect(stage.process([{ key: 'a', handler: 'huge' }, { key: 'a', handler: 'small' }]))) as Record<string, unknown>[];
+    assert.equal(out[0]!.type, 'HostAnswerTooLarge');
+    assert.deepEqual(out[1], { answer: 'ok' });
+    assert.equal(stage.stats().restarts, 0);
+  } finally {
+    await stage.close();
+  }
+});

@@ -426,7 +426,14 @@ export class PartitionRuntime {
     } catch (err) {
       answer = { ok: false, type: 'BadHostRequest', message: (err as Error).message };
     }
-    connection.answerHost(encodeFrame(hostReplyPayload(seq, answer), this.config.maxFrameBytes, connection.checksum));
+    let frame: Buffer;
+    try {
+      frame = encodeFrame(hostReplyPayload(seq, answer), this.config.maxFrameBytes, connection.checksum);
+    } catch (err) {
+      // An answer too big for a frame fails the model's request, not the connection.
+      frame = encodeFrame(hostReplyPayload(seq, { ok: false, type: 'HostAnswerTooLarge', message: (err as Error).message }), this.config.maxFrameBytes, connection.checksum);
+    }
+    connection.answerHost(frame);
   }
 
   /** Load a model (or run its init) outside the queue, at start: a refusal is the start's error. */

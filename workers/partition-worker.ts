@@ -20,11 +20,11 @@ process.on('exit', () => runtime?.killSync());
 
 /**
  * Handle one task from the main thread; failures are returned as records, never thrown, but for one:
- * a task that reaches a thread nobody started (Piscina's replacement of a thread that died, before
+ * a batch that reaches a thread nobody started (Piscina's replacement of a thread that died, before
  * the lane's start task) is rejected, so that the lane resends it once the thread is started.
  */
 export default async function handleTask(task: WorkerTask): Promise<WorkerReply<unknown>> {
-  if (task.op !== 'start' && runtime === null && starting === null) {
+  if (task.op === 'exec' && runtime === null && starting === null) {
     throw new Error(`partition ${config.partition}: this worker thread was not started yet`);
   }
   try {

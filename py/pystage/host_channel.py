@@ -30,13 +30,15 @@ class HostRequestError(Exception):
 class HostChannel:
     """The server's one channel to the host (one message runs at a time, so one request is open at a time)."""
 
-    __slots__ = ("enabled", "default_timeout_ms", "exchange", "req_id", "_seq", "_index_of")
+    __slots__ = ("enabled", "default_timeout_ms", "exchange", "req_id", "max_payload", "_seq", "_index_of")
 
     def __init__(self, index_of: Callable[[], int]) -> None:
         self.enabled = False
         self.default_timeout_ms = DEFAULT_TIMEOUT_MS
         self.exchange: Optional[Exchange] = None
         self.req_id: Optional[int] = None
+        # A request frame may take at most this many bytes (half the client's frame limit, like a reply's results).
+        self.max_payload = 32 * 1024 * 1024
         self._seq = 0
         self._index_of = index_of
 
@@ -61,6 +63,9 @@ class HostChannel:
             self.req_id, HOST_REQUEST, seq, encode_json(kind).encode("utf-8"), encode_json(name).encode("utf-8"),
             self._index_of(), timeout_ms, b"" if ttl_ms is None else b'"TtlMs":%d,' % ttl_ms,
             payload_text.encode("utf-8"))
+        if len(frame) > self.max_payload:
+            raise HostRequestError(f"{kind} {name!r}: the request takes {len(frame)} bytes, more than the "
+                                   f"{self.max_payload} a host request may take", "HostRequestTooLarge")
         try:
             answer = self.exchange(frame, seq, time.monotonic() + timeout_ms / 1000.0)
         except HostRequestError as exc:

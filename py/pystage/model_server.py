@@ -106,6 +106,7 @@ class ModelServer:
         data_paths = ConfinedPaths(python_path, [self._spool.path, python_path])
         self._context = ServerContext(self.uniq, self._address.host or "127.0.0.1", str(self._address.port or 0))
         self._context.channel.exchange = self._host_exchange
+        self._context.channel.max_payload = config.max_frame_bytes // 2
         registry = ModelRegistry(self.uniq, model_paths=ConfinedPaths(python_path, [python_path]),
                                  data_paths=data_paths, context=self._context)
         executor = ModelExecutor(registry, self._spool, data_paths, config.inline_limit, config.max_frame_bytes)

@@ -47,10 +47,10 @@ def batch(client: Client, model: str, inputs: List[Any]) -> int:
 
 
 class ModelContextTest(ServerTestCase):
-    def serve(self, hello: Dict[str, Any]) -> Client:
+    def serve(self, hello: Dict[str, Any], args: Any = None) -> Client:
         self.write_model("counter.py", COUNTER)
         self.write_model("asker.py", ASKER)
-        server = self.start_server()
+        server = self.start_server(args=args)
         client = self.connect(server, hello=False)
         reply = client.request("hello", hello)
         self.assertEqual(reply["Code"], 0, reply)
@@ -148,3 +148,15 @@ class ModelContextTest(ServerTestCase):
         req = batch(client, "asker", [{"handler": "double", "payload": 1}])
         _, reply = self.raw_reply(client, req)
         self.assertEqual(reply["Result"][0]["type"], "HostRequestsDisabled")
+
+    def test_a_request_over_half_the_frame_limit_is_refused_before_it_is_sent(self) -> None:
+        client = self.serve({"Host": {}}, args=["--max-frame-bytes", "8192"])
+        req = batch(client, "asker", [{"handler": "big", "payload": "x" * 5000}, {"handler": "small", "payload": 1}])
+        request = json.loads(client.read_frame()[1])
+        # The first frame the client sees is the second message's request: the big one never left.
+        self.assertEqual((request["Cmd"], request["Name"], request["Index"]), ("hostRequest", "small", 1))
+        client.send_raw(encode_frame(payload_of({"Cmd": "hostReply", "CmdVer": 1, "Seq": request["Seq"],
+                                                 "Code": 0, "Result": 2})))
+        _, reply = self.raw_reply(client, req)
+        self.assertEqual(reply["Result"][0]["type"], "HostRequestTooLarge")
+        self.assertEqual(reply["Result"][1], {"answer": 2})
