@@ -217,7 +217,7 @@ class PartitionState:
         text = self._journal.lookup(self._model, _check_key(key))
         if text is None:
             raise KeyError(key)
-        return decode_json(text)
+        return _from_text(text)
 
     def __setitem__(self, key: str, value: Any) -> None:
         if type(key) is not str:
