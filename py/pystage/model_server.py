@@ -94,7 +94,8 @@ class ModelServer:
         data_paths = ConfinedPaths(python_path, [self._spool.path, python_path])
         registry = ModelRegistry(self.uniq, model_paths=ConfinedPaths(python_path, [python_path]),
                                  data_paths=data_paths)
-        executor = ModelExecutor(registry, self._spool, data_paths, config.inline_limit, config.max_frame_bytes)
+        executor = ModelExecutor(registry, self._spool, data_paths, config.inline_limit, config.max_frame_bytes,
+                                 config.nan_as_null)
         self._handler = CommandHandler(self.uniq, registry, executor)
         self._selector.register(self._listener, selectors.EVENT_READ, None)
         _log.info("server listening", extra={
