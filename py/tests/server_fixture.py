@@ -57,12 +57,12 @@ class ServerProcess:
     """A server started as `python3 py/server.py ...`, with its ready line and its stderr log lines."""
 
     def __init__(self, python_path: str, token: Optional[str] = None, args: Optional[List[str]] = None,
-                 uniq: str = "test.{port}") -> None:
+                 uniq: str = "test.{port}", python: str = sys.executable) -> None:
         env = dict(os.environ)
         env.pop("PYSTAGE_TOKEN", None)
         if token is not None:
             env["PYSTAGE_TOKEN"] = token
-        command = [sys.executable, SERVER_SCRIPT, "--python-path", python_path, "--uniq", uniq,
+        command = [python, SERVER_SCRIPT, "--python-path", python_path, "--uniq", uniq,
                    "--log-level", "debug", *(args or [])]
         self.process = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                                         stderr=subprocess.PIPE, env=env)
@@ -248,8 +248,9 @@ class ServerTestCase(unittest.TestCase):
         return path
 
     def start_server(self, python_path: Optional[str] = None, token: Optional[str] = None,
-                     args: Optional[List[str]] = None, uniq: str = "test.{port}") -> ServerProcess:
-        server = ServerProcess(python_path or self.models, token=token, args=args, uniq=uniq)
+                     args: Optional[List[str]] = None, uniq: str = "test.{port}",
+                     python: str = sys.executable) -> ServerProcess:
+        server = ServerProcess(python_path or self.models, token=token, args=args, uniq=uniq, python=python)
         self.addCleanup(server.kill)
         return server
 
