@@ -14,6 +14,8 @@ Options:
   --model NAME=FILE[:CLASS]   a model: its name, its file, and optionally its class (repeatable)
   --model-options NAME=JSON   constructor options of a model, a JSON object (repeatable)
   --init NAME=DATAFILE        call the model's init(DATAFILE) after loading (repeatable)
+  --no-batch-model NAME       run this model one message at a time even if it has execute_batch (repeatable)
+  --nan-as-null               write NaN and infinities in outputs as null (default: the message fails)
   --partitions N              partitions = worker threads = Python servers (default: CPU cores)
   --key FIELD                 the field that picks the partition (default: key)
   --route FIELD               send each message only to the model its FIELD names
@@ -52,6 +54,8 @@ export function parseCommandLine(argv: string[]): Command {
         model: { type: 'string', multiple: true },
         'model-options': { type: 'string', multiple: true },
         init: { type: 'string', multiple: true },
+        'no-batch-model': { type: 'string', multiple: true },
+        'nan-as-null': { type: 'boolean' },
         partitions: { type: 'string' },
         key: { type: 'string' },
         route: { type: 'string' },
@@ -93,6 +97,7 @@ export function parseCommandLine(argv: string[]): Command {
     const [name, dataFile] = splitPair('--init', item);
     modelNamed(byName, '--init', name).initData = dataFile;
   }
+  for (const name of values['no-batch-model'] ?? []) modelNamed(byName, '--no-batch-model', name).batch = false;
   const options: StageOptions = {
     models,
     partitions: values.partitions === undefined ? undefined : integer('--partitions', values.partitions, 256),
@@ -103,6 +108,7 @@ export function parseCommandLine(argv: string[]): Command {
     pythonPath: values['python-path'],
     executeTimeoutMs: values['execute-timeout'] === undefined ? undefined : integer('--execute-timeout', values['execute-timeout'], 86_400_000),
     logLevel: values['log-level'] ?? 'warn',
+    nanAsNull: values['nan-as-null'] ?? false,
   };
   return { kind: 'run', options, errorsFile: values.errors ?? null };
 }

@@ -47,6 +47,8 @@ export interface StageOptions {
   maxAttempts?: number;
   /** pino level for the stage's and the servers' logs. Default `info`. */
   logLevel?: string;
+  /** Write NaN and infinities in model outputs as null; by default they fail the message (BadModelOutput). */
+  nanAsNull?: boolean;
 }
 
 /** Options after validation, every default filled in. */
@@ -68,6 +70,7 @@ const defaults = {
   startTimeoutMs: 10_000,
   maxAttempts: 3,
   logLevel: 'info',
+  nanAsNull: false,
 } as const;
 
 const logLevels = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'];
@@ -118,6 +121,7 @@ export function resolveOptions(options: StageOptions): ResolvedOptions {
     throw new InvalidOptionError(`logLevel "${resolved.logLevel}" is not one of ${logLevels.join(', ')}`);
   }
   if (typeof resolved.keyField !== 'string' || resolved.keyField === '') throw new InvalidOptionError('keyField must be a non-empty string');
+  if (typeof resolved.nanAsNull !== 'boolean') throw new InvalidOptionError(`nanAsNull must be true or false; got ${JSON.stringify(resolved.nanAsNull)}`);
   return resolved;
 }
 
@@ -128,6 +132,9 @@ export function checkModelSpec(m: ModelSpec): void {
   }
   if (m.options !== undefined && (m.options === null || typeof m.options !== 'object' || Array.isArray(m.options))) {
     throw new InvalidOptionError(`options of model "${m.name}" must be a JSON object; got ${JSON.stringify(m.options)}`);
+  }
+  if (m.batch !== undefined && typeof m.batch !== 'boolean') {
+    throw new InvalidOptionError(`batch of model "${m.name}" must be true or false; got ${JSON.stringify(m.batch)}`);
   }
 }
 

@@ -20,6 +20,7 @@ import { Piscina } from 'piscina';
 import { PartitionsError, StageClosedError, errorFromRecord } from './errors.js';
 import type { LineBatch } from './line-reader.js';
 import { createLogger, type Logger } from './logger.js';
+import { mathThreadsPerServer } from './math-threads.js';
 import { checkModelSpec, modelFile, resolveOptions, type ResolvedOptions, type StageOptions } from './options.js';
 import { PartitionLane, replyFailure } from './partition-lane.js';
 import { Partitioner } from './partitioner.js';
@@ -94,7 +95,7 @@ export class Stage {
         stageId: this.id, partition, pythonPath: o.pythonPath, serverScript,
         spoolDir: this.spoolDir, inlineLimit: o.inlineLimit, maxFrameBytes: o.maxFrameBytes,
         executeTimeoutMs: o.executeTimeoutMs, startTimeoutMs: o.startTimeoutMs, maxAttempts: o.maxAttempts,
-        logLevel: o.logLevel,
+        logLevel: o.logLevel, nanAsNull: o.nanAsNull, mathThreads: mathThreadsPerServer(o.partitions),
       };
       const pool = new Piscina({
         filename: workerFile, workerData: config,

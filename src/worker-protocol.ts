@@ -17,6 +17,8 @@ export interface ModelSpec {
   options?: Record<string, unknown>;
   /** A data file passed to the model's `init(path)` after loading. */
   initData?: string;
+  /** Give a model with `execute_batch` whole batches (default true); false runs it one message at a time. */
+  batch?: boolean;
 }
 
 /** Everything a partition worker needs to run its Python server (its workerData). */
@@ -32,6 +34,10 @@ export interface WorkerConfig {
   startTimeoutMs: number;
   maxAttempts: number;
   logLevel: string;
+  /** NaN and infinities in outputs become null instead of failing the message. */
+  nanAsNull: boolean;
+  /** Threads for numpy's BLAS/OpenMP in each server (see math-threads.ts). */
+  mathThreads: number;
 }
 
 /** One task from the main thread to a partition worker. */

@@ -280,6 +280,7 @@ export class PartitionRuntime {
       python: c.python, serverScript: c.serverScript, pythonPath: c.pythonPath, spoolDir: c.spoolDir,
       uniq: `${c.stageId}.p${c.partition}.t${threadId}.{port}`,
       maxFrameBytes: c.maxFrameBytes, inlineLimit: c.inlineLimit, logLevel: c.logLevel, startTimeoutMs: c.startTimeoutMs,
+      nanAsNull: c.nanAsNull, mathThreads: c.mathThreads,
       logger: this.baseLogger,
     });
     // Every line from this partition names the server it is talking to.
@@ -341,9 +342,9 @@ function parseReply(payload: Buffer): ParsedReply {
   return JSON.parse(payload.toString('utf8')) as ParsedReply;
 }
 
-/** addModel/updateModel CmdOptions of a spec. */
+/** addModel/updateModel CmdOptions of a spec. Batch is always sent: the spec, not the server, decides. */
 function loadOptions(spec: ModelSpec): Record<string, unknown> {
-  return { ModelName: spec.name, ModelFile: spec.file, ...(spec.className ? { ClassName: spec.className } : {}) };
+  return { ModelName: spec.name, ModelFile: spec.file, ...(spec.className ? { ClassName: spec.className } : {}), Batch: spec.batch !== false };
 }
 
 /** A failure caused by the server being killed or its connection cut, not by anything we did. */

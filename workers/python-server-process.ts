@@ -8,6 +8,7 @@ import { randomBytes } from 'node:crypto';
 import { createInterface } from 'node:readline';
 import { PythonStartError } from '../src/errors.js';
 import type { Logger } from '../src/logger.js';
+import { mathThreadEnv } from '../src/math-threads.js';
 
 export interface ServerProcessOptions {
   python: string;
@@ -18,6 +19,10 @@ export interface ServerProcessOptions {
   uniq: string;
   maxFrameBytes: number;
   inlineLimit: number;
+  /** NaN and infinities in outputs become null (`--nan-as-null`) instead of failing the message. */
+  nanAsNull?: boolean;
+  /** Threads for numpy's BLAS/OpenMP in this server, unless the environment already says (default 1). */
+  mathThreads?: number;
   logLevel: string;
   startTimeoutMs: number;
   logger: Logger;
@@ -95,6 +100,7 @@ export class PythonServerProcess {
       '--max-frame-bytes', String(o.maxFrameBytes),
       '--inline-limit', String(o.inlineLimit),
       '--log-level', o.logLevel === 'trace' ? 'debug' : o.logLevel,
+      ...(o.nanAsNull ? ['--nan-as-null'] : []),
     ];
     // The token goes through the environment only: argv is visible to every local user.
     // detached: a process group of its own, so a terminal's Ctrl-C reaches the stage (which drains and
@@ -102,7 +108,7 @@ export class PythonServerProcess {
     const child = spawn(o.python, args, {
       stdio: ['ignore', 'pipe', 'pipe'],
       detached: true,
-      env: { ...process.env, PYSTAGE_TOKEN: this.token, PYTHONUNBUFFERED: '1' },
+      env: { ...mathThreadEnv(o.mathThreads ?? 1, process.env), ...process.env, PYSTAGE_TOKEN: this.token, PYTHONUNBUFFERED: '1' },
     });
     this.child = child;
     // 'exit', not 'close': a model's own subprocess may hold the inherited pipes open long after.
