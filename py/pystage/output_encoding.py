@@ -16,12 +16,16 @@ import math
 from datetime import date, time
 from decimal import Decimal
 from json.encoder import encode_basestring
-from typing import Any, Callable, List
+from typing import Any, Callable, List, Set
 
 from .protocol import encode_json
 
 _FLOAT_REPR = float.__repr__
 _INT_REPR = int.__repr__
+# Types seen converting through .tolist()/.item() (numpy's scalar and array types, in practice); bounded
+# in case a model makes classes on the fly.
+_ARRAY_TYPES: Set[type] = set()
+_MAX_ARRAY_TYPES = 256
 
 
 class OutputEncodingError(ValueError):
@@ -52,11 +56,36 @@ class OutputEncoder:
         except (TypeError, ValueError):
             # Not plain JSON as it stands: convert what the type table allows, refuse the rest by name.
             parts: List[str] = []
-            self._write(value, parts.append)
+            out = parts.append
+            # The C encoder just refused the whole: walk a top-level container without asking it again.
+            if type(value) is dict:
+                self._walk_dict(value, out)
+            elif type(value) is list:
+                self._walk_list(value, out)
+            else:
+                self._write(value, out)
             text = "".join(parts)
         return text.encode("utf-8")
 
     def _write(self, value: Any, out: Callable[[str], None]) -> None:
+        # The exact types most outputs hold first (one type() each), then everything by isinstance.
+        kind = type(value)
+        if kind is str:
+            out(encode_basestring(value))
+        elif kind is float:
+            out(_FLOAT_REPR(value) if math.isfinite(value) else self._non_finite(value))
+        elif kind is int:
+            out(_INT_REPR(value))
+        elif kind is dict:
+            self._write_dict(value, out)
+        elif kind is list:
+            self._write_list(value, out)
+        elif kind in _ARRAY_TYPES:
+            self._write(_array_value(value), out)
+        else:
+            self._write_other(value, out)
+
+    def _write_other(self, value: Any, out: Callable[[str], None]) -> None:
         if isinstance(value, str):
             out(encode_basestring(value))
         elif value is None:
@@ -81,14 +110,19 @@ class OutputEncoder:
             raise OutputEncodingError(f"a {type(value).__name__} has no order, so it has no reproducible JSON "
                                       "form: return a list (e.g. sorted(...))")
         else:
-            self._write(_array_value(value), out)
+            converted = _array_value(value)
+            # Remembered, so the next value of this type (np.float32, ...) skips the isinstance chain.
+            if len(_ARRAY_TYPES) < _MAX_ARRAY_TYPES:
+                _ARRAY_TYPES.add(type(value))
+            self._write(converted, out)
 
     def _write_dict(self, value: Any, out: Callable[[str], None]) -> None:
         try:
             out(encode_json(value))  # a plain part of an otherwise unusual output: the C encoder does it whole
-            return
         except (TypeError, ValueError):
-            pass
+            self._walk_dict(value, out)
+
+    def _walk_dict(self, value: Any, out: Callable[[str], None]) -> None:
         out("{")
         first = True
         for key, item in value.items():
@@ -107,9 +141,10 @@ class OutputEncoder:
     def _write_list(self, value: Any, out: Callable[[str], None]) -> None:
         try:
             out(encode_json(value))  # e.g. a numpy array's .tolist(): plain floats, converted in C
-            return
         except (TypeError, ValueError):
-            pass
+            self._walk_list(value, out)
+
+    def _walk_list(self, value: Any, out: Callable[[str], None]) -> None:
         out("[")
         for index, item in enumerate(value):
             if index:
