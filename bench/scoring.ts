@@ -39,19 +39,24 @@ export interface ScoringResults {
 const LOOP = 'A pyloop (per-message)';
 const CLI_ONE = 'cli default partitions, execute';
 const CLI_VECTORISED = 'cli default partitions, execute_batch';
+const P1 = 'cli p=1, execute_batch';
+const P1_ONE_THREAD = 'cli p=1, execute_batch, 1 math thread';
+const ONE_THREAD = Object.fromEntries(['OPENBLAS_NUM_THREADS', 'OMP_NUM_THREADS', 'MKL_NUM_THREADS'].map((name) => [name, '1']));
 
 const runners: ScoringRunner[] = [
   { name: CLI_ONE, run: (input, n, dir) => measureCli(CLI_ONE, 'ScoringNetwork', null, input, n, dir) },
   { name: CLI_VECTORISED, run: (input, n, dir) => measureCli(CLI_VECTORISED, 'BatchScoringNetwork', null, input, n, dir) },
-  { name: 'cli p=1, execute_batch', run: (input, n, dir) => measureCli('cli p=1, execute_batch', 'BatchScoringNetwork', 1, input, n, dir) },
+  { name: P1, run: (input, n, dir) => measureCli(P1, 'BatchScoringNetwork', 1, input, n, dir) },
+  // The same with one BLAS thread: at 1 partition the default gives the server every core's worth.
+  { name: P1_ONE_THREAD, run: (input, n, dir) => measureCli(P1_ONE_THREAD, 'BatchScoringNetwork', 1, input, n, dir, ONE_THREAD) },
   { name: LOOP, run: measureLoop },
 ];
 
-async function measureCli(label: string, className: string, partitions: number | null, input: string, messages: number, workDir: string): Promise<RunSample> {
+async function measureCli(label: string, className: string, partitions: number | null, input: string, messages: number, workDir: string, env: Record<string, string> = {}): Promise<RunSample> {
   const output = join(workDir, 'cli-out.jsonl');
   const args = [cliScript, 'run', '--model', `score=${scoringFile}:${className}`, '--init', `score=${weightsFile}`, '--python', python()];
   if (partitions !== null) args.push('--partitions', String(partitions));
-  const run = await runMeasured(process.execPath, args, { cwd: repoRoot, stdinFile: input, stdoutFile: output });
+  const run = await runMeasured(process.execPath, args, { cwd: repoRoot, stdinFile: input, stdoutFile: output, env: { ...process.env, ...env } });
   assertSucceeded(label, run);
   checkFirstScore(label, output, (line) => {
     const o = JSON.parse(line) as { offset: number; output: { score: number } };

@@ -30,7 +30,8 @@ test('node dist/bench/scoring.js --smoke: both styles and the loop measured, out
     assert.equal(code, 0, stderr.slice(-4000));
     const r = JSON.parse(readFileSync(out, 'utf8')) as ScoringResults;
     assert.deepEqual(r.rows.map((row) => row.runner), [
-      'cli default partitions, execute', 'cli default partitions, execute_batch', 'cli p=1, execute_batch', 'A pyloop (per-message)',
+      'cli default partitions, execute', 'cli default partitions, execute_batch', 'cli p=1, execute_batch',
+      'cli p=1, execute_batch, 1 math thread', 'A pyloop (per-message)',
     ]);
     for (const row of r.rows) {
       assert.equal(row.samples.length, r.rounds);
