@@ -91,6 +91,21 @@ describe('vectorised models through the stage', () => {
     }
   });
 
+  test('an execute_batch call that hangs past the deadline: the batch is split, the hanging message alone given up', async () => {
+    const messages = Array.from({ length: 60 }, (_, i) => ({ key: 'k', seq: i, ...(i === 20 ? { hang: true } : {}) }));
+    const stage = await createStage({
+      partitions: 1, pythonPath: fixtures, logLevel: 'silent', executeTimeoutMs: 1500,
+      models: [{ name: 'v', file: 'vectorised.py', className: 'Vectorised' }],
+    });
+    try {
+      const records = await collect(stage.process(messages));
+      assert.deepEqual(errors(records).map((e) => [e.offset, e.code, e.type]), [[20, 'PYSTAGE_POISON_MESSAGE', 'Timeout']]);
+      assert.deepEqual(outputs(records).map((o) => o.output.seq), messages.filter((m) => m.seq !== 20).map((m) => m.seq));
+    } finally {
+      await stage.close();
+    }
+  });
+
   test('batch: false runs a vectorised model one message at a time', async () => {
     const messages = Array.from({ length: 50 }, (_, i) => ({ key: 'k', seq: i }));
     const { records } = await runStage(messages, 'Vectorised', { batch: false });
