@@ -7,7 +7,7 @@ path below walk the output and convert, per the type table in the README:
 - numpy scalars and arrays, recognised by duck typing (`.tolist()`, else `.item()`), so the server never
   imports numpy: their Python values, arrays as nested lists;
 - tuple -> list (the C encoder already does this);
-- datetime, date, time -> ISO 8601 text (`isoformat()`);
+- datetime, date, time -> ISO 8601 text (`isoformat()`), numpy datetime64 too (at its own precision);
 - Decimal -> a JSON number with exactly its digits (`str(d)`), never through a float;
 - NaN and infinities (float, numpy or Decimal) -> an error, or null when the server runs with --nan-as-null;
 - set, frozenset -> an error: they have no order, so the output would not be reproducible.
@@ -180,6 +180,12 @@ class OutputEncoder:
 
 def _array_value(value: Any) -> Any:
     """A numpy scalar's or array's Python value (`.tolist()`, else `.item()`); refuses any other type."""
+    if getattr(getattr(value, "dtype", None), "kind", None) == "M":
+        # numpy datetime64: its tolist() is an int at nanosecond precision, so ask for its ISO 8601 text.
+        try:
+            return value.astype(str).tolist()
+        except Exception as exc:
+            raise OutputEncodingError(f"{type(value).__name__} datetime could not be written as text: {exc}") from exc
     for method in ("tolist", "item"):
         convert = getattr(value, method, None)
         if callable(convert):

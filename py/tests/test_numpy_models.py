@@ -36,7 +36,9 @@ class Numeric:
         if kind == "more":
             return {"i8": np.int8(-3), "u64": np.uint64(2**64 - 1), "matrix": np.eye(2, dtype=np.int32),
                     "pair": (np.int16(1), np.float16(0.5)), "when": np.datetime64("2026-11-30T07:05:03"),
-                    "s": np.str_("text"), "zero_d": np.array(4.25), "big": np.int64(2**62 + 1)}
+                    "s": np.str_("text"), "zero_d": np.array(4.25), "big": np.int64(2**62 + 1),
+                    "ns": np.datetime64("2026-11-30T07:05:03.123456789"),
+                    "days": np.array(["2026-11-30", "2026-12-01"], dtype="datetime64[D]")}
         if kind == "nan":
             return {"mean": np.mean(np.array([np.nan, 1.0])), "row": np.array([1.0, np.inf])}
         return {"set": set(np.array([1, 2]).tolist())}
@@ -87,7 +89,8 @@ class NumpyThroughServerTest(ServerTestCase):
         self.assertEqual(reply["Errors"], [])
         self.assertEqual(reply["Result"], [{
             "i8": -3, "u64": 2**64 - 1, "matrix": [[1, 0], [0, 1]], "pair": [1, 0.5], "when": "2026-11-30T07:05:03",
-            "s": "text", "zero_d": 4.25, "big": 2**62 + 1}])
+            "s": "text", "zero_d": 4.25, "big": 2**62 + 1, "ns": "2026-11-30T07:05:03.123456789",
+            "days": ["2026-11-30", "2026-12-01"]}])
         reply = self.run_one(client, "n", {"x": [1.0], "kind": "nan"})
         self.assertCode(reply, -2, "BadModelOutput")
         self.assertIn("output['mean']: nan is not valid JSON", reply["Error"]["Message"])

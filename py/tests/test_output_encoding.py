@@ -85,6 +85,25 @@ class TypeTableTest(unittest.TestCase):
             "d": "2026-11-30", "dt": "2026-11-30T07:05:03.120000", "utc": "2026-01-02T03:04:05+00:00",
             "east": "2026-01-02T03:04:05+05:30", "t": "23:59:01"})
 
+    def test_datetime64_like_values_are_their_iso_text(self) -> None:
+        class Kind:
+            kind = "M"
+
+        class DateTime64:
+            """Like np.datetime64: dtype.kind "M"; tolist() would give nanoseconds as an int."""
+            dtype = Kind()
+
+            def __init__(self, text: str) -> None:
+                self.text = text
+
+            def tolist(self) -> int:
+                return 1796022303123456789
+
+            def astype(self, kind: type) -> Scalar:
+                assert kind is str
+                return Scalar(self.text)
+        self.assertEqual(text({"t": DateTime64("2026-11-30T07:05:03.123456789")}), '{"t":"2026-11-30T07:05:03.123456789"}')
+
     def test_decimal_is_a_number_with_exactly_its_digits(self) -> None:
         value = {"price": Decimal("1.10"), "big": Decimal("123456789012345678901234567890.000000000000000000001"),
                  "exp": Decimal("1E+400"), "neg": Decimal("-0.000"), "tiny": Decimal("2E-500")}
