@@ -20,10 +20,13 @@ Options:
   --key FIELD                 the field that picks the partition (default: key)
   --route FIELD               send each message only to the model its FIELD names
   --ordered                   emit outputs in global input order (default: per-partition order)
-  --python PYTHON             the Python interpreter (default: python3)
+  --python PYTHON             the Python interpreter, used as given: VENV/bin/python runs that
+                              virtualenv with its packages (default: python3)
   --python-path DIR           where model files live (default: the first model file's directory)
   --errors FILE               where error lines go (default: stderr)
   --execute-timeout MS        a model call taking longer is given up and its server replaced (default: 30000)
+  --load-timeout MS           loading a model (its constructor) or its init(DATAFILE) taking longer fails
+                              with an error naming the model (default: 300000)
   --log-level LEVEL           trace, debug, info, warn, error, fatal or silent (default: warn)
   -h, --help                  this help
   -v, --version               the version
@@ -64,6 +67,7 @@ export function parseCommandLine(argv: string[]): Command {
         'python-path': { type: 'string' },
         errors: { type: 'string' },
         'execute-timeout': { type: 'string' },
+        'load-timeout': { type: 'string' },
         'log-level': { type: 'string' },
         help: { type: 'boolean', short: 'h' },
         version: { type: 'boolean', short: 'v' },
@@ -107,6 +111,7 @@ export function parseCommandLine(argv: string[]): Command {
     python: values.python,
     pythonPath: values['python-path'],
     executeTimeoutMs: values['execute-timeout'] === undefined ? undefined : integer('--execute-timeout', values['execute-timeout'], 86_400_000),
+    loadTimeoutMs: values['load-timeout'] === undefined ? undefined : integer('--load-timeout', values['load-timeout'], 86_400_000),
     logLevel: values['log-level'] ?? 'warn',
     nanAsNull: values['nan-as-null'] ?? false,
   };

@@ -11,9 +11,7 @@
  * starts the replacement with the current models.
  */
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, realpathSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { rmSync } from 'node:fs';
 import { Duplex, PassThrough, Readable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import { Piscina } from 'piscina';
@@ -24,7 +22,9 @@ import { mathThreadsPerServer } from './math-threads.js';
 import { checkModelSpec, modelFile, resolveOptions, type ResolvedOptions, type StageOptions } from './options.js';
 import { PartitionLane, replyFailure } from './partition-lane.js';
 import { Partitioner } from './partitioner.js';
+import { killProcessGroup } from './process-group.js';
 import { resolvePython } from './python-interpreter.js';
+import { createSpoolDir, removeOrphanedSpoolDirs } from './spool-dir.js';
 import { toRecords, type StageRecord } from './records.js';
 import { StageRun, type BatchRange } from './stage-run.js';
 import type { ModelSpec, PartitionStatus, WorkerConfig, WorkerReply, WorkerTask } from './worker-protocol.js';
@@ -75,8 +75,9 @@ export class Stage {
     this.logger = createLogger(options.logLevel, { stage: this.id });
     this.partitioner = new Partitioner(options.partitions);
     this.models = options.models;
-    // The real path: the server names its output files by real path, and a temp dir may be a symlink (macOS).
-    this.spoolDir = realpathSync(mkdtempSync(join(tmpdir(), 'pystage-')));
+    const orphans = removeOrphanedSpoolDirs();
+    if (orphans.length > 0) this.logger.info({ removed: orphans }, 'removed spool directories of pystage processes that are gone');
+    this.spoolDir = createSpoolDir();
   }
 
   get partitions(): number {
@@ -94,7 +95,7 @@ export class Stage {
       const config: WorkerConfig = {
         stageId: this.id, partition, pythonPath: o.pythonPath, serverScript,
         spoolDir: this.spoolDir, inlineLimit: o.inlineLimit, maxFrameBytes: o.maxFrameBytes,
-        executeTimeoutMs: o.executeTimeoutMs, startTimeoutMs: o.startTimeoutMs, maxAttempts: o.maxAttempts,
+        executeTimeoutMs: o.executeTimeoutMs, loadTimeoutMs: o.loadTimeoutMs, startTimeoutMs: o.startTimeoutMs, maxAttempts: o.maxAttempts,
         logLevel: o.logLevel, nanAsNull: o.nanAsNull, mathThreads: mathThreadsPerServer(o.partitions),
       };
       const pool = new Piscina({
@@ -205,12 +206,9 @@ export class Stage {
     this.logger.info(this.stats(), 'stage closed');
   }
 
-  /** Last resort, also on process exit: SIGKILL every server pid a worker reported. */
+  /** Last resort, also on process exit (a second signal): SIGKILL the process group of every server a worker reported. */
   killServers(): void {
-    for (const lane of this.lanes) {
-      if (lane.serverPid === null) continue;
-      try { process.kill(lane.serverPid, 'SIGKILL'); } catch { /* already gone */ }
-    }
+    for (const lane of this.lanes) killProcessGroup(lane.serverPid);
   }
 
   private async broadcast(task: WorkerTask): Promise<unknown[]> {

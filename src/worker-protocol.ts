@@ -31,6 +31,7 @@ export interface WorkerConfig {
   inlineLimit: number;
   maxFrameBytes: number;
   executeTimeoutMs: number;
+  loadTimeoutMs: number;
   startTimeoutMs: number;
   maxAttempts: number;
   logLevel: string;

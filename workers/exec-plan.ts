@@ -28,6 +28,10 @@ export interface Operation {
   suspect?: boolean;
   /** A batch of several messages: what replaces it after a break, `done` of them known finished. */
   split?(done: number): Operation[];
+  /** How long the server may stay silent on it; default: the execute timeout. */
+  timeoutMs?: number;
+  /** The error when it is given up for hanging or for crashing its server too often; default: poison. */
+  failure?(hung: boolean, crashes: number): PystageError;
 }
 
 /** What a plan needs from the runtime. */
@@ -116,10 +120,13 @@ async function mapBatchReply(payload: Buffer, model: string, items: number[], sl
   const base = table.addPiece(payload);
   for (let k = 0; k < items.length; k++) mapOutput(table, slotOf(items[k]!), payload, base, reply.spans[2 * k]!, reply.spans[2 * k + 1]!);
   for (const [k, code, error] of reply.errors) table.error(slotOf(items[k]!), itemError(code, error, env.partition, model));
-  for (const [k, path] of reply.files) {
-    const text = await env.spool.takeOutput(path);
+  // Every file is claimed now, before the first await: a sweep after a crash must not take one from under us.
+  const texts = reply.files.map(([, path]) => env.spool.takeOutput(path));
+  for (const text of texts) text.catch(() => { /* awaited below; a failure is reported there */ });
+  for (let f = 0; f < texts.length; f++) {
+    const text = await texts[f]!;
     const at = table.addPiece(text);
-    table.output(slotOf(items[k]!), at, at + text.length);
+    table.output(slotOf(items[reply.files[f]![0]]!), at, at + text.length);
   }
 }
 
