@@ -14,6 +14,8 @@ Options:
   --model NAME=FILE[:CLASS]   a model: its name, its file, and optionally its class (repeatable)
   --model-options NAME=JSON   constructor options of a model, a JSON object (repeatable)
   --init NAME=DATAFILE        call the model's init(DATAFILE) after loading (repeatable)
+  --no-batch-model NAME       run this model one message at a time even if it has execute_batch (repeatable)
+  --nan-as-null               write NaN and infinities in outputs as null (default: the message fails)
   --partitions N              partitions = worker threads = Python servers (default: CPU cores)
   --key FIELD                 the field that picks the partition (default: key)
   --route FIELD               send each message only to the model its FIELD names
@@ -60,6 +62,8 @@ export function parseCommandLine(argv: string[]): Command {
         model: { type: 'string', multiple: true },
         'model-options': { type: 'string', multiple: true },
         init: { type: 'string', multiple: true },
+        'no-batch-model': { type: 'string', multiple: true },
+        'nan-as-null': { type: 'boolean' },
         partitions: { type: 'string' },
         key: { type: 'string' },
         route: { type: 'string' },
@@ -107,6 +111,7 @@ export function parseCommandLine(argv: string[]): Command {
     const [name, dataFile] = splitPair('--init', item);
     modelNamed(byName, '--init', name).initData = dataFile;
   }
+  for (const name of values['no-batch-model'] ?? []) modelNamed(byName, '--no-batch-model', name).batch = false;
   const options: StageOptions = {
     models,
     partitions: values.partitions === undefined ? undefined : integer('--partitions', values.partitions, 256),
@@ -118,6 +123,7 @@ export function parseCommandLine(argv: string[]): Command {
     executeTimeoutMs: values['execute-timeout'] === undefined ? undefined : integer('--execute-timeout', values['execute-timeout'], 86_400_000),
     loadTimeoutMs: values['load-timeout'] === undefined ? undefined : integer('--load-timeout', values['load-timeout'], 86_400_000),
     logLevel: values['log-level'] ?? 'warn',
+    nanAsNull: values['nan-as-null'] ?? false,
     hostRequestTimeoutMs: optionalInteger('--host-request-timeout', values['host-request-timeout'], 86_400_000),
     maxStateBytes: optionalInteger('--max-state-bytes', values['max-state-bytes'], 2 ** 32),
     cacheMaxEntries: optionalInteger('--cache-max-entries', values['cache-max-entries'], 2 ** 32),

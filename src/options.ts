@@ -53,6 +53,8 @@ export interface StageOptions {
   maxAttempts?: number;
   /** pino level for the stage's and the servers' logs. Default `info`. */
   logLevel?: string;
+  /** Write NaN and infinities in model outputs as null; by default they fail the message (BadModelOutput). */
+  nanAsNull?: boolean;
   /** Handlers a model reaches with `self.context.request(name, payload)`: name to `(payload, context) => value`. Default none. */
   handlers?: Record<string, HostHandler>;
   /** How long a model's host request waits for its answer, unless it passes its own timeout. Default 30 s. */
@@ -85,6 +87,7 @@ const defaults = {
   startTimeoutMs: 10_000,
   maxAttempts: 3,
   logLevel: 'info',
+  nanAsNull: false,
   handlers: {},
   hostRequestTimeoutMs: 30_000,
   maxStateBytes: 16 * 1024 * 1024,
@@ -141,6 +144,7 @@ export function resolveOptions(options: StageOptions): ResolvedOptions {
     throw new InvalidOptionError(`logLevel "${resolved.logLevel}" is not one of ${logLevels.join(', ')}`);
   }
   if (typeof resolved.keyField !== 'string' || resolved.keyField === '') throw new InvalidOptionError('keyField must be a non-empty string');
+  if (typeof resolved.nanAsNull !== 'boolean') throw new InvalidOptionError(`nanAsNull must be true or false; got ${JSON.stringify(resolved.nanAsNull)}`);
   positiveInt('hostRequestTimeoutMs', resolved.hostRequestTimeoutMs);
   positiveInt('cacheMaxEntries', resolved.cacheMaxEntries);
   positiveInt('cacheMaxBytes', resolved.cacheMaxBytes);
@@ -167,6 +171,9 @@ export function checkModelSpec(m: ModelSpec): void {
   }
   if (m.options !== undefined && (m.options === null || typeof m.options !== 'object' || Array.isArray(m.options))) {
     throw new InvalidOptionError(`options of model "${m.name}" must be a JSON object; got ${JSON.stringify(m.options)}`);
+  }
+  if (m.batch !== undefined && typeof m.batch !== 'boolean') {
+    throw new InvalidOptionError(`batch of model "${m.name}" must be true or false; got ${JSON.stringify(m.batch)}`);
   }
 }
 

@@ -21,6 +21,7 @@ import { SharedCache } from './shared-cache.js';
 import { StateTable } from './state-table.js';
 import type { LineBatch } from './line-reader.js';
 import { createLogger, type Logger } from './logger.js';
+import { mathThreadsPerServer } from './math-threads.js';
 import { checkModelSpec, modelFile, resolveOptions, type ResolvedOptions, type StageOptions } from './options.js';
 import { PartitionLane, replyFailure } from './partition-lane.js';
 import { Partitioner } from './partitioner.js';
@@ -127,7 +128,8 @@ export class Stage {
         stageId: this.id, partition, pythonPath: o.pythonPath, serverScript,
         spoolDir: this.spoolDir, inlineLimit: o.inlineLimit, maxFrameBytes: o.maxFrameBytes,
         executeTimeoutMs: o.executeTimeoutMs, loadTimeoutMs: o.loadTimeoutMs, startTimeoutMs: o.startTimeoutMs, maxAttempts: o.maxAttempts,
-        logLevel: o.logLevel, keyField: o.keyField, maxStateBytes: o.maxStateBytes, hostRequestTimeoutMs: o.hostRequestTimeoutMs,
+        logLevel: o.logLevel, nanAsNull: o.nanAsNull, mathThreads: mathThreadsPerServer(o.partitions),
+        keyField: o.keyField, maxStateBytes: o.maxStateBytes, hostRequestTimeoutMs: o.hostRequestTimeoutMs,
       };
       const state = new StateTable();
       this.states.push(state);

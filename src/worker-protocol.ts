@@ -19,6 +19,8 @@ export interface ModelSpec {
   options?: Record<string, unknown>;
   /** A data file passed to the model's `init(path)` after loading. */
   initData?: string;
+  /** Give a model with `execute_batch` whole batches (default true); false runs it one message at a time. */
+  batch?: boolean;
 }
 
 /** Everything a partition worker needs to run its Python server (its workerData). */
@@ -35,6 +37,10 @@ export interface WorkerConfig {
   startTimeoutMs: number;
   maxAttempts: number;
   logLevel: string;
+  /** NaN and infinities in outputs become null instead of failing the message. */
+  nanAsNull: boolean;
+  /** Threads for numpy's BLAS/OpenMP in each server (see math-threads.ts). */
+  mathThreads: number;
   /** The message field holding the key (a host request's context names the message's key). */
   keyField: string;
   /** The partition's state may take this many bytes (the server refuses a write beyond it). */

@@ -343,6 +343,7 @@ export class PartitionRuntime {
       python: c.python, serverScript: c.serverScript, pythonPath: c.pythonPath, spoolDir: c.spoolDir,
       uniq: `${c.stageId}.p${c.partition}.t${threadId}.{port}`,
       maxFrameBytes: c.maxFrameBytes, inlineLimit: c.inlineLimit, logLevel: c.logLevel, startTimeoutMs: c.startTimeoutMs,
+      nanAsNull: c.nanAsNull, mathThreads: c.mathThreads,
       logger: this.baseLogger,
     });
     const server = this.server;
@@ -472,9 +473,9 @@ function parseReply(payload: Buffer): ParsedReply {
   return JSON.parse(payload.toString('utf8')) as ParsedReply;
 }
 
-/** addModel/updateModel CmdOptions of a spec. */
+/** addModel/updateModel CmdOptions of a spec. Batch is always sent: the spec, not the server, decides. */
 function loadOptions(spec: ModelSpec): Record<string, unknown> {
-  return { ModelName: spec.name, ModelFile: spec.file, ...(spec.className ? { ClassName: spec.className } : {}) };
+  return { ModelName: spec.name, ModelFile: spec.file, ...(spec.className ? { ClassName: spec.className } : {}), Batch: spec.batch !== false };
 }
 
 /** Commands that load a model or run its init: they get the load timeout, not the execute timeout. */

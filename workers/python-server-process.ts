@@ -14,6 +14,7 @@ import { createInterface } from 'node:readline';
 import type { Readable } from 'node:stream';
 import { PythonStartError } from '../src/errors.js';
 import type { Logger } from '../src/logger.js';
+import { mathThreadEnv } from '../src/math-threads.js';
 import { killProcessGroup } from '../src/process-group.js';
 
 export interface ServerProcessOptions {
@@ -25,6 +26,10 @@ export interface ServerProcessOptions {
   uniq: string;
   maxFrameBytes: number;
   inlineLimit: number;
+  /** NaN and infinities in outputs become null (`--nan-as-null`) instead of failing the message. */
+  nanAsNull?: boolean;
+  /** Threads for numpy's BLAS/OpenMP in this server, unless the environment already says (default 1). */
+  mathThreads?: number;
   logLevel: string;
   startTimeoutMs: number;
   logger: Logger;
@@ -110,6 +115,7 @@ export class PythonServerProcess {
       '--inline-limit', String(o.inlineLimit),
       '--log-level', o.logLevel === 'trace' ? 'debug' : o.logLevel,
       '--token-stdin', '--log-fd', '3',
+      ...(o.nanAsNull ? ['--nan-as-null'] : []),
     ];
     // detached: a process group of its own, so a terminal's Ctrl-C reaches the stage (which drains and
     // then stops its servers), not the servers directly, and so the group can be killed as one.
@@ -118,7 +124,7 @@ export class PythonServerProcess {
     const child = spawn(o.python, args, {
       stdio: ['pipe', 'pipe', 'pipe', 'pipe'],
       detached: true,
-      env: { ...env, PYTHONUNBUFFERED: '1' },
+      env: { ...mathThreadEnv(o.mathThreads ?? 1, env), ...env, PYTHONUNBUFFERED: '1' },
     });
     this.child = child;
     this.spawnedPid = child.pid ?? null;

@@ -109,7 +109,8 @@ class ModelServer:
         self._context.channel.max_payload = config.max_frame_bytes // 2
         registry = ModelRegistry(self.uniq, model_paths=ConfinedPaths(python_path, [python_path]),
                                  data_paths=data_paths, context=self._context)
-        executor = ModelExecutor(registry, self._spool, data_paths, config.inline_limit, config.max_frame_bytes)
+        executor = ModelExecutor(registry, self._spool, data_paths, config.inline_limit, config.max_frame_bytes,
+                                 config.nan_as_null)
         self._handler = CommandHandler(self.uniq, registry, executor)
         self._selector.register(self._listener, selectors.EVENT_READ, None)
         _log.info("server listening", extra={

@@ -19,6 +19,8 @@ class ServerConfig:
     spool_dir: Optional[str] = None
     max_frame_bytes: int = DEFAULT_MAX_FRAME_BYTES
     inline_limit: int = DEFAULT_INLINE_LIMIT
+    # NaN and infinities in outputs: null instead of a BadModelOutput error.
+    nan_as_null: bool = False
     # Kept out of repr so the token can never end up in a log line or a traceback.
     token: Optional[str] = field(default=None, repr=False)
     # Where the JSON log goes (the parent-death path writes there directly).

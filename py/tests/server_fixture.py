@@ -57,12 +57,12 @@ class ServerProcess:
     """A server started as `python3 py/server.py ...`, with its ready line and its stderr log lines."""
 
     def __init__(self, python_path: str, token: Optional[str] = None, args: Optional[List[str]] = None,
-                 uniq: str = "test.{port}", token_stdin: bool = False) -> None:
+                 uniq: str = "test.{port}", token_stdin: bool = False, python: str = sys.executable) -> None:
         env = dict(os.environ)
         env.pop("PYSTAGE_TOKEN", None)
         if token is not None and not token_stdin:
             env["PYSTAGE_TOKEN"] = token
-        command = [sys.executable, SERVER_SCRIPT, "--python-path", python_path, "--uniq", uniq,
+        command = [python, SERVER_SCRIPT, "--python-path", python_path, "--uniq", uniq,
                    "--log-level", "debug", *(["--token-stdin"] if token_stdin else []), *(args or [])]
         self.process = subprocess.Popen(command, stdin=subprocess.PIPE if token_stdin else subprocess.DEVNULL,
                                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
@@ -253,8 +253,9 @@ class ServerTestCase(unittest.TestCase):
 
     def start_server(self, python_path: Optional[str] = None, token: Optional[str] = None,
                      args: Optional[List[str]] = None, uniq: str = "test.{port}",
-                     token_stdin: bool = False) -> ServerProcess:
-        server = ServerProcess(python_path or self.models, token=token, args=args, uniq=uniq, token_stdin=token_stdin)
+                     token_stdin: bool = False, python: str = sys.executable) -> ServerProcess:
+        server = ServerProcess(python_path or self.models, token=token, args=args, uniq=uniq, token_stdin=token_stdin,
+                               python=python)
         self.addCleanup(server.kill)
         return server
 
