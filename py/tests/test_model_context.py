@@ -26,6 +26,28 @@ class Counter(Model):
         return {"key": key, "n": n, "keys": sorted(self.context.state.keys())}
 """
 
+VECTORISED = """
+from pystage import Model
+
+class VecCounter(Model):
+    def _count(self, msg):
+        n = self.context.state.get(msg["key"], 0) + 1
+        self.context.state[msg["key"]] = n
+        return n
+
+    def execute_batch(self, msgs):
+        out = [{"n": self._count(m), "batch": True} for m in msgs]
+        if any(m.get("boom") for m in msgs):
+            raise ValueError("boom in the batch")
+        return out
+
+    def execute(self, msg):
+        n = self._count(msg)
+        if msg.get("boom"):
+            raise ValueError("boom alone")
+        return {"n": n, "batch": False}
+"""
+
 ASKER = """
 from pystage import Model, HostRequestError
 
@@ -160,3 +182,17 @@ class ModelContextTest(ServerTestCase):
         _, reply = self.raw_reply(client, req)
         self.assertEqual(reply["Result"][0]["type"], "HostRequestTooLarge")
         self.assertEqual(reply["Result"][1], {"answer": 2})
+
+    def test_an_execute_batch_call_is_one_unit_for_the_state(self) -> None:
+        self.write_model("vec.py", VECTORISED)
+        client = self.serve({"State": {}})
+        self.assertEqual(client.request("addModel", {"ModelName": "vec", "ModelFile": "vec.py"})["Code"], 0)
+        # The call raises: its writes go, and the batch runs one message at a time (the culprit alone fails).
+        req = batch(client, "vec", [{"key": "a"}, {"key": "a", "boom": True}, {"key": "a"}])
+        _, reply = self.raw_reply(client, req)
+        self.assertEqual(reply["Result"], [{"n": 1, "batch": False}, None, {"n": 2, "batch": False}])
+        self.assertEqual(reply["State"], [["a", 2]])
+        req = batch(client, "vec", [{"key": "a"}, {"key": "b"}])
+        _, reply = self.raw_reply(client, req)
+        self.assertEqual(reply["Result"], [{"n": 3, "batch": True}, {"n": 1, "batch": True}])
+        self.assertEqual(reply["State"], [["a", 3], ["b", 1]])
