@@ -132,8 +132,9 @@ function lineFormatter(out: LineWriter, errors: LineWriter): OutcomeVisitor {
   };
 }
 
+/** An error line's `error`: the Python traceback too, when the model raised (file and line of every frame). */
 function errorJson(e: ErrorRecord): string {
-  return JSON.stringify({ code: e.code, type: e.type ?? null, message: e.message });
+  return JSON.stringify({ code: e.code, type: e.type ?? null, message: e.message, traceback: e.traceback ?? null });
 }
 
 function roundStats(stats: ReturnType<Stage['stats']>) {

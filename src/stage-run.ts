@@ -26,7 +26,9 @@ export interface RunContext {
   ordered: boolean;
   /** Completed messages that may wait for the reader before input pauses. */
   emitLimit: number;
-  counts: { in: number; out: number; noOutput: number; errors: number };
+  counts: { in: number; out: number; noOutput: number; errors: number; keyless: number };
+  /** Called for the stage's first message without a key (it is spread round-robin). */
+  onFirstKeyless(): void;
   /** True once the stage takes no more input. */
   closing(): boolean;
 }
@@ -170,7 +172,12 @@ export class StageRun implements BatchSink {
           continue;
         }
       }
-      const lane = this.ctx.lanes[keyStart < 0 ? this.ctx.partitioner.roundRobin() : this.ctx.partitioner.partitionOfHash(keyHash(buf, keyStart, keyEnd))]!;
+      let partition: number;
+      if (keyStart < 0) {
+        partition = this.ctx.partitioner.roundRobin();
+        if (this.ctx.counts.keyless++ === 0) this.ctx.onFirstKeyless();
+      } else partition = this.ctx.partitioner.partitionOfHash(keyHash(buf, keyStart, keyEnd));
+      const lane = this.ctx.lanes[partition]!;
       lane.add(this, offset, buf, start, end, keyStart, keyEnd, route);
       if (lane.full) {
         this.flushRejects();
@@ -208,6 +215,7 @@ export class StageRun implements BatchSink {
         }
         route = r;
       }
+      if ((key === undefined || key === null) && this.ctx.counts.keyless++ === 0) this.ctx.onFirstKeyless();
       const lane = this.ctx.lanes[this.ctx.partitioner.partitionOf(key)]!;
       lane.add(this, offset, text, 0, 0, -1, -1, route, key ?? null);
       if (lane.full) {

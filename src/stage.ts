@@ -36,6 +36,8 @@ export interface StageStats {
   out: number;
   noOutput: number;
   errors: number;
+  /** Messages without a key (no key field, or null): spread round-robin, so their relative order is not kept. */
+  keyless: number;
   restarts: number;
   seconds: number;
   msgPerSec: number;
@@ -60,7 +62,7 @@ export class Stage {
   private readonly partitioner: Partitioner;
   private readonly spoolDir: string;
   private models: ModelSpec[];
-  private readonly counts = { in: 0, out: 0, noOutput: 0, errors: 0 };
+  private readonly counts = { in: 0, out: 0, noOutput: 0, errors: 0, keyless: 0 };
   private readonly startedAt = performance.now();
   private closing = false;
   private python = '';
@@ -233,6 +235,10 @@ export class Stage {
       lanes: this.lanes, partitioner: this.partitioner, keyField: this.options.keyField, routeField: this.options.routeField,
       ordered: this.options.ordered, emitLimit: this.options.maxInFlight * this.options.partitions, counts: this.counts,
       closing: () => this.closing,
+      onFirstKeyless: () => this.logger.warn(
+        { keyField: this.options.keyField },
+        `a message has no "${this.options.keyField}" field (or it is null): such messages are spread round-robin across partitions and keep no order; the summary counts them as "keyless". Pick the key field with --key / keyField`,
+      ),
     });
     this.runs.add(run);
     const running = feed(run).then(() => run.results.end(), (err: unknown) => run.results.end(err));

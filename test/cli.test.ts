@@ -128,6 +128,10 @@ describe('pystage run', () => {
     assert.equal(errors[5]!.model, 'h');
     assert.equal(errors[5]!.error.type, 'ValueError');
     assert.match(errors[5]!.error.message, /asked to fail at seq 6/);
+    // The model's frame, as in the API's record: file, line and function.
+    assert.match(errors[5]!.error.traceback, /hostile\.py", line 17, in execute\n/);
+    assert.match(errors[5]!.error.traceback, /ValueError: asked to fail at seq 6/);
+    assert.equal(errors[0]!.error.traceback, null);
     const summary = summaryOf(result.stderr);
     assert.deepEqual([summary.in, summary.out, summary.errors], [8, 2, 6]);
   });
