@@ -38,7 +38,16 @@ export class UsageError extends Error {
 export type Command =
   | { kind: 'help' }
   | { kind: 'version' }
-  | { kind: 'run'; options: StageOptions; errorsFile: string | null };
+  | { kind: 'run'; options: StageOptions; errorsFile: string | null; run: RunFlags };
+
+/** What the CLI itself does around the stage. */
+export interface RunFlags {
+  /** Input lines to skip: the `resumeOffset` of a cut-short run. */
+  skip: number;
+  /** Progress lines on stderr: true/false forced, null when stderr is a terminal. */
+  progress: boolean | null;
+  progressIntervalMs: number;
+}
 
 /** Parse argv (without node and the script). */
 export function parseCommandLine(argv: string[]): Command {
@@ -61,6 +70,11 @@ export function parseCommandLine(argv: string[]): Command {
         errors: { type: 'string' },
         'execute-timeout': { type: 'string' },
         'log-level': { type: 'string' },
+        skip: { type: 'string' },
+        progress: { type: 'boolean' },
+        'no-progress': { type: 'boolean' },
+        'progress-interval': { type: 'string' },
+        'metrics-port': { type: 'string' },
         help: { type: 'boolean', short: 'h' },
         version: { type: 'boolean', short: 'v' },
       },
@@ -103,8 +117,15 @@ export function parseCommandLine(argv: string[]): Command {
     pythonPath: values['python-path'],
     executeTimeoutMs: values['execute-timeout'] === undefined ? undefined : integer('--execute-timeout', values['execute-timeout'], 86_400_000),
     logLevel: values['log-level'] ?? 'warn',
+    metricsPort: values['metrics-port'] === undefined ? undefined : integer('--metrics-port', values['metrics-port'], 65535, 0),
   };
-  return { kind: 'run', options, errorsFile: values.errors ?? null };
+  if (values.progress && values['no-progress']) throw new UsageError('--progress and --no-progress contradict each other');
+  const run: RunFlags = {
+    skip: values.skip === undefined ? 0 : integer('--skip', values.skip, Number.MAX_SAFE_INTEGER, 0),
+    progress: values.progress ? true : values['no-progress'] ? false : null,
+    progressIntervalMs: values['progress-interval'] === undefined ? 5000 : integer('--progress-interval', values['progress-interval'], 3_600_000, 100),
+  };
+  return { kind: 'run', options, errorsFile: values.errors ?? null, run };
 }
 
 function parseModel(text: string): ModelSpec {
@@ -126,8 +147,8 @@ function modelNamed(models: Map<string, ModelSpec>, flag: string, name: string):
   return model;
 }
 
-function integer(flag: string, text: string, max: number): number {
+function integer(flag: string, text: string, max: number, min = 1): number {
   const n = Number(text);
-  if (!/^\d+$/.test(text) || n < 1 || n > max) throw new UsageError(`${flag} must be an integer from 1 to ${max}, got "${text}"`);
+  if (!/^\d+$/.test(text) || n < min || n > max) throw new UsageError(`${flag} must be an integer from ${min} to ${max}, got "${text}"`);
   return n;
 }

@@ -67,3 +67,18 @@ function markBadUtf8(batch: LineBatch, used: number): void {
   if (isUtf8(batch.buf.subarray(0, used))) return;
   batch.badUtf8 = batch.starts.map((s, k) => !isUtf8(batch.buf.subarray(s, batch.ends[k])));
 }
+
+/** The lines of `source` after its first `count` (the CLI's --skip, to resume a cut-short run). */
+export async function* skipLines(source: AsyncIterable<LineBatch>, count: number): AsyncGenerator<LineBatch> {
+  let left = count;
+  for await (const batch of source) {
+    if (left === 0) {
+      yield batch;
+      continue;
+    }
+    const n = Math.min(left, batch.starts.length);
+    left -= n;
+    if (n === batch.starts.length) continue;
+    yield { buf: batch.buf, starts: batch.starts.slice(n), ends: batch.ends.slice(n), badUtf8: batch.badUtf8?.slice(n) ?? null };
+  }
+}

@@ -33,6 +33,11 @@ export interface StageOptions {
   batchTargetMs?: number;
   /** Bytes of messages queued or in flight per partition before input waits. Default 16 MiB. */
   maxInFlightBytes?: number;
+  /**
+   * About how long, at a model's measured speed, the messages queued or in flight per partition may take
+   * before input waits; bounds how long a stop (Ctrl-C, close) takes to drain with a slow model. Default 1000 ms.
+   */
+  maxInFlightMs?: number;
   /** Tasks in flight per partition (pipelining depth). Default 4. */
   pipelineDepth?: number;
   /** Messages and outputs bigger than this many bytes travel through spool files. Default 1 MiB. */
@@ -45,12 +50,17 @@ export interface StageOptions {
   startTimeoutMs?: number;
   /** Server crashes one message may cause before it is given up as poison. Default 3. */
   maxAttempts?: number;
-  /** pino level for the stage's and the servers' logs. Default `info`. */
+  /** pino level for the stage's and the servers' logs (on stderr). Default `warn`, as the CLI's. */
   logLevel?: string;
+  /**
+   * Serve Prometheus metrics on http://127.0.0.1:PORT/metrics while the stage runs (0 picks a free port;
+   * see `Stage.metricsUrl`). Default: no server (`Stage.metrics()` still returns the text).
+   */
+  metricsPort?: number;
 }
 
 /** Options after validation, every default filled in. */
-export type ResolvedOptions = Required<Omit<StageOptions, 'routeField'>> & { routeField: string | null };
+export type ResolvedOptions = Required<Omit<StageOptions, 'routeField' | 'metricsPort'>> & { routeField: string | null; metricsPort: number | null };
 
 const defaults = {
   python: 'python3',
@@ -61,13 +71,14 @@ const defaults = {
   maxBatchBytes: 1024 * 1024,
   batchTargetMs: 100,
   maxInFlightBytes: 16 * 1024 * 1024,
+  maxInFlightMs: 1000,
   pipelineDepth: 4,
   inlineLimit: 1024 * 1024,
   maxFrameBytes: 64 * 1024 * 1024,
   executeTimeoutMs: 30_000,
   startTimeoutMs: 10_000,
   maxAttempts: 3,
-  logLevel: 'info',
+  logLevel: 'warn',
 } as const;
 
 const logLevels = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'];
@@ -96,7 +107,11 @@ export function resolveOptions(options: StageOptions): ResolvedOptions {
     partitions: options.partitions ?? availableParallelism(),
     pythonPath,
     routeField: options.routeField ?? null,
+    metricsPort: options.metricsPort ?? null,
   };
+  if (resolved.metricsPort !== null && (!Number.isInteger(resolved.metricsPort) || resolved.metricsPort < 0 || resolved.metricsPort > 65535)) {
+    throw new InvalidOptionError(`metricsPort must be a port number from 0 to 65535; got ${JSON.stringify(resolved.metricsPort)}`);
+  }
   positiveInt('partitions', resolved.partitions, 256);
   positiveInt('maxInFlight', resolved.maxInFlight);
   positiveInt('maxBatch', resolved.maxBatch);
@@ -104,6 +119,7 @@ export function resolveOptions(options: StageOptions): ResolvedOptions {
   positiveInt('maxBatchBytes', resolved.maxBatchBytes);
   positiveInt('batchTargetMs', resolved.batchTargetMs);
   positiveInt('maxInFlightBytes', resolved.maxInFlightBytes);
+  positiveInt('maxInFlightMs', resolved.maxInFlightMs);
   positiveInt('inlineLimit', resolved.inlineLimit);
   positiveInt('maxFrameBytes', resolved.maxFrameBytes, 2 ** 32 - 1);
   positiveInt('executeTimeoutMs', resolved.executeTimeoutMs);

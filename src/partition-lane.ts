@@ -14,6 +14,9 @@ import { PipelineQueue } from './pipeline-queue.js';
 import { Room } from './room.js';
 import type { ExecTask, ExecValue, WorkerReply, WorkerTask } from './worker-protocol.js';
 
+/** Messages in a batch before the model's speed is measured. */
+const FIRST_BATCH = 64;
+
 /** Where a lane delivers completed batches. */
 export interface BatchSink {
   complete(batch: Batch): void;
@@ -47,6 +50,8 @@ export interface LaneOptions {
   pipelineDepth: number;
   maxInFlight: number;
   maxInFlightBytes: number;
+  /** About how long the queued and in-flight messages may take to run, at the measured speed. */
+  maxInFlightMs: number;
   /** The start task for a replacement worker thread (current interpreter and models). */
   startTask: () => WorkerTask;
 }
@@ -61,6 +66,10 @@ export class PartitionLane {
   private readonly sent = new PipelineQueue<Sent>();
   private messages = 0;
   private bytes = 0;
+  /** Messages in tasks sent to the worker and not answered yet. */
+  private sentMessages = 0;
+  /** maxInFlight, lowered for a slow model so that what is read ahead runs in about maxInFlightMs. */
+  private messageLimit: number;
   private flushScheduled = false;
   /** Milliseconds one message takes in the worker and server, measured (0 until known). */
   private msPerMessage = 0;
@@ -70,7 +79,21 @@ export class PartitionLane {
   /** Room for input: opens below half of maxInFlight messages and maxInFlightBytes. */
   readonly room = new Room();
 
-  constructor(private readonly pool: Piscina, private readonly options: LaneOptions) {}
+  constructor(private readonly pool: Piscina, private readonly options: LaneOptions) {
+    // Until the model's speed is known, a small first batch and a small read-ahead: a slow model must not
+    // have thousands of messages queued before its first reply tells how slow it is.
+    this.messageLimit = Math.min(options.maxInFlight, 4 * FIRST_BATCH);
+  }
+
+  /** Messages added and not yet sent to the worker. */
+  get queued(): number {
+    return this.messages - this.sentMessages;
+  }
+
+  /** Messages sent to the worker and not yet answered. */
+  get inFlight(): number {
+    return this.sentMessages;
+  }
 
   get partition(): number {
     return this.options.partition;
@@ -78,7 +101,7 @@ export class PartitionLane {
 
   /** True when input should wait for `room`. */
   get full(): boolean {
-    return this.messages >= this.options.maxInFlight || this.bytes >= this.options.maxInFlightBytes;
+    return this.messages >= this.messageLimit || this.bytes >= this.options.maxInFlightBytes;
   }
 
   /**
@@ -118,7 +141,7 @@ export class PartitionLane {
 
   /** Messages per batch for the model's measured speed: about batchTargetMs of work, 1 to maxBatch. */
   private batchLimit(): number {
-    if (this.msPerMessage === 0) return this.options.maxBatch;
+    if (this.msPerMessage === 0) return Math.min(FIRST_BATCH, this.options.maxBatch);
     return Math.max(1, Math.min(this.options.maxBatch, Math.floor(this.options.batchTargetMs / this.msPerMessage)));
   }
 
@@ -144,6 +167,7 @@ export class PartitionLane {
       const job = this.jobs.shift();
       if (job === undefined) return;
       const sent: Sent = { job, reply: null, at: performance.now() };
+      if ('batch' in job) this.sentMessages += job.batch.count;
       this.sent.push(sent);
       this.sent.markSent();
       void this.runTask(job).then((reply) => this.onReply(sent, reply));
@@ -165,6 +189,10 @@ export class PartitionLane {
     const ms = (now - Math.max(sent.at, this.lastReplyAt)) / count;
     this.lastReplyAt = now;
     this.msPerMessage = this.msPerMessage === 0 ? ms : this.msPerMessage * 0.7 + ms * 0.3;
+    // Read-ahead bounded by time too: a stop (Ctrl-C) drains in about maxInFlightMs, not maxInFlight × a slow
+    // model's time. Never below two full batches, so the pipeline stays busy.
+    const byTime = Math.floor(this.options.maxInFlightMs / Math.max(this.msPerMessage, 1e-6));
+    this.messageLimit = Math.min(this.options.maxInFlight, Math.max(2 * this.batchLimit(), byTime));
   }
 
   /**
@@ -237,10 +265,11 @@ export class PartitionLane {
       if (reply.ok) batch.outcomes = reply.value as ExecValue;
       else batch.failAll(reply.error);
       this.messages -= batch.count;
+      this.sentMessages -= batch.count;
       this.bytes -= batch.length;
       sink.complete(batch);
     }
-    if (this.messages < this.options.maxInFlight / 2 && this.bytes < this.options.maxInFlightBytes / 2) this.room.open();
+    if (this.messages < this.messageLimit / 2 && this.bytes < this.options.maxInFlightBytes / 2) this.room.open();
   }
 }
 

@@ -26,6 +26,8 @@ export interface RunContext {
   ordered: boolean;
   /** Completed messages that may wait for the reader before input pauses. */
   emitLimit: number;
+  /** The offset of the run's first message (0, or the lines a CLI run skipped). */
+  firstOffset?: number;
   counts: { in: number; out: number; noOutput: number; errors: number; keyless: number };
   /** Called for the stage's first message without a key (it is spread round-robin). */
   onFirstKeyless(): void;
@@ -48,24 +50,28 @@ export class StageRun implements BatchSink {
   private readonly count: OutcomeVisitor;
   private readonly names: Uint8Array[];
   private readonly spans: Int32Array;
-  private nextOffset = 0;
+  private nextOffset: number;
   /** Messages read and not yet completed. */
   private outstanding = 0;
   private fed = false;
   private idle: (() => void) | null = null;
   private stopped = false;
   private readonly stopListeners = new Set<() => void>();
+  /** Resolves on stop(): wakes input that waits for room in a lane. */
+  private readonly stopSignal: Promise<void>;
   /** Messages rejected on this thread since the last read, completed together. */
   private rejects: Batch | null = null;
   private rejectErrors: ErrorRecord[] = [];
 
   constructor(private readonly ctx: RunContext) {
     this.count = counter(ctx.counts);
+    this.nextOffset = ctx.firstOffset ?? 0;
+    this.stopSignal = new Promise((resolve) => this.stopListeners.add(resolve));
     this.names = [Buffer.from(ctx.keyField)];
     if (ctx.routeField !== null) this.names.push(Buffer.from(ctx.routeField));
     this.spans = new Int32Array(this.names.length * 2);
     const sources = ctx.lanes.length + 1;
-    this.merge = ctx.ordered ? new OrderedMerge(sources, ctx.emitLimit, (range) => this.emit(range)) : null;
+    this.merge = ctx.ordered ? new OrderedMerge(sources, ctx.emitLimit, (range) => this.emit(range), this.nextOffset) : null;
   }
 
   /** Stop reading the source (the messages already read are still finished). */
@@ -73,6 +79,11 @@ export class StageRun implements BatchSink {
     this.stopped = true;
     for (const listener of this.stopListeners) listener();
     this.stopListeners.clear();
+  }
+
+  /** The offset of the first message not taken from the source: every one before it was taken and will complete. */
+  get resumeOffset(): number {
+    return this.nextOffset;
   }
 
   /** The reader went away: stop, and never make the source wait for it again. */
@@ -181,7 +192,11 @@ export class StageRun implements BatchSink {
       lane.add(this, offset, buf, start, end, keyStart, keyEnd, route);
       if (lane.full) {
         this.flushRejects();
-        await lane.room.wait();
+        await Promise.race([lane.room.wait(), this.stopSignal]);
+        // Stopped while waiting: the rest of this read is left untaken. Every line before
+        // `resumeOffset` still completes, so a CLI run resumed there (--skip) misses nothing; waiting
+        // for room first would make a slow model's drain take as long as a whole read.
+        if (this.stopped) break;
       }
     }
     this.flushRejects();

@@ -30,6 +30,15 @@ import type { ModelSpec, PartitionStatus, WorkerConfig, WorkerReply, WorkerTask 
 
 export { StageOutput, type StageFailure, type StageRecord } from './records.js';
 
+/** One partition's load right now. */
+export interface PartitionLoad {
+  partition: number;
+  /** Messages read and waiting on the main thread for their batch to be sent. */
+  queued: number;
+  /** Messages sent to the partition's worker and Python server, not answered yet. */
+  inFlight: number;
+}
+
 /** Counters of a stage since it was created. */
 export interface StageStats {
   in: number;
@@ -107,7 +116,7 @@ export class Stage {
       this.pools.push(pool);
       this.lanes.push(new PartitionLane(pool, {
         partition, maxBatch: o.maxBatch, maxBatchBytes: o.maxBatchBytes, batchTargetMs: o.batchTargetMs,
-        pipelineDepth: o.pipelineDepth, maxInFlight: o.maxInFlight, maxInFlightBytes: o.maxInFlightBytes,
+        pipelineDepth: o.pipelineDepth, maxInFlight: o.maxInFlight, maxInFlightBytes: o.maxInFlightBytes, maxInFlightMs: o.maxInFlightMs,
         startTask: () => ({ op: 'start', python: this.python, models: this.models }),
       }));
     }
@@ -136,8 +145,8 @@ export class Stage {
   }
 
   /** @internal Run input lines (the CLI); completed messages come back as ranges of batches, outputs as bytes. */
-  processLines(source: AsyncIterable<LineBatch>): AsyncIterable<BatchRange[]> {
-    return this.startRun((run) => run.runLines(source));
+  processLines(source: AsyncIterable<LineBatch>, firstOffset = 0): AsyncIterable<BatchRange[]> {
+    return this.startRun((run) => run.runLines(source), firstOffset);
   }
 
   /** An object-mode Duplex for stream.pipeline(): write messages, read StageRecords. */
@@ -186,6 +195,11 @@ export class Stage {
     return { ...this.counts, restarts, seconds, msgPerSec: seconds > 0 ? this.counts.in / seconds : 0 };
   }
 
+  /** Every partition's queued and in-flight messages right now. */
+  load(): PartitionLoad[] {
+    return this.lanes.map((lane) => ({ partition: lane.partition, queued: lane.queued, inFlight: lane.inFlight }));
+  }
+
   /** Stop taking input, finish and emit every message in flight, stop every server, destroy the pools. */
   close(): Promise<void> {
     this.closing = true;
@@ -229,11 +243,12 @@ export class Stage {
   }
 
   /** Start a run over a source; its completed ranges are read from the returned iterable. */
-  private startRun(feed: (run: StageRun) => Promise<void>): AsyncIterable<BatchRange[]> {
+  private startRun(feed: (run: StageRun) => Promise<void>, firstOffset = 0): AsyncIterable<BatchRange[]> {
     if (this.closing) throw new StageClosedError('the stage is closing; it takes no more input');
     const run = new StageRun({
       lanes: this.lanes, partitioner: this.partitioner, keyField: this.options.keyField, routeField: this.options.routeField,
       ordered: this.options.ordered, emitLimit: this.options.maxInFlight * this.options.partitions, counts: this.counts,
+      firstOffset,
       closing: () => this.closing,
       onFirstKeyless: () => this.logger.warn(
         { keyField: this.options.keyField },

@@ -187,7 +187,7 @@ describe('pystage run', () => {
     assert.equal(summary.in, summary.out + summary.errors);
   });
 
-  test('SIGTERM finishes what was read, exits 0 with a summary; SIGKILL of node leaves no Python server after 3 s', async () => {
+  test('SIGTERM finishes what was read, exits 143 with an interrupted summary; SIGKILL of node leaves no Python server after 3 s', async () => {
     const args = ['run', '--python-path', fixtures, '--model', 'add=arith.py', '--partitions', '2', '--log-level', 'info'];
     for (const signal of ['SIGTERM', 'SIGKILL'] as const) {
       const { child, done } = startCli(args);
@@ -207,9 +207,11 @@ describe('pystage run', () => {
       child.kill(signal);
       const result = await done;
       if (signal === 'SIGTERM') {
-        assert.equal(result.code, 0, stderr.slice(-2000));
+        assert.equal(result.code, 143, stderr.slice(-2000));
         const summary = summaryOf(stderr);
         assert.equal(summary.in, 1000);
+        assert.equal(summary.interrupted, true);
+        assert.equal(summary.resumeOffset, 1000);
         assert.equal(jsonLines(result.stdout).length, 1000);
       }
       assert.ok(await waitGone(pids, 3000), `Python servers ${pids} still alive 3 s after node got ${signal}`);
