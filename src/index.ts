@@ -5,3 +5,4 @@ export type { StageOptions } from './options.js';
 export type { ModelSpec, PartitionStatus } from './worker-protocol.js';
 export * from './errors.js';
 export { fnv1a, Partitioner } from './partitioner.js';
+export { sampleModel } from './sample-models.js';

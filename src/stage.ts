@@ -19,13 +19,15 @@ import { fileURLToPath } from 'node:url';
 import { Piscina } from 'piscina';
 import { PartitionsError, StageClosedError, errorFromRecord } from './errors.js';
 import type { LineBatch } from './line-reader.js';
-import { createLogger, type Logger } from './logger.js';
+import { createLogger } from './logger.js';
+import type { StageLogger } from './stage-logger.js';
 import { checkModelSpec, modelFile, resolveOptions, type ResolvedOptions, type StageOptions } from './options.js';
 import { PartitionLane, replyFailure } from './partition-lane.js';
 import { Partitioner } from './partitioner.js';
 import { resolvePython } from './python-interpreter.js';
 import { toRecords, type StageRecord } from './records.js';
-import { StageRun, type BatchRange } from './stage-run.js';
+import type { BatchRange } from './ordered-merge.js';
+import { StageRun } from './stage-run.js';
 import type { ModelSpec, PartitionStatus, WorkerConfig, WorkerReply, WorkerTask } from './worker-protocol.js';
 
 export { StageOutput, type StageFailure, type StageRecord } from './records.js';
@@ -65,7 +67,8 @@ export async function createStage(options: StageOptions): Promise<Stage> {
 /** A running stage. Create it with `createStage`. */
 export class Stage {
   readonly id = randomBytes(4).toString('hex');
-  readonly logger: Logger;
+  /** JSON lines on stderr at the stage's logLevel. */
+  readonly logger: StageLogger;
   private readonly lanes: PartitionLane[] = [];
   private readonly pools: Piscina[] = [];
   private readonly partitioner: Partitioner;
