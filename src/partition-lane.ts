@@ -12,7 +12,7 @@ import { Batch } from './batch.js';
 import { errorFromRecord, PartitionFailedError, toErrorRecord } from './errors.js';
 import { PipelineQueue } from './pipeline-queue.js';
 import { Room } from './room.js';
-import type { ExecTask, ExecValue, WorkerReply, WorkerTask } from './worker-protocol.js';
+import type { ExecTask, ExecValue, RecoveryCounts, WorkerReply, WorkerTask } from './worker-protocol.js';
 
 /** Messages in a batch before the model's speed is measured. */
 const FIRST_BATCH = 64;
@@ -60,6 +60,10 @@ export interface LaneOptions {
 export class PartitionLane {
   restarts = 0;
   serverPid: number | null = null;
+  /** The worker's latest recovery counts (metrics). */
+  recovery: RecoveryCounts = { restartCauses: {}, reexecuted: 0 };
+  /** Worker threads lost and replaced (their server goes with them). */
+  threadReplacements = 0;
   private open: SentBatch | null = null;
   /** Closed batches and commands not yet sent. */
   private readonly jobs: Job[] = [];
@@ -178,6 +182,7 @@ export class PartitionLane {
     sent.reply = reply;
     this.restarts = Math.max(this.restarts, reply.restarts);
     this.serverPid = reply.serverPid ?? this.serverPid;
+    if (reply.recovery !== undefined) this.recovery = reply.recovery;
     if ('batch' in sent.job && reply.ok) this.measure(sent, sent.job.batch.count);
     this.deliver();
     this.flush();
@@ -244,6 +249,7 @@ export class PartitionLane {
     if (this.serverPid !== null) {
       try { process.kill(this.serverPid, 'SIGKILL'); } catch { /* already gone */ }
     }
+    this.threadReplacements++;
     try {
       return await this.pool.run(this.options.startTask()) as WorkerReply<unknown>;
     } catch (err) {

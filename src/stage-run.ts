@@ -10,6 +10,7 @@ import { Batch, ERROR_BASE, visitOutcomes, type OutcomeVisitor } from './batch.j
 import { BadInputError, RoutingError, type ErrorRecord, type PystageError } from './errors.js';
 import { hasBackslash, isNull, Scan, scanObject } from './json-scan.js';
 import type { LineBatch } from './line-reader.js';
+import type { StageMetrics } from './metrics.js';
 import { OrderedMerge, type BatchRange } from './ordered-merge.js';
 import type { BatchSink, PartitionLane } from './partition-lane.js';
 import { fnv1a, fnv1aBytes, type Partitioner } from './partitioner.js';
@@ -29,6 +30,8 @@ export interface RunContext {
   /** The offset of the run's first message (0, or the lines a CLI run skipped). */
   firstOffset?: number;
   counts: { in: number; out: number; noOutput: number; errors: number; keyless: number };
+  /** The stage's metrics, when enabled: fed once per completed batch. */
+  metrics: StageMetrics | null;
   /** Called for the stage's first message without a key (it is spread round-robin). */
   onFirstKeyless(): void;
   /** True once the stage takes no more input. */
@@ -105,6 +108,7 @@ export class StageRun implements BatchSink {
 
   complete(batch: Batch): void {
     visitOutcomes(batch, 0, batch.count, this.count);
+    this.ctx.metrics?.observeBatch(batch, performance.now());
     if (this.merge !== null) this.merge.add(batch.partition ?? this.ctx.lanes.length, batch);
     else this.emit({ batch, from: 0, to: batch.count });
     this.outstanding -= batch.count;

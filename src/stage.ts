@@ -20,6 +20,7 @@ import { Piscina } from 'piscina';
 import { PartitionsError, StageClosedError, errorFromRecord } from './errors.js';
 import type { LineBatch } from './line-reader.js';
 import { createLogger } from './logger.js';
+import { StageMetrics } from './metrics.js';
 import type { StageLogger } from './stage-logger.js';
 import { checkModelSpec, modelFile, resolveOptions, type ResolvedOptions, type StageOptions } from './options.js';
 import { PartitionLane, replyFailure } from './partition-lane.js';
@@ -82,12 +83,22 @@ export class Stage {
   private readonly runs = new Set<StageRun>();
   private readonly running = new Set<Promise<void>>();
   private readonly killLeftovers = () => this.killServers();
+  private readonly metrics: StageMetrics | null;
+  /** Where Prometheus metrics are served (`metricsPort`), e.g. `http://127.0.0.1:9464/metrics`; null when not. */
+  metricsUrl: string | null = null;
 
   /** @internal Use createStage. */
   constructor(private readonly options: ResolvedOptions) {
     this.logger = createLogger(options.logLevel, { stage: this.id });
     this.partitioner = new Partitioner(options.partitions);
     this.models = options.models;
+    this.metrics = options.metricsPort === null ? null : new StageMetrics({
+      messagesIn: () => this.counts.in,
+      partitions: () => this.lanes.map((lane) => ({
+        partition: lane.partition, queued: lane.queued, inFlight: lane.inFlight, serverPid: lane.serverPid,
+        recovery: lane.recovery, threadReplacements: lane.threadReplacements,
+      })),
+    });
     // The real path: the server names its output files by real path, and a temp dir may be a symlink (macOS).
     this.spoolDir = realpathSync(mkdtempSync(join(tmpdir(), 'pystage-')));
   }
@@ -136,6 +147,15 @@ export class Stage {
     if (failure) {
       await this.shutdown();
       throw failure;
+    }
+    if (this.metrics !== null) {
+      try {
+        this.metricsUrl = await this.metrics.listen(o.metricsPort!);
+      } catch (err) {
+        await this.shutdown();
+        throw err;
+      }
+      this.logger.info({ metricsUrl: this.metricsUrl }, 'serving Prometheus metrics');
     }
     this.logger.info({ partitions: o.partitions, models: this.models.map((m) => m.name) }, 'stage ready');
   }
@@ -217,6 +237,7 @@ export class Stage {
   private async shutdown(): Promise<void> {
     await Promise.all(this.lanes.map((lane) => lane.command({ op: 'stop' })));
     await Promise.all(this.pools.map((pool) => pool.destroy()));
+    await this.metrics?.close();
     this.killServers();
     process.off('exit', this.killLeftovers);
     rmSync(this.spoolDir, { recursive: true, force: true });
@@ -252,6 +273,7 @@ export class Stage {
       lanes: this.lanes, partitioner: this.partitioner, keyField: this.options.keyField, routeField: this.options.routeField,
       ordered: this.options.ordered, emitLimit: this.options.maxInFlight * this.options.partitions, counts: this.counts,
       firstOffset,
+      metrics: this.metrics,
       closing: () => this.closing,
       onFirstKeyless: () => this.logger.warn(
         { keyField: this.options.keyField },

@@ -58,10 +58,18 @@ export interface ExecTask {
   routes: (string | null)[] | null;
 }
 
+/** A partition's recoveries so far, for metrics: restarts by cause, messages sent again after a break. */
+export interface RecoveryCounts {
+  /** Server restarts by the reason its connection broke (closed, timeout, bad-frame, ...). */
+  restartCauses: Record<string, number>;
+  /** Messages sent to a server again because the one running them broke. */
+  reexecuted: number;
+}
+
 /** What every task returns: Piscina loses thrown errors' classes, so failures are values. */
 export type WorkerReply<T> =
-  | { ok: true; value: T; restarts: number; serverPid: number | null }
-  | { ok: false; error: ErrorRecord; restarts: number; serverPid: number | null };
+  | { ok: true; value: T; restarts: number; serverPid: number | null; recovery?: RecoveryCounts }
+  | { ok: false; error: ErrorRecord; restarts: number; serverPid: number | null; recovery?: RecoveryCounts };
 
 /** The value of an exec task: the batch's Outcomes (batch.ts), its buffers transferred back. */
 export type ExecValue = Outcomes;

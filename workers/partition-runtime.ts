@@ -19,7 +19,7 @@ import { PipelineQueue } from '../src/pipeline-queue.js';
 import { encodeFrame, type CommandName, type ReplyError } from '../src/protocol/index.js';
 import { readReplyHead } from '../src/protocol/replies.js';
 import { commandRequest } from '../src/protocol/requests.js';
-import type { ExecTask, ModelSpec, WorkerConfig } from '../src/worker-protocol.js';
+import type { ExecTask, ModelSpec, RecoveryCounts, WorkerConfig } from '../src/worker-protocol.js';
 import { runExec, type ExecEnv, type Operation } from './exec-plan.js';
 import { ModelRegistry } from './model-registry.js';
 import { PythonServerProcess } from './python-server-process.js';
@@ -35,6 +35,8 @@ type State = 'up' | 'recovering' | 'failed' | 'stopped';
 /** The worker's partition: owns one Python server over one connection. */
 export class PartitionRuntime {
   restarts = 0;
+  /** Restarts by cause and re-executed messages, reported with every reply for the stage's metrics. */
+  readonly recoveries: RecoveryCounts = { restartCauses: {}, reexecuted: 0 };
   private server: PythonServerProcess | null = null;
   private connection: ServerConnection | null = null;
   /** Every operation not yet answered, in submission order; the running ones are on the wire. */
@@ -179,6 +181,8 @@ export class PartitionRuntime {
         continue;
       }
       this.queue.markSent();
+      if (operation.sentBefore) this.recoveries.reexecuted += operation.messages ?? 0;
+      operation.sentBefore = true;
       connection.send(id, frame).then((payload) => {
         this.queue.answer(operation);
         operation.settle(payload);
@@ -229,7 +233,10 @@ export class PartitionRuntime {
     const head = this.queue.first()!;
     if (head.split) {
       this.queue.dropFirst();
-      this.queue.unshift(...head.split(err.progress));
+      // Every piece was on the wire inside the batch: sending it again re-executes it.
+      const pieces = head.split(err.progress);
+      for (const piece of pieces) piece.sentBefore = true;
+      this.queue.unshift(...pieces);
       return;
     }
     head.crashes++;
@@ -261,7 +268,8 @@ export class PartitionRuntime {
       await this.server?.kill();
       await this.launch();
       this.restarts++;
-      this.logger.info({ restarts: this.restarts }, 'Python server restarted');
+      this.recoveries.restartCauses[err.reason] = (this.recoveries.restartCauses[err.reason] ?? 0) + 1;
+      this.logger.info({ restarts: this.restarts, cause: err.reason }, 'Python server restarted');
     }, {
       retries: 5, factor: 2, minTimeout: 50, maxTimeout: 2000,
       // Outside kills do not use up retries, but they cannot keep a partition recovering forever either.
