@@ -2,6 +2,7 @@
  * The CLI's command line: parsed and validated into StageOptions, or a
  * UsageError saying what was wrong (exit code 2).
  */
+import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import type { StageOptions } from './options.js';
 import type { ModelSpec } from './worker-protocol.js';
@@ -15,20 +16,37 @@ Options:
   --model-options NAME=JSON   constructor options of a model, a JSON object (repeatable)
   --init NAME=DATAFILE        call the model's init(DATAFILE) after loading (repeatable)
   --partitions N              partitions = worker threads = Python servers (default: CPU cores)
-  --key FIELD                 the field that picks the partition (default: key)
+  --key FIELD                 the field that picks the partition (default: key); messages without it
+                              are spread round-robin, warned about once and counted as "keyless"
   --route FIELD               send each message only to the model its FIELD names
   --ordered                   emit outputs in global input order (default: per-partition order)
   --python PYTHON             the Python interpreter (default: python3)
-  --python-path DIR           where model files live (default: the first model file's directory)
+  --python-path DIR           put DIR on the servers' sys.path, for the models' imports (repeatable;
+                              default: the model files' directories)
   --errors FILE               where error lines go (default: stderr)
   --execute-timeout MS        a model call taking longer is given up and its server replaced (default: 30000)
+  --skip N                    skip the first N input lines: resume a cut-short run at its "resumeOffset"
+                              (offsets keep counting input lines, so they continue from N)
+  --progress, --no-progress   a progress line on stderr every interval (default: only when stderr is a terminal)
+  --progress-interval MS      how often (default: 5000)
+  --metrics-port PORT         serve Prometheus metrics on http://127.0.0.1:PORT/metrics during the run
   --log-level LEVEL           trace, debug, info, warn, error, fatal or silent (default: warn)
   -h, --help                  this help
   -v, --version               the version
 
-Output: one line per model output:
+Paths: every FILE, DATAFILE and DIR is relative to the current directory (or absolute), like any Unix
+tool. The Python servers accept model and data files only from the python path and the folders of the
+files named here.
+
+Output: one line per model output on stdout:
   {"offset":N,"key":K,"partition":P,"model":NAME,"output":{...}}
-Exit codes: 0 the stream was processed (even with per-message errors), 1 the stage could not run, 2 bad usage.`;
+Error lines ({"offset","key","partition","model","line","error":{"code","type","message","traceback"}})
+go to --errors. At exit one summary line goes to stderr:
+  {"summary":{"in","out","noOutput","errors","keyless","restarts","seconds","msgPerSec","interrupted",...}}
+Ctrl-C (SIGINT) or SIGTERM: no more input is read, what was read is finished, the summary says
+"interrupted":true and "resumeOffset" (run again with --skip that many); a second signal exits at once.
+Exit codes: 0 the stream was processed (even with per-message errors), 1 the stage could not run (or
+stdout was closed early), 2 bad usage, 130 after SIGINT, 143 after SIGTERM.`;
 
 /** A command line that cannot be run. */
 export class UsageError extends Error {
@@ -66,7 +84,7 @@ export function parseCommandLine(argv: string[]): Command {
         route: { type: 'string' },
         ordered: { type: 'boolean' },
         python: { type: 'string' },
-        'python-path': { type: 'string' },
+        'python-path': { type: 'string', multiple: true },
         errors: { type: 'string' },
         'execute-timeout': { type: 'string' },
         'log-level': { type: 'string' },
@@ -89,7 +107,8 @@ export function parseCommandLine(argv: string[]): Command {
   if (positionals[0] !== 'run' || positionals.length > 1) throw new UsageError(`unknown command "${positionals.join(' ')}"; the command is "run"`);
   if (!values.model || values.model.length === 0) throw new UsageError('pystage run needs at least one --model NAME=FILE[:CLASS]');
 
-  const models = values.model.map(parseModel);
+  // Every path typed here is relative to the current directory (or absolute), like every Unix tool.
+  const models = values.model.map(parseModel).map((m) => ({ ...m, file: resolve(m.file) }));
   const byName = new Map(models.map((m) => [m.name, m]));
   for (const item of values['model-options'] ?? []) {
     const [name, text] = splitPair('--model-options', item);
@@ -105,7 +124,7 @@ export function parseCommandLine(argv: string[]): Command {
   }
   for (const item of values.init ?? []) {
     const [name, dataFile] = splitPair('--init', item);
-    modelNamed(byName, '--init', name).initData = dataFile;
+    modelNamed(byName, '--init', name).initData = resolve(dataFile);
   }
   const options: StageOptions = {
     models,
@@ -114,7 +133,7 @@ export function parseCommandLine(argv: string[]): Command {
     routeField: values.route,
     ordered: values.ordered ?? false,
     python: values.python,
-    pythonPath: values['python-path'],
+    pythonPath: values['python-path']?.map((dir) => resolve(dir)),
     executeTimeoutMs: values['execute-timeout'] === undefined ? undefined : integer('--execute-timeout', values['execute-timeout'], 86_400_000),
     logLevel: values['log-level'] ?? 'warn',
     metricsPort: values['metrics-port'] === undefined ? undefined : integer('--metrics-port', values['metrics-port'], 65535, 0),

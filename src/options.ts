@@ -13,8 +13,11 @@ export interface StageOptions {
   models: ModelSpec[];
   /** Number of partitions = worker threads = Python servers. Default: the number of CPU cores. */
   partitions?: number;
-  /** Directory the model files live in; put first on the servers' sys.path. Default: the first model file's directory. */
-  pythonPath?: string;
+  /**
+   * Directories put first on the servers' sys.path, in order. Default: the directories of the model files.
+   * Model and data files must lie in one of these, or in the folder of a model or init file given here.
+   */
+  pythonPath?: string | string[];
   /** The Python interpreter. Default: `python3`. */
   python?: string;
   /** The message field whose value picks the partition. Default: `key`. */
@@ -60,7 +63,14 @@ export interface StageOptions {
 }
 
 /** Options after validation, every default filled in. */
-export type ResolvedOptions = Required<Omit<StageOptions, 'routeField' | 'metricsPort'>> & { routeField: string | null; metricsPort: number | null };
+export type ResolvedOptions = Required<Omit<StageOptions, 'routeField' | 'metricsPort' | 'pythonPath'>> & {
+  routeField: string | null;
+  metricsPort: number | null;
+  /** Absolute, at least one. */
+  pythonPath: string[];
+  /** Further folders the servers accept model and data files from: those of the models and init files given. */
+  allowRoots: string[];
+};
 
 const defaults = {
   python: 'python3',
@@ -96,16 +106,31 @@ export function resolveOptions(options: StageOptions): ResolvedOptions {
     if (names.has(m.name)) throw new InvalidOptionError(`model name "${m.name}" is given twice; model names must be unique`);
     names.add(m.name);
   }
-  const pythonPath = resolve(options.pythonPath ?? dirname(resolve(models[0]!.file)));
-  if (!existsSync(pythonPath) || !statSync(pythonPath).isDirectory()) {
-    throw new InvalidOptionError(`python path "${pythonPath}" is not a directory: pass the directory that holds your model files`);
+  const given = options.pythonPath === undefined ? [] : Array.isArray(options.pythonPath) ? options.pythonPath : [options.pythonPath];
+  if (given.some((p) => typeof p !== 'string' || p === '')) throw new InvalidOptionError(`pythonPath must be a directory or a list of them; got ${JSON.stringify(options.pythonPath)}`);
+  // Relative paths: against the current directory, like every Unix tool (a model file is also looked for in the python path).
+  const explicit = unique(given.map((p) => resolve(p)));
+  const files = models.map((m) => ({ ...m, file: modelFile(m.file, explicit), initData: m.initData === undefined ? undefined : modelFile(m.initData, explicit) }));
+  const folders = unique(files.flatMap((m) => [dirname(m.file), ...(m.initData === undefined ? [] : [dirname(m.initData)])]));
+  const pythonPath = explicit.length > 0 ? explicit : unique(files.map((m) => dirname(m.file)));
+  const isDir = (dir: string) => existsSync(dir) && statSync(dir).isDirectory();
+  for (const dir of pythonPath) {
+    if (!isDir(dir)) throw new InvalidOptionError(`python path "${dir}" is not a directory: pass directories that exist`);
+  }
+  for (const m of files) {
+    for (const file of [m.file, m.initData]) {
+      if (file !== undefined && !isDir(dirname(file))) {
+        throw new InvalidOptionError(`model "${m.name}": "${file}" is in a directory that does not exist (relative paths are relative to the current directory)`);
+      }
+    }
   }
   const resolved: ResolvedOptions = {
     ...defaults,
     ...withoutUndefined(options),
-    models: models.map((m) => ({ ...m, file: modelFile(m.file, pythonPath) })),
+    models: files.map((m) => withoutUndefined(m) as ModelSpec),
     partitions: options.partitions ?? availableParallelism(),
     pythonPath,
+    allowRoots: folders.filter((f) => !pythonPath.includes(f)),
     routeField: options.routeField ?? null,
     metricsPort: options.metricsPort ?? null,
   };
@@ -147,13 +172,21 @@ export function checkModelSpec(m: ModelSpec): void {
   }
 }
 
-/** A model file as the server sees it: relative paths are looked up in the python path first, then the working directory. */
-export function modelFile(file: string, pythonPath: string): string {
+/**
+ * A model or data file as the server gets it, absolute: a relative path is relative to the current directory;
+ * the API also finds one relative to a python path entry (the CLI makes every path absolute first).
+ */
+export function modelFile(file: string, pythonPath: string[]): string {
   if (isAbsolute(file)) return file;
-  const inPythonPath = resolve(pythonPath, file);
-  if (existsSync(inPythonPath)) return inPythonPath;
   const inCwd = resolve(file);
-  return existsSync(inCwd) ? inCwd : inPythonPath;
+  if (existsSync(inCwd)) return inCwd;
+  const inPythonPath = pythonPath.map((dir) => resolve(dir, file)).find((path) => existsSync(path));
+  // Found nowhere: the current directory's reading, so an error names the file the user meant.
+  return inPythonPath ?? inCwd;
+}
+
+function unique(items: string[]): string[] {
+  return [...new Set(items)];
 }
 
 function positiveInt(name: string, value: unknown, max = Number.MAX_SAFE_INTEGER): void {

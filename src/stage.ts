@@ -84,8 +84,7 @@ export class Stage {
   private readonly running = new Set<Promise<void>>();
   private readonly killLeftovers = () => this.killServers();
   private readonly metrics: StageMetrics | null;
-  /** Where Prometheus metrics are served (`metricsPort`), e.g. `http://127.0.0.1:9464/metrics`; null when not. */
-  metricsUrl: string | null = null;
+  private servedAt: string | null = null;
 
   /** @internal Use createStage. */
   constructor(private readonly options: ResolvedOptions) {
@@ -103,6 +102,11 @@ export class Stage {
     this.spoolDir = realpathSync(mkdtempSync(join(tmpdir(), 'pystage-')));
   }
 
+  /** Where Prometheus metrics are served (`metricsPort`), e.g. `http://127.0.0.1:9464/metrics`; null when not. */
+  get metricsUrl(): string | null {
+    return this.servedAt;
+  }
+
   get partitions(): number {
     return this.options.partitions;
   }
@@ -116,7 +120,7 @@ export class Stage {
     process.once('exit', this.killLeftovers);
     for (let partition = 0; partition < o.partitions; partition++) {
       const config: WorkerConfig = {
-        stageId: this.id, partition, pythonPath: o.pythonPath, serverScript,
+        stageId: this.id, partition, pythonPath: o.pythonPath[0]!, extraPythonPaths: o.pythonPath.slice(1), allowRoots: o.allowRoots, serverScript,
         spoolDir: this.spoolDir, inlineLimit: o.inlineLimit, maxFrameBytes: o.maxFrameBytes,
         executeTimeoutMs: o.executeTimeoutMs, startTimeoutMs: o.startTimeoutMs, maxAttempts: o.maxAttempts,
         logLevel: o.logLevel,
@@ -150,12 +154,12 @@ export class Stage {
     }
     if (this.metrics !== null) {
       try {
-        this.metricsUrl = await this.metrics.listen(o.metricsPort!);
+        this.servedAt = await this.metrics.listen(o.metricsPort!);
       } catch (err) {
         await this.shutdown();
         throw err;
       }
-      this.logger.info({ metricsUrl: this.metricsUrl }, 'serving Prometheus metrics');
+      this.logger.info({ metricsUrl: this.servedAt }, 'serving Prometheus metrics');
     }
     this.logger.info({ partitions: o.partitions, models: this.models.map((m) => m.name) }, 'stage ready');
   }
@@ -182,6 +186,7 @@ export class Stage {
   async addModel(spec: ModelSpec): Promise<void> {
     checkModelSpec(spec);
     const resolved = { ...spec, file: modelFile(spec.file, this.options.pythonPath) };
+    if (resolved.initData !== undefined) resolved.initData = modelFile(resolved.initData, this.options.pythonPath);
     await this.broadcast({ op: 'addModel', spec: resolved });
     this.models = [...this.models.filter((m) => m.name !== spec.name), resolved];
   }
@@ -190,6 +195,7 @@ export class Stage {
   async updateModel(spec: ModelSpec): Promise<void> {
     checkModelSpec(spec);
     const resolved = { ...spec, file: modelFile(spec.file, this.options.pythonPath) };
+    if (resolved.initData !== undefined) resolved.initData = modelFile(resolved.initData, this.options.pythonPath);
     await this.broadcast({ op: 'updateModel', spec: resolved });
     this.models = this.models.map((m) => (m.name === spec.name ? resolved : m));
   }
@@ -202,6 +208,7 @@ export class Stage {
 
   /** Call a model's `init(dataFile)` on every partition. */
   async initModel(name: string, dataFile: string): Promise<void> {
+    dataFile = modelFile(dataFile, this.options.pythonPath);
     await this.broadcast({ op: 'initModel', name, dataFile });
     this.models = this.models.map((m) => (m.name === name ? { ...m, initData: dataFile } : m));
   }

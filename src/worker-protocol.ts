@@ -9,7 +9,7 @@ import type { ErrorRecord } from './errors.js';
 export interface ModelSpec {
   /** The name messages and commands use. */
   name: string;
-  /** The model's file, relative to the python path (or absolute inside it). */
+  /** The model's file: absolute, or relative to the current directory (the API also looks in the python path). */
   file: string;
   /** The class to instantiate; by default the file's only class with an `execute` method. */
   className?: string;
@@ -23,7 +23,12 @@ export interface ModelSpec {
 export interface WorkerConfig {
   stageId: string;
   partition: number;
+  /** The first python path entry (relative names resolve against it). */
   pythonPath: string;
+  /** Further python path entries, in order. */
+  extraPythonPaths: string[];
+  /** Further folders model and data files may lie in. */
+  allowRoots: string[];
   serverScript: string;
   spoolDir: string;
   inlineLimit: number;

@@ -14,7 +14,7 @@ import { waitGone } from './support/processes.js';
 const fixtures = fileURLToPath(new URL('../../test/fixtures/models/', import.meta.url));
 const n = 20_000;
 const input = Array.from({ length: n }, (_, i) => JSON.stringify({ key: `k${i % 10}`, seq: i })).join('\n') + '\n';
-const slow = (ms: number) => ['run', '--python-path', fixtures, '--model', 's=slow.py', '--model-options', `s={"ms":${ms}}`, '--partitions', '2'];
+const slow = (ms: number) => ['run', '--python-path', fixtures, '--model', `s=${fixtures}slow.py`, '--model-options', `s={"ms":${ms}}`, '--partitions', '2'];
 
 /** Start the CLI on `input`, send SIGINT once it has written an output line (and again once it logged the stop, if `twice`). */
 async function interrupt(args: string[], twice: boolean): Promise<CliResult & { pids: number[] }> {
@@ -99,7 +99,7 @@ describe('keys and the first bytes of stdin', () => {
   test('--key naming a field no message has: one warning, keyless counted; a BOM before the first line is skipped', async () => {
     const lines = Array.from({ length: 50 }, (_, i) => JSON.stringify({ id: i, a: i, b: 1 })).join('\n') + '\n';
     const bom = Buffer.from([0xef, 0xbb, 0xbf]);
-    const result = await runCli(['run', '--python-path', fixtures, '--model', 'add=arith.py', '--partitions', '2', '--key', 'user'],
+    const result = await runCli(['run', '--python-path', fixtures, '--model', `add=${fixtures}arith.py`, '--partitions', '2', '--key', 'user'],
       Buffer.concat([bom, Buffer.from(lines)]));
     assert.equal(result.code, 0, result.stderr);
     const warnings = result.stderr.split('\n').filter((l) => l.includes('no \\"user\\" field'));
@@ -109,7 +109,7 @@ describe('keys and the first bytes of stdin', () => {
     assert.equal(summary.errors, 0, 'the BOM did not make the first line bad');
     assert.equal(jsonLines(result.stdout).length, 50);
 
-    const keyed = await runCli(['run', '--python-path', fixtures, '--model', 'add=arith.py', '--partitions', '2', '--key', 'id'], lines);
+    const keyed = await runCli(['run', '--python-path', fixtures, '--model', `add=${fixtures}arith.py`, '--partitions', '2', '--key', 'id'], lines);
     assert.equal(summaryOf(keyed.stderr).keyless, 0);
     assert.ok(!keyed.stderr.includes('round-robin'));
   });

@@ -55,7 +55,7 @@ describe('metrics', () => {
   test('--metrics-port serves counters, histograms and gauges during a run, on 127.0.0.1', async () => {
     const port = await freePort();
     const url = `http://127.0.0.1:${port}/metrics`;
-    const { child, done } = startCli(['run', '--python-path', fixtures, '--model', 'h=hostile.py', '--partitions', '2', '--metrics-port', String(port)]);
+    const { child, done } = startCli(['run', '--python-path', fixtures, '--model', `h=${fixtures}hostile.py`, '--partitions', '2', '--metrics-port', String(port)]);
     let stdout = '';
     let stderr = '';
     child.stdout!.on('data', (c: Buffer) => { stdout += c.toString(); });

@@ -286,6 +286,7 @@ export class PartitionRuntime {
     const c = this.config;
     this.server = await PythonServerProcess.start({
       python: c.python, serverScript: c.serverScript, pythonPath: c.pythonPath, spoolDir: c.spoolDir,
+      extraPythonPaths: c.extraPythonPaths, allowRoots: c.allowRoots,
       uniq: `${c.stageId}.p${c.partition}.t${threadId}.{port}`,
       maxFrameBytes: c.maxFrameBytes, inlineLimit: c.inlineLimit, logLevel: c.logLevel, startTimeoutMs: c.startTimeoutMs,
       logger: this.baseLogger,

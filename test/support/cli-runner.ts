@@ -14,8 +14,8 @@ export interface CliResult {
 }
 
 /** Start the CLI; `input` (if given) is written to stdin and stdin closed. */
-export function startCli(args: string[], input?: string | Buffer): { child: ChildProcess; done: Promise<CliResult> } {
-  const child = spawn(process.execPath, [cliPath, ...args], { stdio: ['pipe', 'pipe', 'pipe'], cwd: repoRoot });
+export function startCli(args: string[], input?: string | Buffer, cwd = repoRoot): { child: ChildProcess; done: Promise<CliResult> } {
+  const child = spawn(process.execPath, [cliPath, ...args], { stdio: ['pipe', 'pipe', 'pipe'], cwd });
   const out: Buffer[] = [];
   const err: Buffer[] = [];
   child.stdout!.on('data', (c: Buffer) => out.push(c));
@@ -31,8 +31,8 @@ export function startCli(args: string[], input?: string | Buffer): { child: Chil
 }
 
 /** Run the CLI to completion. */
-export function runCli(args: string[], input: string | Buffer = ''): Promise<CliResult> {
-  return startCli(args, input).done;
+export function runCli(args: string[], input: string | Buffer = '', cwd = repoRoot): Promise<CliResult> {
+  return startCli(args, input, cwd).done;
 }
 
 /** Parse JSON lines, ignoring blanks. */
