@@ -20,11 +20,14 @@ Options:
                               are spread round-robin, warned about once and counted as "keyless"
   --route FIELD               send each message only to the model its FIELD names
   --ordered                   emit outputs in global input order (default: per-partition order)
-  --python PYTHON             the Python interpreter (default: python3)
+  --python PYTHON             the Python interpreter, used as given: VENV/bin/python runs that
+                              virtualenv with its packages (default: python3)
   --python-path DIR           put DIR on the servers' sys.path, for the models' imports (repeatable;
                               default: the model files' directories)
   --errors FILE               where error lines go (default: stderr)
   --execute-timeout MS        a model call taking longer is given up and its server replaced (default: 30000)
+  --load-timeout MS           loading a model (its constructor) or its init(DATAFILE) taking longer fails
+                              with an error naming the model (default: 300000)
   --skip N                    skip the first N input lines: resume a cut-short run at its "resumeOffset"
                               (offsets keep counting input lines, so they continue from N)
   --progress, --no-progress   a progress line on stderr every interval (default: only when stderr is a terminal)
@@ -87,6 +90,7 @@ export function parseCommandLine(argv: string[]): Command {
         'python-path': { type: 'string', multiple: true },
         errors: { type: 'string' },
         'execute-timeout': { type: 'string' },
+        'load-timeout': { type: 'string' },
         'log-level': { type: 'string' },
         skip: { type: 'string' },
         progress: { type: 'boolean' },
@@ -135,6 +139,7 @@ export function parseCommandLine(argv: string[]): Command {
     python: values.python,
     pythonPath: values['python-path']?.map((dir) => resolve(dir)),
     executeTimeoutMs: values['execute-timeout'] === undefined ? undefined : integer('--execute-timeout', values['execute-timeout'], 86_400_000),
+    loadTimeoutMs: values['load-timeout'] === undefined ? undefined : integer('--load-timeout', values['load-timeout'], 86_400_000),
     logLevel: values['log-level'] ?? 'warn',
     metricsPort: values['metrics-port'] === undefined ? undefined : integer('--metrics-port', values['metrics-port'], 65535, 0),
   };

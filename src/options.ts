@@ -49,6 +49,11 @@ export interface StageOptions {
   maxFrameBytes?: number;
   /** How long one message may run (the server reports progress within a batch) before its server counts as stuck and is replaced. Default 30 s. */
   executeTimeoutMs?: number;
+  /**
+   * How long loading a model (its constructor, on addModel/updateModel and at start) or its `init(dataFile)`
+   * may take, separately from executeTimeoutMs: loading weights can take minutes. Default 300 s.
+   */
+  loadTimeoutMs?: number;
   /** How long a server may take to print its ready line. Default 10 s. */
   startTimeoutMs?: number;
   /** Server crashes one message may cause before it is given up as poison. Default 3. */
@@ -86,6 +91,7 @@ const defaults = {
   inlineLimit: 1024 * 1024,
   maxFrameBytes: 64 * 1024 * 1024,
   executeTimeoutMs: 30_000,
+  loadTimeoutMs: 300_000,
   startTimeoutMs: 10_000,
   maxAttempts: 3,
   logLevel: 'warn',
@@ -148,6 +154,7 @@ export function resolveOptions(options: StageOptions): ResolvedOptions {
   positiveInt('inlineLimit', resolved.inlineLimit);
   positiveInt('maxFrameBytes', resolved.maxFrameBytes, 2 ** 32 - 1);
   positiveInt('executeTimeoutMs', resolved.executeTimeoutMs);
+  positiveInt('loadTimeoutMs', resolved.loadTimeoutMs);
   positiveInt('startTimeoutMs', resolved.startTimeoutMs);
   positiveInt('maxAttempts', resolved.maxAttempts);
   // A batch, and a message below the inline limit, must fit in one frame with room for the request around it.

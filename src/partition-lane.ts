@@ -11,6 +11,7 @@ import { Piscina } from 'piscina';
 import { Batch } from './batch.js';
 import { errorFromRecord, PartitionFailedError, toErrorRecord } from './errors.js';
 import { PipelineQueue } from './pipeline-queue.js';
+import { killProcessGroup } from './process-group.js';
 import { Room } from './room.js';
 import type { ExecTask, ExecValue, RecoveryCounts, WorkerReply, WorkerTask } from './worker-protocol.js';
 
@@ -245,10 +246,8 @@ export class PartitionLane {
   }
 
   private async startReplacement(): Promise<WorkerReply<unknown>> {
-    // The dead thread's Python server would otherwise live on, owned by nobody.
-    if (this.serverPid !== null) {
-      try { process.kill(this.serverPid, 'SIGKILL'); } catch { /* already gone */ }
-    }
+    // The dead thread's Python server (and what its models started) would otherwise live on, owned by nobody.
+    killProcessGroup(this.serverPid);
     this.threadReplacements++;
     try {
       return await this.pool.run(this.options.startTask()) as WorkerReply<unknown>;

@@ -11,9 +11,7 @@
  * starts the replacement with the current models.
  */
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, realpathSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { rmSync } from 'node:fs';
 import { Duplex, PassThrough, Readable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import { Piscina } from 'piscina';
@@ -25,7 +23,9 @@ import type { StageLogger } from './stage-logger.js';
 import { checkModelSpec, modelFile, resolveOptions, type ResolvedOptions, type StageOptions } from './options.js';
 import { PartitionLane, replyFailure } from './partition-lane.js';
 import { Partitioner } from './partitioner.js';
+import { killProcessGroup } from './process-group.js';
 import { resolvePython } from './python-interpreter.js';
+import { createSpoolDir, removeOrphanedSpoolDirs } from './spool-dir.js';
 import { toRecords, type StageRecord } from './records.js';
 import type { BatchRange } from './ordered-merge.js';
 import { StageRun } from './stage-run.js';
@@ -98,8 +98,9 @@ export class Stage {
         recovery: lane.recovery, threadReplacements: lane.threadReplacements,
       })),
     });
-    // The real path: the server names its output files by real path, and a temp dir may be a symlink (macOS).
-    this.spoolDir = realpathSync(mkdtempSync(join(tmpdir(), 'pystage-')));
+    const orphans = removeOrphanedSpoolDirs();
+    if (orphans.length > 0) this.logger.info({ removed: orphans }, 'removed spool directories of pystage processes that are gone');
+    this.spoolDir = createSpoolDir();
   }
 
   /** Where Prometheus metrics are served (`metricsPort`), e.g. `http://127.0.0.1:9464/metrics`; null when not. */
@@ -122,7 +123,7 @@ export class Stage {
       const config: WorkerConfig = {
         stageId: this.id, partition, pythonPath: o.pythonPath[0]!, extraPythonPaths: o.pythonPath.slice(1), allowRoots: o.allowRoots, serverScript,
         spoolDir: this.spoolDir, inlineLimit: o.inlineLimit, maxFrameBytes: o.maxFrameBytes,
-        executeTimeoutMs: o.executeTimeoutMs, startTimeoutMs: o.startTimeoutMs, maxAttempts: o.maxAttempts,
+        executeTimeoutMs: o.executeTimeoutMs, loadTimeoutMs: o.loadTimeoutMs, startTimeoutMs: o.startTimeoutMs, maxAttempts: o.maxAttempts,
         logLevel: o.logLevel,
       };
       const pool = new Piscina({
@@ -251,12 +252,9 @@ export class Stage {
     this.logger.info(this.stats(), 'stage closed');
   }
 
-  /** Last resort, also on process exit: SIGKILL every server pid a worker reported. */
+  /** Last resort, also on process exit (a second signal): SIGKILL the process group of every server a worker reported. */
   killServers(): void {
-    for (const lane of this.lanes) {
-      if (lane.serverPid === null) continue;
-      try { process.kill(lane.serverPid, 'SIGKILL'); } catch { /* already gone */ }
-    }
+    for (const lane of this.lanes) killProcessGroup(lane.serverPid);
   }
 
   private async broadcast(task: WorkerTask): Promise<unknown[]> {

@@ -34,6 +34,7 @@ export interface WorkerConfig {
   inlineLimit: number;
   maxFrameBytes: number;
   executeTimeoutMs: number;
+  loadTimeoutMs: number;
   startTimeoutMs: number;
   maxAttempts: number;
   logLevel: string;

@@ -29,7 +29,7 @@ const input = '{"key":"k","x":1}\n{"key":"j","x":2}\n';
 test('relative paths from the current directory, absolute paths, models in two directories, an init file in a third', async () => {
   const result = await runCli([
     'run', '--model', 'm1=../a/m1.py', '--model', `m2=${root}/b/m2.py`, '--init', 'm2=../data/x.json', '--partitions', '2',
-  ], input, cwd);
+  ], input, { cwd });
   assert.equal(result.code, 0, result.stderr);
   const outputs = jsonLines(result.stdout).sort((p, q) => p.offset - q.offset || p.model.localeCompare(q.model));
   assert.deepEqual(outputs.map((o) => [o.offset, o.model, o.output]), [
@@ -39,13 +39,13 @@ test('relative paths from the current directory, absolute paths, models in two d
 });
 
 test('an explicit --python-path (relative) for imports; a model outside it still loads from its own folder', async () => {
-  const result = await runCli(['run', '--python-path', '../a', '--model', 'm1=../a/m1.py', '--model', 'm2=../b/m2.py', '--partitions', '1'], input, cwd);
+  const result = await runCli(['run', '--python-path', '../a', '--model', 'm1=../a/m1.py', '--model', 'm2=../b/m2.py', '--partitions', '1'], input, { cwd });
   assert.equal(result.code, 0, result.stderr);
   assert.equal(jsonLines(result.stdout).length, 4);
 });
 
 test('a missing model file is reported at the path the user meant, not a doubled one', async () => {
-  const result = await runCli(['run', '--model', 's=mymodels/nope.py', '--partitions', '1'], input, cwd);
+  const result = await runCli(['run', '--model', 's=mymodels/nope.py', '--partitions', '1'], input, { cwd });
   assert.equal(result.code, 1);
   assert.ok(result.stderr.includes(join(cwd, 'mymodels', 'nope.py')), result.stderr);
   assert.ok(!result.stderr.includes('mymodels/mymodels'), result.stderr);

@@ -24,6 +24,10 @@ test('bad options are rejected with the option and value named', () => {
   assert.throws(() => resolveOptions({ ...base, models: [] }), /non-empty array/);
   assert.throws(() => resolveOptions({ ...base, models: [{ name: 'a', file: 'x.py' }, { name: 'a', file: 'y.py' }] }), /"a" is given twice/);
   assert.throws(() => resolveOptions({ ...base, pythonPath: '/no/such/dir' }), /\/no\/such\/dir/);
+  assert.throws(() => resolveOptions({ ...base, loadTimeoutMs: 0 }), /loadTimeoutMs.*got 0/);
+  assert.equal(resolveOptions(base).loadTimeoutMs, 300_000, 'loading gets 5 minutes by default');
+  const command = parseCommandLine(['run', '--model', 'm=f.py', '--load-timeout', '90000']);
+  assert.ok(command.kind === 'run' && command.options.loadTimeoutMs === 90000, '--load-timeout reaches loadTimeoutMs');
 });
 
 test('the command line: FILE:CLASS, options, init, and usage errors', () => {

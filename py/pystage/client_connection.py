@@ -4,7 +4,7 @@ from collections import deque
 from typing import Deque, Optional
 
 from .frame_decoder import FrameDecoder
-from .progress import Progress
+from .session import Session
 
 RECV_SIZE = 256 * 1024
 
@@ -23,8 +23,12 @@ class ClientConnection:
         self.decoder = FrameDecoder(max_frame_bytes)
         self.admitted = False
         self.closed = False
-        # Set by the server once accepted: where this connection's progress frames go.
-        self.progress: Optional[Progress] = None
+        # Until hello: when the server drops the connection if it has not said hello, and how much one recv
+        # may take (small while unauthenticated, so a flood never sits in memory).
+        self.hello_deadline = float("inf")
+        self.recv_limit = RECV_SIZE
+        # Set by the server once accepted: what hello negotiated (progress frames, checksum).
+        self.session: Optional[Session] = None
         # Frames the socket did not take yet, oldest first. Kept as separate buffers (not joined) so that
         # replies queued behind a slow reader cost one append each, not a copy of everything queued.
         self._unsent: Deque[memoryview] = deque()
@@ -34,7 +38,7 @@ class ClientConnection:
         return bool(self._unsent)
 
     def recv(self) -> bytes:
-        return self.sock.recv(RECV_SIZE)
+        return self.sock.recv(self.recv_limit)
 
     def send(self, data: bytes) -> bool:
         """Send what the socket takes now; keep the rest. True when nothing is left over."""

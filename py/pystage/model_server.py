@@ -9,22 +9,25 @@ import logging
 import os
 import platform
 import selectors
+import signal
 import socket
 import sys
+import time
 from typing import List, Optional, Tuple
 
 from .auth import TokenCheck
-from .client_connection import ClientConnection
+from .client_connection import RECV_SIZE, ClientConnection
 from .commands import CommandHandler
 from .frame_decoder import BAD_CHECKSUM, BAD_VERSION, ERROR, FRAME, MISSING_END, SKIPPED, TOO_LONG, FrameEvent
 from .frame_encoder import encode_frame
+from .frame_format import VERSION_MD5
 from .json_log import JsonLogFormatter, capture_std_streams
 from .listener import ListenAddress, open_listener
 from .model_execution import ModelExecutor
 from .model_registry import ModelRegistry
 from .parent_watchdog import ParentWatchdog
 from .paths import ConfinedPaths
-from .progress import Progress
+from .session import Session
 from .protocol import (
     BAD_FRAME, HELLO, NOT_AUTHENTICATED, RequestError, encode_json, encode_payload, error_reply,
 )
@@ -37,14 +40,17 @@ _log = logging.getLogger("pystage.server")
 
 # Connections that have not said hello yet; beyond this the oldest is dropped (they cost a socket each).
 MAX_PENDING = 16
+# Bytes a connection may have buffered before it said hello (when a token is required): a hello is a few
+# dozen bytes, so an unauthenticated peer never makes the server hold more than this per connection.
+PRE_HELLO_MAX_BYTES = 8 * 1024
 # How long a reply may take to leave before a close or an exit gives up on it.
 FLUSH_TIMEOUT = 2.0
 
 _FRAME_ERROR_MESSAGES = {
-    BAD_VERSION: "frame VERSION is not 1",
+    BAD_VERSION: "frame VERSION is neither 1 (MD5) nor 2 (CRC32)",
     TOO_LONG: "frame LENGTH exceeds the maximum frame size",
     MISSING_END: "no END marker where the frame's LENGTH says it ends",
-    BAD_CHECKSUM: "frame CHECKSUM is not the MD5 of its payload",
+    BAD_CHECKSUM: "frame CHECKSUM does not match its payload",
 }
 
 
@@ -149,15 +155,23 @@ class ModelServer:
 
     def _on_parent_death(self, parent_pid: int) -> None:
         # Runs in the watchdog thread while the main thread may be stuck in a model: write the log line
-        # straight to fd 2 (no logging locks), clean up files, and leave without unwinding anything.
+        # straight to the log fd (no logging locks), clean up files, and leave without unwinding anything.
         record = logging.LogRecord("pystage.server", logging.WARNING, __file__, 0,
                                    "parent process died: exiting", None, None)
         record.parentPid = parent_pid
         try:
-            os.write(2, (self._formatter.format(record) + "\n").encode("utf-8"))
+            os.write(self.config.log_fd, (self._formatter.format(record) + "\n").encode("utf-8"))
         except OSError:
             pass
         self._remove_files()
+        # Nobody is left to kill what the models started: take the whole process group down, this process
+        # last (SIGKILL to the group includes it). Only when the server leads its group, as the stage starts
+        # it; run by hand from a shell, the group may hold other processes that are not ours to kill.
+        if os.getpgrp() == os.getpid():
+            try:
+                os.killpg(os.getpid(), signal.SIGKILL)
+            except OSError:
+                pass
         os._exit(0)
 
     # --- the loop ------------------------------------------------------------------------------------
@@ -165,7 +179,7 @@ class ModelServer:
     def _serve(self) -> None:
         select = self._selector.select
         while not self._stopping:
-            for key, mask in select():
+            for key, mask in select(self._expire_pending()):
                 conn = key.data
                 if conn is None:
                     self._accept()
@@ -184,6 +198,19 @@ class ModelServer:
                 if self._stopping:
                     break
 
+    def _expire_pending(self) -> Optional[float]:
+        """Drop connections that did not say hello in time; the select timeout until the next one is due."""
+        if not self._pending:
+            return None
+        now = time.monotonic()
+        for conn in [c for c in self._pending if c.hello_deadline <= now]:
+            _log.warning("connection did not say hello in time: closed", extra={
+                "conn": conn.serial, "peer": conn.peer, "helloTimeout": self.config.hello_timeout})
+            self._drop(conn, "no hello in time")
+        if not self._pending:
+            return None
+        return max(0.0, min(c.hello_deadline for c in self._pending) - now)
+
     def _accept(self) -> None:
         assert self._listener is not None
         try:
@@ -195,7 +222,10 @@ class ModelServer:
             return
         self._serial += 1
         conn = ClientConnection(sock, _peer_name(peer), self._serial, self.config.max_frame_bytes)
-        conn.progress = Progress(functools.partial(self._send_frame, conn))
+        conn.hello_deadline = time.monotonic() + self.config.hello_timeout
+        if self._tokens.required:
+            conn.recv_limit = PRE_HELLO_MAX_BYTES
+        conn.session = Session(functools.partial(self._send_frame, conn))
         self._pending.append(conn)
         self._selector.register(sock, selectors.EVENT_READ, conn)
         _log.debug("connection accepted", extra={"conn": conn.serial, "peer": conn.peer})
@@ -228,7 +258,7 @@ class ModelServer:
                     if refusal is not None:
                         self._reject(conn, refusal)
                         return
-                self._send_frame(conn, handler.handle(request, conn.progress))
+                self._send_frame(conn, handler.handle(request, conn.session))
                 if handler.stop_requested:
                     break
             elif kind == ERROR:
@@ -244,6 +274,11 @@ class ModelServer:
                 return  # the send failed: the rest was for a client that is gone
         if skipped:
             _log.warning("bytes skipped while looking for a frame start", extra={"conn": conn.serial, "bytes": skipped})
+        if not conn.admitted and self._tokens.required and conn.decoder.buffered > PRE_HELLO_MAX_BYTES:
+            # A frame announced bigger than any hello: refuse it before it is held in memory.
+            self._reject(conn, self._not_authenticated(
+                conn, None, None, f"more than {PRE_HELLO_MAX_BYTES} bytes before hello: the first request must be a hello"))
+            return
         if handler.stop_requested:
             self._finish(conn)
 
@@ -259,7 +294,7 @@ class ModelServer:
 
     def _send_frame(self, conn: ClientConnection, payload: bytes) -> None:
         """Send one frame now, as far as the socket takes it (a reply or a progress frame)."""
-        self._send(conn, encode_frame(payload))
+        self._send(conn, encode_frame(payload, VERSION_MD5 if conn.session is None else conn.session.frame_version))
 
     def _send(self, conn: ClientConnection, data: bytes) -> None:
         if conn.closed:
@@ -298,8 +333,10 @@ class ModelServer:
             return None
         return self._not_authenticated(conn, request.cmd, request.req_id)
 
-    def _not_authenticated(self, conn: ClientConnection, cmd: Optional[str], req_id: Optional[int]) -> bytes:
-        message = "wrong or missing token" if cmd == HELLO else "the first request must be hello with the token"
+    def _not_authenticated(self, conn: ClientConnection, cmd: Optional[str], req_id: Optional[int],
+                           message: Optional[str] = None) -> bytes:
+        if message is None:
+            message = "wrong or missing token" if cmd == HELLO else "the first request must be hello with the token"
         _log.warning("connection not authenticated", extra={
             "conn": conn.serial, "peer": conn.peer, "cmd": cmd, "id": req_id, "code": NOT_AUTHENTICATED})
         return encode_payload(error_reply(cmd, req_id, NOT_AUTHENTICATED, "NotAuthenticated", message))
@@ -312,6 +349,7 @@ class ModelServer:
         if conn in self._pending:
             self._pending.remove(conn)
         conn.admitted = True
+        conn.recv_limit = RECV_SIZE
         self._active = conn
         _log.info("client connected", extra={"conn": conn.serial, "peer": conn.peer})
 

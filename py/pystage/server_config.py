@@ -5,6 +5,8 @@ from typing import Optional, Tuple
 from .frame_format import DEFAULT_MAX_FRAME_BYTES
 
 DEFAULT_INLINE_LIMIT = 1024 * 1024
+# Seconds a connection may stay without saying hello; each one holds a socket and a buffer until then.
+DEFAULT_HELLO_TIMEOUT = 10.0
 
 
 @dataclass(frozen=True)
@@ -23,3 +25,6 @@ class ServerConfig:
     inline_limit: int = DEFAULT_INLINE_LIMIT
     # Kept out of repr so the token can never end up in a log line or a traceback.
     token: Optional[str] = field(default=None, repr=False)
+    # Where the JSON log goes (the parent-death path writes there directly).
+    log_fd: int = 2
+    hello_timeout: float = DEFAULT_HELLO_TIMEOUT

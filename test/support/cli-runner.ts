@@ -13,9 +13,15 @@ export interface CliResult {
   stderr: string;
 }
 
+/** Where and with what environment the CLI runs (default: the repository root, this process's environment). */
+export interface CliSpawnOptions {
+  cwd?: string;
+  env?: NodeJS.ProcessEnv;
+}
+
 /** Start the CLI; `input` (if given) is written to stdin and stdin closed. */
-export function startCli(args: string[], input?: string | Buffer, cwd = repoRoot): { child: ChildProcess; done: Promise<CliResult> } {
-  const child = spawn(process.execPath, [cliPath, ...args], { stdio: ['pipe', 'pipe', 'pipe'], cwd });
+export function startCli(args: string[], input?: string | Buffer, options: CliSpawnOptions = {}): { child: ChildProcess; done: Promise<CliResult> } {
+  const child = spawn(process.execPath, [cliPath, ...args], { stdio: ['pipe', 'pipe', 'pipe'], cwd: options.cwd ?? repoRoot, env: options.env ?? process.env });
   const out: Buffer[] = [];
   const err: Buffer[] = [];
   child.stdout!.on('data', (c: Buffer) => out.push(c));
@@ -31,8 +37,8 @@ export function startCli(args: string[], input?: string | Buffer, cwd = repoRoot
 }
 
 /** Run the CLI to completion. */
-export function runCli(args: string[], input: string | Buffer = '', cwd = repoRoot): Promise<CliResult> {
-  return startCli(args, input, cwd).done;
+export function runCli(args: string[], input: string | Buffer = '', options: CliSpawnOptions = {}): Promise<CliResult> {
+  return startCli(args, input, options).done;
 }
 
 /** Parse JSON lines, ignoring blanks. */
