@@ -76,8 +76,9 @@ async function main(argv: string[]): Promise<number> {
   const stopInput = () => {
     stopReading = true;
     process.stdin.destroy();
-    // Stops the run even while it waits for room in a lane; what was taken is still finished.
-    void stage.close();
+    // Stops the run even while it waits for room in a lane; what was taken is still finished. A failure
+    // of the close surfaces where main awaits the same promise.
+    stage.close().catch(() => {});
   };
   const onSignal = (received: NodeJS.Signals) => {
     const code = received === 'SIGINT' ? 130 : 143;
