@@ -2,7 +2,11 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import { jsonLines, runCli, summaryOf } from './support/cli-runner.js';
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { cliPath, jsonLines, repoRoot, runCli, summaryOf } from './support/cli-runner.js';
 
 const fixtures = fileURLToPath(new URL('../../test/fixtures/models/', import.meta.url));
 const input = Array.from({ length: 300 }, (_, i) => JSON.stringify({ key: `k${i % 5}`, seq: i })).join('\n') + '\n';
@@ -35,4 +39,34 @@ test('no progress lines when stderr is not a terminal and --progress is not give
   }
   const both = await runCli([...args, '--progress', '--no-progress'], input);
   assert.equal(both.code, 2);
+});
+
+/** Runs a command with stdin from a file, stdout discarded, stderr on a pseudo-terminal; prints what the terminal got. */
+const ptyRunner = `
+import os, pty, subprocess, sys
+master, slave = pty.openpty()
+with open(sys.argv[1], "rb") as stdin:
+    proc = subprocess.Popen(sys.argv[2:], stdin=stdin, stdout=subprocess.DEVNULL, stderr=slave)
+os.close(slave)
+data = b""
+while True:
+    try:
+        chunk = os.read(master, 65536)
+    except OSError:
+        break
+    if not chunk:
+        break
+    data += chunk
+sys.stdout.write(data.decode("utf-8", "replace"))
+sys.exit(proc.wait())
+`;
+
+test('progress lines by default when stderr is a terminal', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'pystage-pty-'));
+  writeFileSync(join(dir, 'pty_runner.py'), ptyRunner);
+  writeFileSync(join(dir, 'input.jsonl'), input);
+  const result = spawnSync('python3', [join(dir, 'pty_runner.py'), join(dir, 'input.jsonl'), process.execPath, cliPath, ...args, '--progress-interval', '200'],
+    { cwd: repoRoot, encoding: 'utf8', timeout: 60_000 });
+  assert.equal(result.status, 0, result.stdout + result.stderr);
+  assert.ok(result.stdout.split('\n').filter((l) => l.startsWith('{"progress"')).length >= 2, result.stdout);
 });
