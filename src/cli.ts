@@ -129,7 +129,8 @@ async function main(argv: string[]): Promise<number> {
     await out.end();
     await errors.end();
   }
-  // A reader that went away lost what was written after it left: resume from what it surely got.
+  // Cut short by a signal or a reader that went away (for the latter, resumeOffset counts what was handed to
+  // stdout; what the reader did not take before it left is not known).
   summary(signal !== null || readerGone);
   if (readerGone) return 1;
   return signal === null ? 0 : signal === 'SIGINT' ? 130 : 143;
