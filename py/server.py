@@ -59,8 +59,11 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--host", default="127.0.0.1", help="TCP address to listen on (default 127.0.0.1)")
     parser.add_argument("--port", type=_port, default=0, help="TCP port; 0 picks a free one (default 0)")
     parser.add_argument("--unix-socket", metavar="PATH", help="listen on this Unix socket (mode 0600) instead of TCP")
-    parser.add_argument("--python-path", metavar="DIR", required=True,
-                        help="directory put first on sys.path; model files must lie inside it")
+    parser.add_argument("--python-path", metavar="DIR", required=True, action="append",
+                        help="directory put on sys.path, in the order given (repeatable); model and data files "
+                        "must lie inside one of these or an --allow-root; relative names resolve against the first")
+    parser.add_argument("--allow-root", metavar="DIR", action="append", default=[],
+                        help="a further directory model and data files may lie in (repeatable)")
     parser.add_argument("--uniq", metavar="STRING", default="pystage-{port}",
                         help="this server's unique name, in every log line; '{port}' is replaced by the bound port")
     parser.add_argument("--spool-dir", metavar="DIR",
@@ -108,8 +111,9 @@ def _log_stream(fd: int) -> TextIO:
 
 def main(argv: Optional[List[str]] = None) -> int:
     args = build_parser().parse_args(argv)
-    if not os.path.isdir(args.python_path):
-        build_parser().error(f"--python-path {args.python_path!r} is not a directory")
+    for directory in args.python_path + args.allow_root:
+        if not os.path.isdir(directory):
+            build_parser().error(f"{directory!r} (--python-path or --allow-root) is not a directory")
     # Popped so os.environ does not show it to models; the process environment (/proc/PID/environ) still
     # holds it, which is why the stage hands the token over on stdin instead.
     token = os.environ.pop(TOKEN_VARIABLE, None)
@@ -125,7 +129,8 @@ def main(argv: Optional[List[str]] = None) -> int:
         build_parser().error(f"--log-fd {args.log_fd} cannot be written: {exc}")
     configure_logging(formatter, LOG_LEVELS[args.log_level], log_stream)
     config = ServerConfig(
-        python_path=args.python_path, uniq=args.uniq, host=args.host, port=args.port,
+        python_path=args.python_path[0], more_python_paths=tuple(args.python_path[1:]),
+        allow_roots=tuple(args.allow_root), uniq=args.uniq, host=args.host, port=args.port,
         unix_socket=args.unix_socket, spool_dir=args.spool_dir, max_frame_bytes=args.max_frame_bytes,
         inline_limit=args.inline_limit, nan_as_null=args.nan_as_null, token=token or None, log_fd=args.log_fd,
         hello_timeout=args.hello_timeout)

@@ -2,6 +2,7 @@
  * The CLI's command line: parsed and validated into StageOptions, or a
  * UsageError saying what was wrong (exit code 2).
  */
+import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import type { StageOptions } from './options.js';
 import type { ModelSpec } from './worker-protocol.js';
@@ -17,16 +18,23 @@ Options:
   --no-batch-model NAME       run this model one message at a time even if it has execute_batch (repeatable)
   --nan-as-null               write NaN and infinities in outputs as null (default: the message fails)
   --partitions N              partitions = worker threads = Python servers (default: CPU cores)
-  --key FIELD                 the field that picks the partition (default: key)
+  --key FIELD                 the field that picks the partition (default: key); messages without it
+                              are spread round-robin, warned about once and counted as "keyless"
   --route FIELD               send each message only to the model its FIELD names
   --ordered                   emit outputs in global input order (default: per-partition order)
   --python PYTHON             the Python interpreter, used as given: VENV/bin/python runs that
                               virtualenv with its packages (default: python3)
-  --python-path DIR           where model files live (default: the first model file's directory)
+  --python-path DIR           put DIR on the servers' sys.path, for the models' imports (repeatable;
+                              default: the model files' directories)
   --errors FILE               where error lines go (default: stderr)
   --execute-timeout MS        a model call taking longer is given up and its server replaced (default: 30000)
   --load-timeout MS           loading a model (its constructor) or its init(DATAFILE) taking longer fails
                               with an error naming the model (default: 300000)
+  --skip N                    skip the first N input lines: resume a cut-short run at its "resumeOffset"
+                              (offsets keep counting input lines, so they continue from N)
+  --progress, --no-progress   a progress line on stderr every interval (default: only when stderr is a terminal)
+  --progress-interval MS      how often (default: 5000)
+  --metrics-port PORT         serve Prometheus metrics on http://127.0.0.1:PORT/metrics during the run
   --handlers FILE             an ES module whose named exports answer self.context.request(name, payload)
   --host-request-timeout MS   how long a model's host request waits unless it names a timeout (default: 30000)
   --max-state-bytes N         bytes of self.context.state per partition; a write beyond fails (default: 16 MiB)
@@ -36,9 +44,19 @@ Options:
   -h, --help                  this help
   -v, --version               the version
 
-Output: one line per model output:
+Paths: every FILE, DATAFILE and DIR is relative to the current directory (or absolute), like any Unix
+tool. The Python servers accept model and data files only from the python path and the folders of the
+files named here.
+
+Output: one line per model output on stdout:
   {"offset":N,"key":K,"partition":P,"model":NAME,"output":{...}}
-Exit codes: 0 the stream was processed (even with per-message errors), 1 the stage could not run, 2 bad usage.`;
+Error lines ({"offset","key","partition","model","line","error":{"code","type","message","traceback"}})
+go to --errors. At exit one summary line goes to stderr:
+  {"summary":{"in","out","noOutput","errors","keyless","restarts","seconds","msgPerSec","interrupted",...}}
+Ctrl-C (SIGINT) or SIGTERM: no more input is read, what was read is finished, the summary says
+"interrupted":true and "resumeOffset" (run again with --skip that many); a second signal exits at once.
+Exit codes: 0 the stream was processed (even with per-message errors), 1 the stage could not run (or
+stdout was closed early), 2 bad usage, 130 after SIGINT, 143 after SIGTERM.`;
 
 /** A command line that cannot be run. */
 export class UsageError extends Error {
@@ -48,7 +66,16 @@ export class UsageError extends Error {
 export type Command =
   | { kind: 'help' }
   | { kind: 'version' }
-  | { kind: 'run'; options: StageOptions; errorsFile: string | null; handlersFile: string | null };
+  | { kind: 'run'; options: StageOptions; errorsFile: string | null; handlersFile: string | null; run: RunFlags };
+
+/** What the CLI itself does around the stage. */
+export interface RunFlags {
+  /** Input lines to skip: the `resumeOffset` of a cut-short run. */
+  skip: number;
+  /** Progress lines on stderr: true/false forced, null when stderr is a terminal. */
+  progress: boolean | null;
+  progressIntervalMs: number;
+}
 
 /** Parse argv (without node and the script). */
 export function parseCommandLine(argv: string[]): Command {
@@ -69,7 +96,7 @@ export function parseCommandLine(argv: string[]): Command {
         route: { type: 'string' },
         ordered: { type: 'boolean' },
         python: { type: 'string' },
-        'python-path': { type: 'string' },
+        'python-path': { type: 'string', multiple: true },
         errors: { type: 'string' },
         'execute-timeout': { type: 'string' },
         'load-timeout': { type: 'string' },
@@ -79,6 +106,11 @@ export function parseCommandLine(argv: string[]): Command {
         'cache-max-entries': { type: 'string' },
         'cache-max-bytes': { type: 'string' },
         'log-level': { type: 'string' },
+        skip: { type: 'string' },
+        progress: { type: 'boolean' },
+        'no-progress': { type: 'boolean' },
+        'progress-interval': { type: 'string' },
+        'metrics-port': { type: 'string' },
         help: { type: 'boolean', short: 'h' },
         version: { type: 'boolean', short: 'v' },
       },
@@ -93,7 +125,8 @@ export function parseCommandLine(argv: string[]): Command {
   if (positionals[0] !== 'run' || positionals.length > 1) throw new UsageError(`unknown command "${positionals.join(' ')}"; the command is "run"`);
   if (!values.model || values.model.length === 0) throw new UsageError('pystage run needs at least one --model NAME=FILE[:CLASS]');
 
-  const models = values.model.map(parseModel);
+  // Every path typed here is relative to the current directory (or absolute), like every Unix tool.
+  const models = values.model.map(parseModel).map((m) => ({ ...m, file: resolve(m.file) }));
   const byName = new Map(models.map((m) => [m.name, m]));
   for (const item of values['model-options'] ?? []) {
     const [name, text] = splitPair('--model-options', item);
@@ -109,7 +142,7 @@ export function parseCommandLine(argv: string[]): Command {
   }
   for (const item of values.init ?? []) {
     const [name, dataFile] = splitPair('--init', item);
-    modelNamed(byName, '--init', name).initData = dataFile;
+    modelNamed(byName, '--init', name).initData = resolve(dataFile);
   }
   for (const name of values['no-batch-model'] ?? []) modelNamed(byName, '--no-batch-model', name).batch = false;
   const options: StageOptions = {
@@ -119,7 +152,7 @@ export function parseCommandLine(argv: string[]): Command {
     routeField: values.route,
     ordered: values.ordered ?? false,
     python: values.python,
-    pythonPath: values['python-path'],
+    pythonPath: values['python-path']?.map((dir) => resolve(dir)),
     executeTimeoutMs: values['execute-timeout'] === undefined ? undefined : integer('--execute-timeout', values['execute-timeout'], 86_400_000),
     loadTimeoutMs: values['load-timeout'] === undefined ? undefined : integer('--load-timeout', values['load-timeout'], 86_400_000),
     logLevel: values['log-level'] ?? 'warn',
@@ -128,8 +161,15 @@ export function parseCommandLine(argv: string[]): Command {
     maxStateBytes: optionalInteger('--max-state-bytes', values['max-state-bytes'], 2 ** 32),
     cacheMaxEntries: optionalInteger('--cache-max-entries', values['cache-max-entries'], 2 ** 32),
     cacheMaxBytes: optionalInteger('--cache-max-bytes', values['cache-max-bytes'], 2 ** 40),
+    metricsPort: values['metrics-port'] === undefined ? undefined : integer('--metrics-port', values['metrics-port'], 65535, 0),
   };
-  return { kind: 'run', options, errorsFile: values.errors ?? null, handlersFile: values.handlers ?? null };
+  if (values.progress && values['no-progress']) throw new UsageError('--progress and --no-progress contradict each other');
+  const run: RunFlags = {
+    skip: values.skip === undefined ? 0 : integer('--skip', values.skip, Number.MAX_SAFE_INTEGER, 0),
+    progress: values.progress ? true : values['no-progress'] ? false : null,
+    progressIntervalMs: values['progress-interval'] === undefined ? 5000 : integer('--progress-interval', values['progress-interval'], 3_600_000, 100),
+  };
+  return { kind: 'run', options, errorsFile: values.errors ?? null, handlersFile: values.handlers ?? null, run };
 }
 
 function optionalInteger(flag: string, text: string | undefined, max: number): number | undefined {
@@ -155,8 +195,8 @@ function modelNamed(models: Map<string, ModelSpec>, flag: string, name: string):
   return model;
 }
 
-function integer(flag: string, text: string, max: number): number {
+function integer(flag: string, text: string, max: number, min = 1): number {
   const n = Number(text);
-  if (!/^\d+$/.test(text) || n < 1 || n > max) throw new UsageError(`${flag} must be an integer from 1 to ${max}, got "${text}"`);
+  if (!/^\d+$/.test(text) || n < min || n > max) throw new UsageError(`${flag} must be an integer from ${min} to ${max}, got "${text}"`);
   return n;
 }

@@ -7,7 +7,7 @@
  */
 import { MessageChannel, type MessagePort } from 'node:worker_threads';
 import { PystageError } from './errors.js';
-import type { Logger } from './logger.js';
+import type { StageLogger } from './stage-logger.js';
 import { CacheValueTooLargeError, type SharedCache } from './shared-cache.js';
 
 /** What a handler knows about the request: which partition and model asked, for which message key. */
@@ -51,7 +51,7 @@ export class HostServices {
   private readonly ports = new Set<MessagePort>();
   private readonly counts: HostRequestStats = { calls: 0, failed: 0, cacheOps: 0 };
 
-  constructor(private readonly handlers: Record<string, HostHandler>, readonly cache: SharedCache, private readonly logger: Logger) {}
+  constructor(private readonly handlers: Record<string, HostHandler>, readonly cache: SharedCache, private readonly logger: StageLogger) {}
 
   /** A new port for a partition's (new) worker thread; it closes when that thread ends. */
   connect(): MessagePort {

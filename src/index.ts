@@ -1,10 +1,11 @@
 /** pystage: run Python models over a partitioned message stream. */
 export { createStage, Stage } from './stage.js';
-export type { StageOutput, StageFailure, StageRecord, StageStats } from './stage.js';
+export type { StageOutput, StageFailure, StageRecord, StageStats, PartitionLoad } from './stage.js';
 export type { StageOptions } from './options.js';
 export type { ModelSpec, PartitionStatus } from './worker-protocol.js';
 export * from './errors.js';
 export { fnv1a, Partitioner } from './partitioner.js';
+export { sampleModel } from './sample-models.js';
 export type { HostHandler, HostRequestContext } from './host-services.js';
 export { SharedCache, CacheValueTooLargeError, type CacheStats } from './shared-cache.js';
 export { loadHandlers } from './handlers-file.js';

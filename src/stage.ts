@@ -16,12 +16,15 @@ import { Duplex, PassThrough, Readable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import { Piscina } from 'piscina';
 import { InvalidOptionError, PartitionsError, StageClosedError, errorFromRecord } from './errors.js';
+import { registerContextMetrics } from './context-metrics.js';
 import { HostServices } from './host-services.js';
 import { SharedCache } from './shared-cache.js';
 import { StateTable } from './state-table.js';
 import type { LineBatch } from './line-reader.js';
-import { createLogger, type Logger } from './logger.js';
+import { createLogger } from './logger.js';
 import { mathThreadsPerServer } from './math-threads.js';
+import { StageMetrics } from './metrics.js';
+import type { StageLogger } from './stage-logger.js';
 import { checkModelSpec, modelFile, resolveOptions, type ResolvedOptions, type StageOptions } from './options.js';
 import { PartitionLane, replyFailure } from './partition-lane.js';
 import { Partitioner } from './partitioner.js';
@@ -29,10 +32,20 @@ import { killProcessGroup } from './process-group.js';
 import { resolvePython } from './python-interpreter.js';
 import { createSpoolDir, removeOrphanedSpoolDirs } from './spool-dir.js';
 import { toRecords, type StageRecord } from './records.js';
-import { StageRun, type BatchRange } from './stage-run.js';
+import type { BatchRange } from './ordered-merge.js';
+import { StageRun } from './stage-run.js';
 import type { ModelSpec, PartitionHost, PartitionStatus, WorkerConfig, WorkerReply, WorkerTask } from './worker-protocol.js';
 
 export { StageOutput, type StageFailure, type StageRecord } from './records.js';
+
+/** One partition's load right now. */
+export interface PartitionLoad {
+  partition: number;
+  /** Messages read and waiting on the main thread for their batch to be sent. */
+  queued: number;
+  /** Messages sent to the partition's worker and Python server, not answered yet. */
+  inFlight: number;
+}
 
 /** Counters of a stage since it was created. */
 export interface StageStats {
@@ -40,6 +53,8 @@ export interface StageStats {
   out: number;
   noOutput: number;
   errors: number;
+  /** Messages without a key (no key field, or null): spread round-robin, so their relative order is not kept. */
+  keyless: number;
   restarts: number;
   seconds: number;
   msgPerSec: number;
@@ -68,13 +83,14 @@ export async function createStage(options: StageOptions): Promise<Stage> {
 /** A running stage. Create it with `createStage`. */
 export class Stage {
   readonly id = randomBytes(4).toString('hex');
-  readonly logger: Logger;
+  /** JSON lines on stderr at the stage's logLevel. */
+  readonly logger: StageLogger;
   private readonly lanes: PartitionLane[] = [];
   private readonly pools: Piscina[] = [];
   private readonly partitioner: Partitioner;
   private readonly spoolDir: string;
   private models: ModelSpec[];
-  private readonly counts = { in: 0, out: 0, noOutput: 0, errors: 0 };
+  private readonly counts = { in: 0, out: 0, noOutput: 0, errors: 0, keyless: 0 };
   private readonly startedAt = performance.now();
   private closing = false;
   private python = '';
@@ -82,6 +98,8 @@ export class Stage {
   private readonly runs = new Set<StageRun>();
   private readonly running = new Set<Promise<void>>();
   private readonly killLeftovers = () => this.killServers();
+  private readonly metrics: StageMetrics | null;
+  private servedAt: string | null = null;
   /** The cache every partition's models and the host share (`self.context.cache` in Python). */
   readonly cache: SharedCache;
   private readonly host: HostServices;
@@ -93,11 +111,25 @@ export class Stage {
     this.logger = createLogger(options.logLevel, { stage: this.id });
     this.partitioner = new Partitioner(options.partitions);
     this.models = options.models;
+    this.metrics = options.metricsPort === null ? null : new StageMetrics({
+      messagesIn: () => this.counts.in,
+      partitions: () => this.lanes.map((lane) => ({
+        partition: lane.partition, queued: lane.queued, inFlight: lane.inFlight, serverPid: lane.serverPid,
+        recovery: lane.recovery, threadReplacements: lane.threadReplacements,
+      })),
+    });
     const orphans = removeOrphanedSpoolDirs();
     if (orphans.length > 0) this.logger.info({ removed: orphans }, 'removed spool directories of pystage processes that are gone');
     this.spoolDir = createSpoolDir();
     this.cache = new SharedCache(options.cacheMaxEntries, options.cacheMaxBytes);
     this.host = new HostServices(options.handlers, this.cache, this.logger);
+    if (this.metrics) {
+      registerContextMetrics(this.metrics.registry, {
+        states: () => this.states.map((s, partition) => ({ partition, bytes: s.bytes, keys: s.keys })),
+        cache: () => this.cache.stats(),
+        hostRequests: () => this.host.stats(),
+      });
+    }
   }
 
   /** A read-only snapshot of a partition's state: model name to { key: value }, as of its last emitted output. */
@@ -110,6 +142,11 @@ export class Stage {
   /** What a partition's (new) worker thread starts with: a port to the host, and the state to restore. */
   private partitionHost(partition: number): PartitionHost {
     return { port: this.host.connect(), state: this.states[partition]!.snapshot() };
+  }
+
+  /** Where Prometheus metrics are served (`metricsPort`), e.g. `http://127.0.0.1:9464/metrics`; null when not. */
+  get metricsUrl(): string | null {
+    return this.servedAt;
   }
 
   get partitions(): number {
@@ -125,7 +162,7 @@ export class Stage {
     process.once('exit', this.killLeftovers);
     for (let partition = 0; partition < o.partitions; partition++) {
       const config: WorkerConfig = {
-        stageId: this.id, partition, pythonPath: o.pythonPath, serverScript,
+        stageId: this.id, partition, pythonPath: o.pythonPath[0]!, extraPythonPaths: o.pythonPath.slice(1), allowRoots: o.allowRoots, serverScript,
         spoolDir: this.spoolDir, inlineLimit: o.inlineLimit, maxFrameBytes: o.maxFrameBytes,
         executeTimeoutMs: o.executeTimeoutMs, loadTimeoutMs: o.loadTimeoutMs, startTimeoutMs: o.startTimeoutMs, maxAttempts: o.maxAttempts,
         logLevel: o.logLevel, nanAsNull: o.nanAsNull, mathThreads: mathThreadsPerServer(o.partitions),
@@ -142,7 +179,7 @@ export class Stage {
       this.pools.push(pool);
       this.lanes.push(new PartitionLane(pool, {
         partition, maxBatch: o.maxBatch, maxBatchBytes: o.maxBatchBytes, batchTargetMs: o.batchTargetMs,
-        pipelineDepth: o.pipelineDepth, maxInFlight: o.maxInFlight, maxInFlightBytes: o.maxInFlightBytes,
+        pipelineDepth: o.pipelineDepth, maxInFlight: o.maxInFlight, maxInFlightBytes: o.maxInFlightBytes, maxInFlightMs: o.maxInFlightMs,
         startTask: () => ({ op: 'start', python: this.python, models: this.models, host: this.partitionHost(partition) }),
         onStateChanges: (changes) => state.apply(changes),
       }));
@@ -161,6 +198,15 @@ export class Stage {
       await this.shutdown();
       throw failure;
     }
+    if (this.metrics !== null) {
+      try {
+        this.servedAt = await this.metrics.listen(o.metricsPort!);
+      } catch (err) {
+        await this.shutdown();
+        throw err;
+      }
+      this.logger.info({ metricsUrl: this.servedAt }, 'serving Prometheus metrics');
+    }
     this.logger.info({ partitions: o.partitions, models: this.models.map((m) => m.name) }, 'stage ready');
   }
 
@@ -172,8 +218,8 @@ export class Stage {
   }
 
   /** @internal Run input lines (the CLI); completed messages come back as ranges of batches, outputs as bytes. */
-  processLines(source: AsyncIterable<LineBatch>): AsyncIterable<BatchRange[]> {
-    return this.startRun((run) => run.runLines(source));
+  processLines(source: AsyncIterable<LineBatch>, firstOffset = 0): AsyncIterable<BatchRange[]> {
+    return this.startRun((run) => run.runLines(source), firstOffset);
   }
 
   /** An object-mode Duplex for stream.pipeline(): write messages, read StageRecords. */
@@ -186,6 +232,7 @@ export class Stage {
   async addModel(spec: ModelSpec): Promise<void> {
     checkModelSpec(spec);
     const resolved = { ...spec, file: modelFile(spec.file, this.options.pythonPath) };
+    if (resolved.initData !== undefined) resolved.initData = modelFile(resolved.initData, this.options.pythonPath);
     await this.broadcast({ op: 'addModel', spec: resolved });
     this.models = [...this.models.filter((m) => m.name !== spec.name), resolved];
   }
@@ -194,6 +241,7 @@ export class Stage {
   async updateModel(spec: ModelSpec): Promise<void> {
     checkModelSpec(spec);
     const resolved = { ...spec, file: modelFile(spec.file, this.options.pythonPath) };
+    if (resolved.initData !== undefined) resolved.initData = modelFile(resolved.initData, this.options.pythonPath);
     await this.broadcast({ op: 'updateModel', spec: resolved });
     this.models = this.models.map((m) => (m.name === spec.name ? resolved : m));
   }
@@ -207,6 +255,7 @@ export class Stage {
 
   /** Call a model's `init(dataFile)` on every partition. */
   async initModel(name: string, dataFile: string): Promise<void> {
+    dataFile = modelFile(dataFile, this.options.pythonPath);
     await this.broadcast({ op: 'initModel', name, dataFile });
     this.models = this.models.map((m) => (m.name === name ? { ...m, initData: dataFile } : m));
   }
@@ -230,6 +279,11 @@ export class Stage {
     };
   }
 
+  /** Every partition's queued and in-flight messages right now. */
+  load(): PartitionLoad[] {
+    return this.lanes.map((lane) => ({ partition: lane.partition, queued: lane.queued, inFlight: lane.inFlight }));
+  }
+
   /** Stop taking input, finish and emit every message in flight, stop every server, destroy the pools. */
   close(): Promise<void> {
     this.closing = true;
@@ -244,6 +298,7 @@ export class Stage {
   private async shutdown(): Promise<void> {
     await Promise.all(this.lanes.map((lane) => lane.command({ op: 'stop' })));
     await Promise.all(this.pools.map((pool) => pool.destroy()));
+    await this.metrics?.close();
     this.host.close();
     this.killServers();
     process.off('exit', this.killLeftovers);
@@ -271,12 +326,18 @@ export class Stage {
   }
 
   /** Start a run over a source; its completed ranges are read from the returned iterable. */
-  private startRun(feed: (run: StageRun) => Promise<void>): AsyncIterable<BatchRange[]> {
+  private startRun(feed: (run: StageRun) => Promise<void>, firstOffset = 0): AsyncIterable<BatchRange[]> {
     if (this.closing) throw new StageClosedError('the stage is closing; it takes no more input');
     const run = new StageRun({
       lanes: this.lanes, partitioner: this.partitioner, keyField: this.options.keyField, routeField: this.options.routeField,
       ordered: this.options.ordered, emitLimit: this.options.maxInFlight * this.options.partitions, counts: this.counts,
+      firstOffset,
+      metrics: this.metrics,
       closing: () => this.closing,
+      onFirstKeyless: () => this.logger.warn(
+        { keyField: this.options.keyField },
+        `a message has no "${this.options.keyField}" field (or it is null): such messages are spread round-robin across partitions and keep no order; the summary counts them as "keyless". Pick the key field with --key / keyField`,
+      ),
     });
     this.runs.add(run);
     const running = feed(run).then(() => run.results.end(), (err: unknown) => run.results.end(err));

@@ -11,7 +11,7 @@ import type { StateSnapshot } from './state-table.js';
 export interface ModelSpec {
   /** The name messages and commands use. */
   name: string;
-  /** The model's file, relative to the python path (or absolute inside it). */
+  /** The model's file: absolute, or relative to the current directory (the API also looks in the python path). */
   file: string;
   /** The class to instantiate; by default the file's only class with an `execute` method. */
   className?: string;
@@ -27,7 +27,12 @@ export interface ModelSpec {
 export interface WorkerConfig {
   stageId: string;
   partition: number;
+  /** The first python path entry (relative names resolve against it). */
   pythonPath: string;
+  /** Further python path entries, in order. */
+  extraPythonPaths: string[];
+  /** Further folders model and data files may lie in. */
+  allowRoots: string[];
   serverScript: string;
   spoolDir: string;
   inlineLimit: number;
@@ -82,10 +87,18 @@ export interface ExecTask {
   routes: (string | null)[] | null;
 }
 
+/** A partition's recoveries so far, for metrics: restarts by cause, messages sent again after a break. */
+export interface RecoveryCounts {
+  /** Server restarts by the reason its connection broke (closed, timeout, bad-frame, ...). */
+  restartCauses: Record<string, number>;
+  /** Messages sent to a server again because the one running them broke. */
+  reexecuted: number;
+}
+
 /** What every task returns: Piscina loses thrown errors' classes, so failures are values. */
 export type WorkerReply<T> =
-  | { ok: true; value: T; restarts: number; serverPid: number | null }
-  | { ok: false; error: ErrorRecord; restarts: number; serverPid: number | null };
+  | { ok: true; value: T; restarts: number; serverPid: number | null; recovery?: RecoveryCounts }
+  | { ok: false; error: ErrorRecord; restarts: number; serverPid: number | null; recovery?: RecoveryCounts };
 
 /** The value of an exec task: the batch's Outcomes (batch.ts), its buffers transferred back. */
 export type ExecValue = Outcomes;

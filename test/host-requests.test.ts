@@ -141,3 +141,27 @@ test('an answer too large for a frame fails the model\'s request, not the connec
     await stage.close();
   }
 });
+
+test('Prometheus metrics: state size per partition, the cache, host requests by outcome', async () => {
+  const stage = await createStage({
+    partitions: 1, pythonPath: fixtures, logLevel: 'silent', metricsPort: 0, routeField: 'm',
+    models: [{ name: 'ask', file: 'asker.py' }, { name: 'count', file: 'keyed_counter.py' }],
+    handlers: { echo: (x: unknown) => x },
+  });
+  try {
+    await collect(stage.process([
+      { m: 'count', key: 'a' }, { m: 'count', key: 'b' },
+      { m: 'ask', key: 'c', op: 'set', name: 'k', value: 'v' }, { m: 'ask', key: 'c', handler: 'echo', payload: 1 }, { m: 'ask', key: 'c', handler: 'nope' },
+    ]));
+    const text = await (await fetch(stage.metricsUrl!)).text();
+    const value = (line: string) => Number(text.split('\n').find((l) => l.startsWith(line + ' '))?.slice(line.length + 1));
+    assert.equal(value('pystage_state_keys{partition="0"}'), 2);
+    assert.equal(value('pystage_state_bytes{partition="0"}'), stage.stats().stateBytes);
+    assert.equal(value('pystage_cache_entries'), 1);
+    assert.equal(value('pystage_cache_bytes'), 1 + 3);
+    assert.equal(value('pystage_host_requests_total{outcome="answered"}'), 2);
+    assert.equal(value('pystage_host_requests_total{outcome="failed"}'), 1);
+  } finally {
+    await stage.close();
+  }
+});

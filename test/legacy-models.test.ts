@@ -21,7 +21,7 @@ test('original-server models: string results, blank = no output, PartitionHash =
     { key: 'g', m: 'product', x: 12345678901, y: 1000000000 },
   ];
   const result = await runCli([
-    'run', '--python-path', 'test/fixtures/legacy', '--model', 'sum=models/sum.py', '--model', 'product=models/product.py',
+    'run', '--python-path', 'test/fixtures/legacy', '--model', 'sum=test/fixtures/legacy/models/sum.py', '--model', 'product=test/fixtures/legacy/models/product.py',
     '--model-options', 'sum={"scale":3}', '--route', 'm', '--partitions', '3', '--ordered',
   ], lines(messages));
   assert.equal(result.code, 0, result.stderr);

@@ -46,7 +46,7 @@ describe('numpy models', () => {
     const scores = new Map<string, Map<number, number>>();
     for (const [style, cls] of [['one', 'ScoringNetwork'], ['vectorised', 'BatchScoringNetwork']] as const) {
       const result = await runCli([
-        'run', '--model', `score=${scoringFile}:${cls}`, '--init', 'score=scoring_network.weights.json', '--python', python,
+        'run', '--model', `score=${scoringFile}:${cls}`, '--init', `score=${join(modelsDir, 'scoring_network.weights.json')}`, '--python', python,
       ], input);
       assert.equal(result.code, 0, result.stderr);
       assert.deepEqual(summaryOf(result.stderr), { ...summaryOf(result.stderr), in: 3000, out: 2999, errors: 1 });

@@ -1,6 +1,7 @@
 /** Options are validated once, with errors that name the option and the value. */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { InvalidOptionError } from '../src/errors.js';
 import { resolveOptions } from '../src/options.js';
@@ -33,7 +34,8 @@ test('the command line: FILE:CLASS, options, init, and usage errors', () => {
   const c = parseCommandLine(['run', '--model', 'm=dir/f.py:Cls', '--model-options', 'm={"x":1}', '--init', 'm=data.bin', '--partitions', '3', '--ordered']);
   assert.equal(c.kind, 'run');
   if (c.kind !== 'run') return;
-  assert.deepEqual(c.options.models, [{ name: 'm', file: 'dir/f.py', className: 'Cls', options: { x: 1 }, initData: 'data.bin' }]);
+  // Paths typed on the command line are relative to the current directory.
+  assert.deepEqual(c.options.models, [{ name: 'm', file: join(process.cwd(), 'dir/f.py'), className: 'Cls', options: { x: 1 }, initData: join(process.cwd(), 'data.bin') }]);
   assert.equal(c.options.partitions, 3);
   assert.equal(c.options.ordered, true);
   assert.throws(() => parseCommandLine(['run', '--model', 'm=f.py', '--partitions', 'two']), UsageError);

@@ -25,6 +25,10 @@ export interface Operation {
   giveUp(err: PystageError): void;
   /** Times the server died or hung while this operation was alone in flight. */
   crashes: number;
+  /** Messages the request runs (0 for a command), for counting re-executions. */
+  messages?: number;
+  /** Set once sent: sending it again (or a piece of it) re-executes its messages. */
+  sentBefore?: boolean;
   /** In flight when the server broke with others: resent alone until it is answered. */
   suspect?: boolean;
   /** A batch of several messages: what replaces it after a break, `done` of them known finished. */
@@ -114,6 +118,7 @@ function batchRun(task: ExecTask, model: string, items: number[], slotOf: (i: nu
     };
     const make = (part: number[]): Operation => ({
       crashes: 0,
+      messages: part.length,
       frame: (id, checksum) => batchFrame(id, model, task.data, task.spans, part, env.maxFrameBytes, checksum),
       settle: (payload) => {
         mapBatchReply(payload, model, part, slotOf, table, env).then(() => settled(part.length), reject);
@@ -167,6 +172,7 @@ async function fileRun(task: ExecTask, model: string, i: number, slot: number, t
     let isObject = false;
     const payload = await new Promise<Buffer | PystageError>((resolve) => env.submit({
       crashes: 0,
+      messages: 1,
       frame: (id, checksum) => encodeFrame(commandRequest('executeModel', id, { ModelName: model, InputFile: path }), env.maxFrameBytes, checksum),
       settle: (reply) => {
         // The state changes now, in reply order (not after the await below).

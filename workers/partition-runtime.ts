@@ -23,7 +23,7 @@ import { PipelineQueue } from '../src/pipeline-queue.js';
 import { encodeFrame, type CommandName, type ReplyError } from '../src/protocol/index.js';
 import { readReplyHead } from '../src/protocol/replies.js';
 import { commandRequest, hostReplyPayload, restoreStateRequest } from '../src/protocol/requests.js';
-import type { ExecTask, ModelSpec, PartitionHost, WorkerConfig } from '../src/worker-protocol.js';
+import type { ExecTask, ModelSpec, PartitionHost, RecoveryCounts, WorkerConfig } from '../src/worker-protocol.js';
 import type { HostResult } from '../src/host-services.js';
 import { HostLink, parseHostRequest } from './host-link.js';
 import { PartitionState } from './partition-state.js';
@@ -42,6 +42,8 @@ type State = 'up' | 'recovering' | 'failed' | 'stopped';
 /** The worker's partition: owns one Python server over one connection. */
 export class PartitionRuntime {
   restarts = 0;
+  /** Restarts by cause and re-executed messages, reported with every reply for the stage's metrics. */
+  readonly recoveries: RecoveryCounts = { restartCauses: {}, reexecuted: 0 };
   private server: PythonServerProcess | null = null;
   private connection: ServerConnection | null = null;
   /** Every operation not yet answered, in submission order; the running ones are on the wire. */
@@ -84,7 +86,7 @@ export class PartitionRuntime {
       // Models still to load: each one moves into the registry once loaded, so a retry after a kill
       // replays those and loads the rest.
       const pending = [...models];
-      await runtime.launchWithRetries(false, pending);
+      await runtime.launchWithRetries(false, pending, 'start');
       runtime.state = 'up';
     } catch (err) {
       await runtime.stop();
@@ -226,6 +228,8 @@ export class PartitionRuntime {
         continue;
       }
       this.queue.markSent();
+      if (operation.sentBefore) this.recoveries.reexecuted += operation.messages ?? 0;
+      operation.sentBefore = true;
       connection.send(id, frame, operation.timeoutMs, operation).then((payload) => {
         this.queue.answer(operation);
         operation.settle(payload);
@@ -276,7 +280,10 @@ export class PartitionRuntime {
     const head = this.queue.first()!;
     if (head.split) {
       this.queue.dropFirst();
-      this.queue.unshift(...head.split(err.progress));
+      // Every piece was on the wire inside the batch: sending it again re-executes it.
+      const pieces = head.split(err.progress);
+      for (const piece of pieces) piece.sentBefore = true;
+      this.queue.unshift(...pieces);
       return;
     }
     head.crashes++;
@@ -297,15 +304,16 @@ export class PartitionRuntime {
     const server = this.server;
     const serverGone = err.reason === 'timeout' || !server?.alive
       || await Promise.race([server.whenExited().then(() => true), delay(100).then(() => false)]);
-    await this.launchWithRetries(!serverGone, []);
+    await this.launchWithRetries(!serverGone, [], err.reason);
   }
 
   /**
    * Reconnect (when the server may still be alive) or start a server, with backoff: kills from outside
    * cost no retry, failures of our own use one up, and failures no retry can fix end it at once.
    * `pending` are models to load strictly (at start): one that fails to load ends the start with its error.
+   * `cause`: why (the way the connection broke, or `start`), counted per restart for the metrics.
    */
-  private async launchWithRetries(reconnectFirst: boolean, pending: ModelSpec[]): Promise<void> {
+  private async launchWithRetries(reconnectFirst: boolean, pending: ModelSpec[], cause: string): Promise<void> {
     let reconnect = reconnectFirst;
     await pRetry(async () => {
       if (reconnect) {
@@ -322,7 +330,8 @@ export class PartitionRuntime {
       }
       if (this.launches > 1) {
         this.restarts++;
-        this.logger.info({ restarts: this.restarts }, 'Python server restarted');
+        this.recoveries.restartCauses[cause] = (this.recoveries.restartCauses[cause] ?? 0) + 1;
+        this.logger.info({ restarts: this.restarts, cause }, 'Python server restarted');
       }
     }, {
       retries: 5, factor: 2, minTimeout: 50, maxTimeout: 2000,
@@ -341,6 +350,7 @@ export class PartitionRuntime {
     this.launches++;
     this.server = await PythonServerProcess.start({
       python: c.python, serverScript: c.serverScript, pythonPath: c.pythonPath, spoolDir: c.spoolDir,
+      extraPythonPaths: c.extraPythonPaths, allowRoots: c.allowRoots,
       uniq: `${c.stageId}.p${c.partition}.t${threadId}.{port}`,
       maxFrameBytes: c.maxFrameBytes, inlineLimit: c.inlineLimit, logLevel: c.logLevel, startTimeoutMs: c.startTimeoutMs,
       nanAsNull: c.nanAsNull, mathThreads: c.mathThreads,

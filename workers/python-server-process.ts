@@ -21,6 +21,9 @@ export interface ServerProcessOptions {
   python: string;
   serverScript: string;
   pythonPath: string;
+  /** Further sys.path entries, and further folders model and data files may lie in. */
+  extraPythonPaths?: string[];
+  allowRoots?: string[];
   spoolDir: string;
   /** May contain `{port}`, which the server replaces with the port it bound. */
   uniq: string;
@@ -109,6 +112,8 @@ export class PythonServerProcess {
       o.serverScript,
       '--host', '127.0.0.1', '--port', '0',
       '--python-path', o.pythonPath,
+      ...(o.extraPythonPaths ?? []).flatMap((dir) => ['--python-path', dir]),
+      ...(o.allowRoots ?? []).flatMap((dir) => ['--allow-root', dir]),
       '--uniq', o.uniq,
       '--spool-dir', o.spoolDir,
       '--max-frame-bytes', String(o.maxFrameBytes),

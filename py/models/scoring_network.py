@@ -51,7 +51,7 @@ class ScoringNetwork(Model):
     def score(self, x: np.ndarray) -> np.ndarray:
         """Scores of one row (a scalar) or of a matrix of rows (a vector)."""
         if self.layers is None:
-            raise RuntimeError("no weights loaded: start the model with --init NAME=scoring_network.weights.json")
+            raise RuntimeError("no weights loaded: start the model with --init NAME=PATH/scoring_network.weights.json")
         w1, b1, w2, b2, w3, b3 = self.layers
         h = np.maximum(x @ w1 + b1, 0.0)
         h = np.maximum(h @ w2 + b2, 0.0)

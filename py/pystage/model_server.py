@@ -96,18 +96,20 @@ class ModelServer:
     def _start(self) -> None:
         config = self.config
         python_path = os.path.realpath(config.python_path)
-        # First on the path, so models import their own helpers; the server's package stays reachable after it.
-        sys.path.insert(0, python_path)
+        python_paths = [python_path] + [os.path.realpath(p) for p in config.more_python_paths]
+        # First on the path, in order, so models import their own helpers; the server's package stays reachable after.
+        sys.path[0:0] = python_paths
+        roots = python_paths + [os.path.realpath(r) for r in config.allow_roots]
         self._spool = Spool(config.spool_dir)
         self._listener, self._address = open_listener(config.host, config.port, config.unix_socket)
         self.uniq = config.uniq.replace("{port}", str(self._address.port) if self._address.port else "unix")
         self._formatter.uniq = self.uniq
-        # Relative names resolve against the python path; data may also live in the spool dir.
-        data_paths = ConfinedPaths(python_path, [self._spool.path, python_path])
+        # Relative names resolve against the first python path; data may also live in the spool dir.
+        data_paths = ConfinedPaths(python_path, [self._spool.path] + roots)
         self._context = ServerContext(self.uniq, self._address.host or "127.0.0.1", str(self._address.port or 0))
         self._context.channel.exchange = self._host_exchange
         self._context.channel.max_payload = config.max_frame_bytes // 2
-        registry = ModelRegistry(self.uniq, model_paths=ConfinedPaths(python_path, [python_path]),
+        registry = ModelRegistry(self.uniq, model_paths=ConfinedPaths(python_path, roots),
                                  data_paths=data_paths, context=self._context)
         executor = ModelExecutor(registry, self._spool, data_paths, config.inline_limit, config.max_frame_bytes,
                                  config.nan_as_null)
@@ -116,7 +118,8 @@ class ModelServer:
         _log.info("server listening", extra={
             "pid": os.getpid(), "parentPid": os.getppid(), "python": platform.python_version(),
             "host": self._address.host, "port": self._address.port, "unixSocket": self._address.unix_socket,
-            "pythonPath": python_path, "spoolDir": self._spool.path, "tokenRequired": self._tokens.required,
+            "pythonPath": python_paths, "allowRoots": roots[len(python_paths):], "spoolDir": self._spool.path,
+            "tokenRequired": self._tokens.required,
             "maxFrameBytes": config.max_frame_bytes, "inlineLimit": config.inline_limit})
         self._announce_ready()
 

@@ -1,6 +1,6 @@
 """Everything a server is started with."""
 from dataclasses import dataclass, field
-from typing import Optional
+from typing import Optional, Tuple
 
 from .frame_format import DEFAULT_MAX_FRAME_BYTES
 
@@ -13,6 +13,10 @@ DEFAULT_HELLO_TIMEOUT = 10.0
 class ServerConfig:
     python_path: str
     uniq: str
+    # Further sys.path entries after python_path; model and data files may lie in any of them.
+    more_python_paths: Tuple[str, ...] = ()
+    # Further directories model and data files may lie in (the folders of the files the user named).
+    allow_roots: Tuple[str, ...] = ()
     host: str = "127.0.0.1"
     port: int = 0
     unix_socket: Optional[str] = None

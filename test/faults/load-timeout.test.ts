@@ -52,10 +52,10 @@ describe('load timeout', () => {
   });
 
   test('CLI: --load-timeout is validated, and its error names the model', async () => {
-    const bad = await runCli(['run', '--python-path', fixtures, '--model', 's=slow_init.py', '--load-timeout', '0']);
+    const bad = await runCli(['run', '--python-path', fixtures, '--model', `s=${fixtures}slow_init.py`, '--load-timeout', '0']);
     assert.equal(bad.code, 2);
     assert.match(bad.stderr, /--load-timeout must be an integer/);
-    const slow = await runCli(['run', '--python-path', fixtures, '--model', 's=slow_init.py', '--model-options', 's={"delay":30}',
+    const slow = await runCli(['run', '--python-path', fixtures, '--model', `s=${fixtures}slow_init.py`, '--model-options', 's={"delay":30}',
       '--partitions', '1', '--load-timeout', '300'], '{"key":1}\n');
     assert.equal(slow.code, 1);
     assert.match(slow.stderr, /loading model "s" did not finish within 300 ms/);

@@ -12,7 +12,7 @@ import { collect } from '../support/collect.js';
 import { isAlive, waitGone } from '../support/processes.js';
 
 const fixtures = fileURLToPath(new URL('../../../test/fixtures/models/', import.meta.url));
-const spawnerArgs = ['run', '--python-path', fixtures, '--model', 'spawn=spawner.py', '--partitions', '1'];
+const spawnerArgs = ['run', '--python-path', fixtures, '--model', `spawn=${fixtures}spawner.py`, '--partitions', '1'];
 
 interface Pids { child: number; server: number }
 

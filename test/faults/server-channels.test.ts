@@ -31,7 +31,7 @@ test('the token is in no environment: not the server\'s, not its model\'s subpro
 });
 
 test('a JSON line a model writes to fd 1 is logged as text under `output`, never as a record of its own', async () => {
-  const result = await runCli(['run', '--python-path', fixtures, '--model', 'w=fd_writer.py', '--partitions', '1', '--log-level', 'info'],
+  const result = await runCli(['run', '--python-path', fixtures, '--model', `w=${fixtures}fd_writer.py`, '--partitions', '1', '--log-level', 'info'],
     '{"key":"a","seq":1}\n');
   assert.equal(result.code, 0, result.stderr);
   const records = result.stderr.split('\n').filter((l) => l.startsWith('{"level"')).map((l) => JSON.parse(l) as Record<string, unknown>);

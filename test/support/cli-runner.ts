@@ -47,7 +47,7 @@ export function jsonLines(text: string): Record<string, any>[] {
 }
 
 /** The summary line the CLI writes to stderr at exit. */
-export function summaryOf(stderr: string): Record<string, number> {
+export function summaryOf(stderr: string): Record<string, any> {
   const line = stderr.split('\n').reverse().find((l) => l.startsWith('{"summary"'));
   if (!line) throw new Error(`no summary line in stderr:\n${stderr.slice(-2000)}`);
   return JSON.parse(line).summary;
