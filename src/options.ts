@@ -189,8 +189,11 @@ export function resolveOptions(options: StageOptions): ResolvedOptions {
   positiveInt('hostRequestTimeoutMs', resolved.hostRequestTimeoutMs);
   positiveInt('cacheMaxEntries', resolved.cacheMaxEntries);
   positiveInt('cacheMaxBytes', resolved.cacheMaxBytes);
+  positiveInt('maxStateBytes', resolved.maxStateBytes);
   // The whole state travels in one restoreState frame.
-  positiveInt('maxStateBytes', resolved.maxStateBytes, Math.floor(resolved.maxFrameBytes / 2));
+  if (resolved.maxStateBytes > Math.floor(resolved.maxFrameBytes / 2)) {
+    throw new InvalidOptionError(`maxStateBytes (${resolved.maxStateBytes}) must be at most half of maxFrameBytes (${resolved.maxFrameBytes}): the whole state is restored in one frame`);
+  }
   checkHandlers(resolved.handlers);
   return resolved;
 }
