@@ -8,6 +8,7 @@ import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { createStage, fnv1a, type StageOutput, type StageRecord } from '../src/index.js';
 import { collect } from './support/collect.js';
+import { processesMatching } from './support/processes.js';
 
 const fixtures = fileURLToPath(new URL('../../test/fixtures/models/', import.meta.url));
 const outputs = (records: StageRecord[]) => records.map((r) => (r.kind === 'output' ? (r as StageOutput).output : r.error));
@@ -164,4 +165,33 @@ test('Prometheus metrics: state size per partition, the cache, host requests by 
   } finally {
     await stage.close();
   }
+});
+
+test('servers SIGKILLed while their models wait on the host: every message answered once, right', async () => {
+  const stage = await createStage({
+    partitions: 2, pythonPath: fixtures, logLevel: 'silent', models: [{ name: 'ask', file: 'asker.py' }],
+    handlers: { inc: async (x: number) => { await new Promise((r) => setTimeout(r, 1)); return x + 1; } },
+  });
+  let kills = 0;
+  const storm = setInterval(() => {
+    const pids = processesMatching(`--uniq ${stage.id}.`);
+    const victim = pids[kills % Math.max(1, pids.length)];
+    if (victim !== undefined) {
+      try { process.kill(victim, 'SIGKILL'); kills++; } catch { /* already gone */ }
+    }
+  }, 150);
+  const seen = new Set<number>();
+  try {
+    for await (const r of stage.process(Array.from({ length: 3000 }, (_, i) => ({ key: `k${i % 13}`, handler: 'inc', payload: i })))) {
+      assert.equal(r.kind, 'output', JSON.stringify(r));
+      assert.deepEqual((r as StageOutput).output, { answer: r.offset + 1 });
+      assert.ok(!seen.has(r.offset), `offset ${r.offset} twice`);
+      seen.add(r.offset);
+    }
+  } finally {
+    clearInterval(storm);
+    await stage.close();
+  }
+  assert.equal(seen.size, 3000);
+  assert.ok(kills >= 3, `the storm killed ${kills} servers`);
 });
