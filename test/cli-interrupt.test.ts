@@ -6,12 +6,11 @@
  */
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { fileURLToPath } from 'node:url';
 import { createStage } from '../src/index.js';
 import { jsonLines, runCli, startCli, summaryOf, type CliResult } from './support/cli-runner.js';
 import { waitGone } from './support/processes.js';
+import { fixtures } from './support/paths.js';
 
-const fixtures = fileURLToPath(new URL('../../test/fixtures/models/', import.meta.url));
 const n = 20_000;
 const input = Array.from({ length: n }, (_, i) => JSON.stringify({ key: `k${i % 10}`, seq: i })).join('\n') + '\n';
 const slow = (ms: number) => ['run', '--python-path', fixtures, '--model', `s=${fixtures}slow.py`, '--model-options', `s={"ms":${ms}}`, '--partitions', '2'];

@@ -4,11 +4,10 @@ import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
-import { fileURLToPath } from 'node:url';
 import { jsonLines, runCli, startCli, summaryOf } from './support/cli-runner.js';
 import { waitGone } from './support/processes.js';
+import { fixtures } from './support/paths.js';
 
-const fixtures = fileURLToPath(new URL('../../test/fixtures/models/', import.meta.url));
 const twoModels = [
   'run', '--python-path', fixtures,
   '--model', `add=${fixtures}arith.py`, '--model-options', 'add={"op":"add"}',

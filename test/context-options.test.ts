@@ -1,11 +1,10 @@
 /** Options of self.context (state limit, cache limits, host request timeout, handlers): defaults, checks, CLI flags. */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { fileURLToPath } from 'node:url';
 import { resolveOptions } from '../src/options.js';
 import { parseCommandLine, UsageError } from '../src/cli-args.js';
+import { fixtures } from './support/paths.js';
 
-const fixtures = fileURLToPath(new URL('../../test/fixtures/models/', import.meta.url));
 const base = { models: [{ name: 'a', file: 'arith.py' }], pythonPath: fixtures };
 
 test('defaults: 16 MiB of state, 100,000 entries and 64 MiB of cache, 30 s per host request, no handlers', () => {

@@ -5,6 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { test } from 'node:test';
 import { readLeanBatchReply, readReplyHead } from '../src/protocol/replies.js';
 import { hostReplyPayload, restoreStateRequest } from '../src/protocol/requests.js';
@@ -13,12 +14,11 @@ import { StateTable } from '../src/state-table.js';
 import { parseHostRequest } from '../workers/host-link.js';
 import { PartitionState } from '../workers/partition-state.js';
 import { recordingDecoder } from './support/frame-events.js';
-
-const vectorsDir = new URL('../../test/vectors/', import.meta.url);
+import { vectorsDir } from './support/paths.js';
 
 function payloads(): Buffer[] {
   const r = recordingDecoder(4096);
-  r.decoder.push(readFileSync(new URL('context-exchange.bin', vectorsDir)));
+  r.decoder.push(readFileSync(join(vectorsDir, 'context-exchange.bin')));
   return r.payloads;
 }
 

@@ -4,12 +4,11 @@
  */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { fileURLToPath } from 'node:url';
 import { createStage, type Stage, type StageOutput, type StageRecord } from '../src/index.js';
 import { processesMatching, waitGone } from './support/processes.js';
 import { collect } from './support/collect.js';
+import { fixtures } from './support/paths.js';
 
-const fixtures = fileURLToPath(new URL('../../test/fixtures/models/', import.meta.url));
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** `rounds` rounds of `perRound` messages over `keys` keys, a pause between rounds (so kills land mid-run). */

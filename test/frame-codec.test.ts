@@ -17,6 +17,7 @@ import {
 } from '../src/protocol/index.js';
 import { InvalidOptionError } from '../src/errors.js';
 import { byteChunks, recordingDecoder, splitAt } from './support/frame-events.js';
+import { pythonProtocol } from './support/paths.js';
 
 const md5 = (data: Buffer): Buffer => createHash('md5').update(data).digest();
 
@@ -83,9 +84,19 @@ describe('encodeFrame', () => {
     assert.throws(() => encodeFrames(['{}', 'x'.repeat(11)], 10), FrameTooLargeError);
   });
 
-  test('encodeJsonFrame frames the JSON text', () => {
-    const message = { Cmd: 'hello', Id: 3, CmdOptions: { Token: 'x' } };
-    assert.deepEqual(encodeJsonFrame(message), encodeFrame(JSON.stringify(message)));
+  test('encodeJsonFrame frames the compact JSON text in UTF-8, keys in insertion order, within maxFrameBytes', () => {
+    // The expected text is written out, not computed: no spaces, keys as inserted, non-ASCII as UTF-8.
+    const text = '{"Cmd":"hello","Id":3,"CmdOptions":{"Token":"é","Big":-12.5}}';
+    const frame = encodeJsonFrame({ Cmd: 'hello', Id: 3, CmdOptions: { Token: 'é', Big: -12.5 } });
+    const payload = Buffer.from(text, 'utf8');
+    assert.equal(payload.length, text.length + 1, 'é is two bytes');
+    assert.deepEqual(frame.subarray(0, 5), Buffer.from('KPYS\x01', 'latin1'));
+    assert.deepEqual(frame.subarray(5, 21), md5(payload));
+    assert.equal(frame.readUInt32BE(21), payload.length);
+    assert.deepEqual(frame.subarray(25, 25 + payload.length), payload);
+    assert.deepEqual(frame.subarray(25 + payload.length), Buffer.from('KPYE', 'latin1'));
+    assert.equal(encodeJsonFrame({ a: 'x' }, 9).length, 29 + 9, '{"a":"x"} is exactly 9 bytes');
+    assert.throws(() => encodeJsonFrame({ a: 'é' }, 9), FrameTooLargeError, '{"a":"é"} is 10 bytes');
   });
 });
 
@@ -277,7 +288,7 @@ describe('messages', () => {
 
   test('reply codes have their protocol values', () => {
     // The Python server is the other end of the wire: its constants are the reference.
-    const python = readFileSync(new URL('../../py/pystage/protocol.py', import.meta.url), 'utf8');
+    const python = readFileSync(pythonProtocol, 'utf8');
     const codes: Record<string, number> = {};
     for (const [, name, value] of python.matchAll(/^([A-Z_]+) = (-?\d+)$/gm)) {
       if (name !== 'PROTOCOL_VERSION' && name !== 'COMMAND_VERSION') codes[name!] = Number(value);

@@ -4,8 +4,10 @@
  */
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import { byteChunks, randomChunks, recordingDecoder, type RecordedEvent } from './support/frame-events.js';
+import { vectorsDir } from './support/paths.js';
 import { seededRandom } from './support/seeded-random.js';
 
 interface Vector {
@@ -16,9 +18,7 @@ interface Vector {
   skipped: number;
 }
 
-// Compiled to dist/test/, so the sources' vectors are two levels up.
-const vectorsDir = new URL('../../test/vectors/', import.meta.url);
-const manifest = JSON.parse(readFileSync(new URL('manifest.json', vectorsDir), 'utf8')) as {
+const manifest = JSON.parse(readFileSync(join(vectorsDir, 'manifest.json'), 'utf8')) as {
   maxFrameBytes: number;
   vectors: Vector[];
 };
@@ -66,7 +66,7 @@ test('manifest has the vectors the contract requires, with a 4096-byte limit', (
 
 for (const vector of manifest.vectors) {
   describe(`vector ${vector.name}`, () => {
-    const data = readFileSync(new URL(vector.file, vectorsDir));
+    const data = readFileSync(join(vectorsDir, vector.file));
 
     test('whole', () => check(vector, [data]));
 

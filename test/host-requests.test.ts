@@ -5,12 +5,11 @@
  */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { fileURLToPath } from 'node:url';
 import { createStage, fnv1a, type StageOutput, type StageRecord } from '../src/index.js';
 import { collect } from './support/collect.js';
 import { processesMatching } from './support/processes.js';
+import { fixtures } from './support/paths.js';
 
-const fixtures = fileURLToPath(new URL('../../test/fixtures/models/', import.meta.url));
 const outputs = (records: StageRecord[]) => records.map((r) => (r.kind === 'output' ? (r as StageOutput).output : r.error));
 
 /** A key that lands on `partition` of `partitions`. */

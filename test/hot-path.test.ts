@@ -4,12 +4,11 @@
  */
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { fileURLToPath } from 'node:url';
 import { createStage, type StageOutput } from '../src/index.js';
 import { jsonLines, runCli, summaryOf } from './support/cli-runner.js';
 import { collect } from './support/collect.js';
+import { fixtures } from './support/paths.js';
 
-const fixtures = fileURLToPath(new URL('../../test/fixtures/models/', import.meta.url));
 const model = (name: string, file: string) => ['run', '--python-path', fixtures, '--model', `${name}=${fixtures}${file}`];
 
 describe('bytes pass through untouched', () => {

@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import { cliPath, repoRoot } from './support/cli-runner.js';
+import { cliPath, repoRoot } from './support/paths.js';
 
 const MESSAGES = 300_000;
 const HEAP_MB = 48;

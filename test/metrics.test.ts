@@ -5,11 +5,10 @@
 import assert from 'node:assert/strict';
 import { createServer } from 'node:net';
 import { describe, test } from 'node:test';
-import { fileURLToPath } from 'node:url';
 import { createStage } from '../src/index.js';
 import { jsonLines, startCli, summaryOf } from './support/cli-runner.js';
-
-const fixtures = fileURLToPath(new URL('../../test/fixtures/models/', import.meta.url));
+import { collect } from './support/collect.js';
+import { fixtures } from './support/paths.js';
 
 /** A port free right now on 127.0.0.1. */
 function freePort(): Promise<number> {
@@ -111,9 +110,8 @@ describe('metrics', () => {
   test('the API option: metricsPort 0 picks a free port, metricsUrl names it, close stops it; no option, no server', async () => {
     const stage = await createStage({ models: [{ name: 'a', file: `${fixtures}arith.py` }], partitions: 1, metricsPort: 0 });
     assert.match(stage.metricsUrl ?? '', /^http:\/\/127\.0\.0\.1:\d+\/metrics$/);
-    let n = 0;
-    for await (const r of stage.process([{ key: 1, a: 1, b: 2 }, { key: 2, a: 3, b: 4 }])) if (r.kind === 'output') n++;
-    assert.equal(n, 2);
+    const records = await collect(stage.process([{ key: 1, a: 1, b: 2 }, { key: 2, a: 3, b: 4 }]));
+    assert.deepEqual(records.map((r) => r.kind), ['output', 'output']);
     const m = await scrape(stage.metricsUrl!);
     assert.equal(m.get('pystage_outputs_total{model="a"}'), 2);
     await stage.close();

@@ -8,12 +8,11 @@ import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { join } from 'node:path';
 import { before, describe, test } from 'node:test';
-import { fileURLToPath } from 'node:url';
-import { jsonLines, modelsDir, runCli, summaryOf } from './support/cli-runner.js';
+import { jsonLines, runCli, summaryOf } from './support/cli-runner.js';
+import { fixtures, modelsDir } from './support/paths.js';
 import { seededRandom } from './support/seeded-random.js';
 
 const python = process.env.PYSTAGE_NUMPY_PYTHON ?? 'python3';
-const fixtures = fileURLToPath(new URL('../../test/fixtures/models/', import.meta.url));
 const scoringFile = join(modelsDir, 'scoring_network.py');
 
 describe('numpy models', () => {

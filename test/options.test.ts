@@ -2,12 +2,10 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { InvalidOptionError } from '../src/errors.js';
 import { resolveOptions } from '../src/options.js';
 import { parseCommandLine, UsageError } from '../src/cli-args.js';
-
-const fixtures = fileURLToPath(new URL('../../test/fixtures/models/', import.meta.url));
+import { fixtures } from './support/paths.js';
 
 test('defaults are filled in and model files resolve against the python path', () => {
   const o = resolveOptions({ models: [{ name: 'a', file: 'arith.py' }], pythonPath: fixtures });

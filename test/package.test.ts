@@ -8,7 +8,7 @@ import { existsSync, mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, s
 import { tmpdir } from 'node:os';
 import { dirname, join, normalize } from 'node:path';
 import { after, test } from 'node:test';
-import { repoRoot } from './support/cli-runner.js';
+import { repoRoot } from './support/paths.js';
 
 const work = mkdtempSync(join(tmpdir(), 'pystage-pack-'));
 after(() => rmSync(work, { recursive: true, force: true }));

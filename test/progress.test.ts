@@ -1,14 +1,13 @@
 /** The CLI's progress line: JSON on stderr every interval with --progress, never on stdout; off by default when stderr is not a terminal. */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { fileURLToPath } from 'node:url';
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { cliPath, jsonLines, repoRoot, runCli, summaryOf } from './support/cli-runner.js';
+import { jsonLines, runCli, summaryOf } from './support/cli-runner.js';
+import { cliPath, fixtures, repoRoot } from './support/paths.js';
 
-const fixtures = fileURLToPath(new URL('../../test/fixtures/models/', import.meta.url));
 const input = Array.from({ length: 300 }, (_, i) => JSON.stringify({ key: `k${i % 5}`, seq: i })).join('\n') + '\n';
 const args = ['run', '--python-path', fixtures, '--model', `s=${fixtures}slow.py`, '--model-options', 's={"ms":5}', '--partitions', '2'];
 

@@ -8,7 +8,8 @@ import { chmodSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
-import { jsonLines, modelsDir, runCli } from './support/cli-runner.js';
+import { jsonLines, runCli } from './support/cli-runner.js';
+import { modelsDir } from './support/paths.js';
 
 const made: string[] = [];
 after(() => { for (const dir of made) rmSync(dir, { recursive: true, force: true }); });

@@ -3,16 +3,13 @@ import assert from 'node:assert/strict';
 import { PassThrough, Readable, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { describe, test } from 'node:test';
-import { fileURLToPath } from 'node:url';
 import { collect } from './support/collect.js';
 import {
   createStage, ModelLoadError, PythonStartError,
   type StageOutput,
 } from '../src/index.js';
 import { isAlive, waitGone } from './support/processes.js';
-
-const fixtures = fileURLToPath(new URL('../../test/fixtures/models/', import.meta.url));
-
+import { fixtures } from './support/paths.js';
 
 async function serverPids(stage: { status(): Promise<{ serverPid: number | null }[]> }): Promise<number[]> {
   return (await stage.status()).map((s) => s.serverPid!);

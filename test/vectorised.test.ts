@@ -8,13 +8,12 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
-import { fileURLToPath } from 'node:url';
 import { createStage, InvalidOptionError, type StageOutput, type StageRecord } from '../src/index.js';
 import { parseCommandLine, UsageError } from '../src/cli-args.js';
 import { collect } from './support/collect.js';
 import { jsonLines, runCli, summaryOf } from './support/cli-runner.js';
+import { fixtures } from './support/paths.js';
 
-const fixtures = fileURLToPath(new URL('../../test/fixtures/models/', import.meta.url));
 const vectorisedFile = join(fixtures, 'vectorised.py');
 
 function outputs(records: StageRecord[]): StageOutput[] {

@@ -4,10 +4,8 @@ import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { fileURLToPath } from 'node:url';
 import { jsonLines, runCli, summaryOf } from '../support/cli-runner.js';
-
-const fixtures = fileURLToPath(new URL('../../../test/fixtures/models/', import.meta.url));
+import { fixtures } from '../support/paths.js';
 
 test('a 50 MB line, CRLF, blanks, scalars, arrays, bad UTF-8 and keyless lines: each one accounted for', async () => {
   const errorsFile = join(mkdtempSync(join(tmpdir(), 'pystage-test-')), 'errors.jsonl');

@@ -1,10 +1,9 @@
 /** Corrupt bytes in the reply stream (a truncated frame, a bad checksum): reconnect, resend, lose and double nothing. */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { fileURLToPath } from 'node:url';
 import { createStage, type StageOutput } from '../../src/index.js';
-
-const fixtures = fileURLToPath(new URL('../../../test/fixtures/models/', import.meta.url));
+import { collect } from '../support/collect.js';
+import { fixtures } from '../support/paths.js';
 
 for (const mode of ['truncated', 'checksum']) {
   test(`a ${mode} frame written into the reply stream by the server side`, async () => {
@@ -13,8 +12,7 @@ for (const mode of ['truncated', 'checksum']) {
       models: [{ name: 'c', file: 'corrupting.py', options: { mode } }],
     });
     const n = 5000;
-    const records = [];
-    for await (const r of stage.process(Array.from({ length: n }, (_, i) => ({ key: `k${i % 31}`, seq: i, a: i })))) records.push(r);
+    const records = await collect(stage.process(Array.from({ length: n }, (_, i) => ({ key: `k${i % 31}`, seq: i, a: i }))));
     const offsets = records.map((r) => {
       assert.equal(r.kind, 'output', JSON.stringify(r));
       assert.deepEqual((r as StageOutput).output, { seq: r.offset, a: r.offset });

@@ -1,11 +1,9 @@
 /** SIGKILL random Python servers every ~200 ms during a long run: nothing lost, nothing doubled, per-key order kept. */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { fileURLToPath } from 'node:url';
 import { createStage, type StageOutput } from '../../src/index.js';
 import { processesMatching, waitGone } from '../support/processes.js';
-
-const fixtures = fileURLToPath(new URL('../../../test/fixtures/models/', import.meta.url));
+import { fixtures } from '../support/paths.js';
 
 test('a crash storm during 200,000 messages: every input accounted for exactly once, outputs right, per-key order intact', async () => {
   const stage = await createStage({ partitions: 2, pythonPath: fixtures, logLevel: 'silent', models: [{ name: 'add', file: 'arith.py' }] });

@@ -3,11 +3,9 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { connect } from 'node:net';
 import { test } from 'node:test';
-import { fileURLToPath } from 'node:url';
 import { FrameDecoder, encodeFrame } from '../../src/protocol/index.js';
 import { createStage, ModelLoadError } from '../../src/index.js';
-
-const fixtures = fileURLToPath(new URL('../../../test/fixtures/models/', import.meta.url));
+import { fixtures } from '../support/paths.js';
 
 /** Listening TCP sockets of this machine as [address hex, port] from /proc/net/tcp and tcp6. */
 function listeningSockets(): [string, number][] {

@@ -1,12 +1,10 @@
 /** Loading a model has its own limit (loadTimeoutMs, --load-timeout), apart from the execute timeout. */
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { fileURLToPath } from 'node:url';
 import { createStage, ModelLoadError } from '../../src/index.js';
 import { runCli } from '../support/cli-runner.js';
 import { collect } from '../support/collect.js';
-
-const fixtures = fileURLToPath(new URL('../../../test/fixtures/models/', import.meta.url));
+import { fixtures } from '../support/paths.js';
 
 describe('load timeout', () => {
   test('a constructor slower than the execute timeout loads, at start and through addModel', async () => {

@@ -1,11 +1,10 @@
 /** Models that cannot load: a clear error naming the model and file; exit 1 for the CLI; typed rejection for the API. */
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { fileURLToPath } from 'node:url';
-import { createStage, ModelLoadError, type StageOutput } from '../../src/index.js';
+import { createStage, ModelLoadError } from '../../src/index.js';
 import { runCli } from '../support/cli-runner.js';
-
-const fixtures = fileURLToPath(new URL('../../../test/fixtures/models/', import.meta.url));
+import { collect } from '../support/collect.js';
+import { fixtures } from '../support/paths.js';
 
 const broken = [
   ['missing file', 'no_such_file.py', /no_such_file\.py/],
@@ -40,9 +39,8 @@ describe('model load failures', () => {
       });
       await assert.rejects(stage.updateModel({ name: 'add', file }), ModelLoadError, `update to ${what}`);
     }
-    const records = [];
-    for await (const r of stage.process([{ key: 1, a: 1, b: 2 }, { key: 2, a: 3, b: 4 }])) records.push(r);
-    assert.deepEqual(records.map((r) => (r as StageOutput).output.r).sort(), [3, 7]);
+    const records = await collect(stage.process([{ key: 1, a: 1, b: 2 }, { key: 2, a: 3, b: 4 }]));
+    assert.deepEqual(records.map((r) => (r.kind === 'output' ? r.output.r : r.error.code)).sort(), [3, 7]);
     await stage.close();
   });
 });

@@ -5,13 +5,12 @@
 import assert from 'node:assert/strict';
 import type { ChildProcess } from 'node:child_process';
 import { describe, test } from 'node:test';
-import { fileURLToPath } from 'node:url';
 import { createStage, type StageRecord } from '../../src/index.js';
 import { jsonLines, runCli, startCli } from '../support/cli-runner.js';
 import { collect } from '../support/collect.js';
 import { isAlive, waitGone } from '../support/processes.js';
+import { fixtures } from '../support/paths.js';
 
-const fixtures = fileURLToPath(new URL('../../../test/fixtures/models/', import.meta.url));
 const spawnerArgs = ['run', '--python-path', fixtures, '--model', `spawn=${fixtures}spawner.py`, '--partitions', '1'];
 
 interface Pids { child: number; server: number }

@@ -6,12 +6,10 @@
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { test } from 'node:test';
-import { fileURLToPath } from 'node:url';
 import { createStage } from '../../src/index.js';
 import { runCli } from '../support/cli-runner.js';
 import { collect } from '../support/collect.js';
-
-const fixtures = fileURLToPath(new URL('../../../test/fixtures/models/', import.meta.url));
+import { fixtures } from '../support/paths.js';
 
 test('the token is in no environment: not the server\'s, not its model\'s subprocess\'s', async () => {
   const stage = await createStage({ partitions: 1, pythonPath: fixtures, logLevel: 'silent', models: [{ name: 'spawn', file: 'spawner.py' }] });

@@ -1,11 +1,9 @@
 /** Signals: a second SIGTERM exits at once, and still no Python server outlives node. */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { fileURLToPath } from 'node:url';
 import { startCli } from '../support/cli-runner.js';
 import { waitGone } from '../support/processes.js';
-
-const fixtures = fileURLToPath(new URL('../../../test/fixtures/models/', import.meta.url));
+import { fixtures } from '../support/paths.js';
 
 test('a second SIGTERM exits at once; the servers are gone within 3 s', async () => {
   const { child, done } = startCli(['run', '--python-path', fixtures, '--model', `slow=${fixtures}slow_leaky.py`,

@@ -8,11 +8,10 @@ import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync 
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
-import { fileURLToPath } from 'node:url';
 import { createStage } from '../../src/index.js';
 import { collect } from '../support/collect.js';
+import { fixtures } from '../support/paths.js';
 
-const fixtures = fileURLToPath(new URL('../../../test/fixtures/models/', import.meta.url));
 // A TMPDIR of this file's own: the stage's spool directory is the only one there, and leftovers are ours.
 const tmp = mkdtempSync(join(tmpdir(), 'spool-test-'));
 process.env.TMPDIR = tmp;

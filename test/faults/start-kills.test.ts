@@ -7,12 +7,11 @@ import { copyFileSync, existsSync, mkdtempSync, rmSync, writeFileSync } from 'no
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
-import { fileURLToPath } from 'node:url';
 import { createStage, ModelLoadError, PythonStartError } from '../../src/index.js';
 import { collect } from '../support/collect.js';
 import { processesMatching } from '../support/processes.js';
+import { fixtures } from '../support/paths.js';
 
-const fixtures = fileURLToPath(new URL('../../../test/fixtures/models/', import.meta.url));
 const made: string[] = [];
 after(() => { for (const dir of made) rmSync(dir, { recursive: true, force: true }); });
 

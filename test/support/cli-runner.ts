@@ -1,10 +1,6 @@
 /** Runs the built CLI as a child process, feeding stdin and collecting stdout, stderr and the exit code. */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { fileURLToPath } from 'node:url';
-
-export const cliPath = fileURLToPath(new URL('../../src/cli.js', import.meta.url));
-export const repoRoot = fileURLToPath(new URL('../../../', import.meta.url));
-export const modelsDir = fileURLToPath(new URL('../../../py/models/', import.meta.url));
+import { cliPath, repoRoot } from './paths.js';
 
 export interface CliResult {
   code: number | null;
