@@ -4,13 +4,13 @@
  * through a real server whose confinement roots come from those paths.
  */
 import assert from 'node:assert/strict';
-import { mkdirSync, mkdtempSync, realpathSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { mkdirSync, realpathSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { jsonLines, runCli } from './support/cli-runner.js';
+import { tempDir } from './support/temp-dirs.js';
 
-const root = realpathSync(mkdtempSync(join(tmpdir(), 'pystage-paths-')));
+const root = realpathSync(tempDir('pystage-paths-'));
 for (const dir of ['a', 'b', 'data', 'work/mymodels']) mkdirSync(join(root, dir), { recursive: true });
 writeFileSync(join(root, 'a', 'helper_a.py'), 'OFFSET = 100\n');
 writeFileSync(join(root, 'a', 'm1.py'), [

@@ -1,12 +1,12 @@
 /** The CLI end to end: real node process, real Python servers, stdin to stdout. */
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import { jsonLines, runCli, startCli, summaryOf } from './support/cli-runner.js';
 import { waitGone } from './support/processes.js';
 import { fixtures } from './support/paths.js';
+import { tempDir } from './support/temp-dirs.js';
 
 const twoModels = [
   'run', '--python-path', fixtures,
@@ -83,7 +83,7 @@ describe('pystage run', () => {
   });
 
   test('--route sends a message only to the model its field names; a miss is an error line', async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'pystage-test-'));
+    const dir = tempDir('pystage-test-');
     const errorsFile = join(dir, 'errors.jsonl');
     const input = [
       { key: 'a', a: 2, b: 3, to: 'add' },
@@ -102,7 +102,7 @@ describe('pystage run', () => {
   });
 
   test('bad lines and model errors go to --errors with the original line; the rest flows', async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'pystage-test-'));
+    const dir = tempDir('pystage-test-');
     const errorsFile = join(dir, 'errors.jsonl');
     const input = Buffer.concat([
       Buffer.from('{"key":"x","seq":0}\n'),

@@ -5,9 +5,9 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { createStage, type Stage, type StageOutput, type StageRecord } from '../src/index.js';
-import { processesMatching, waitGone } from './support/processes.js';
 import { collect } from './support/collect.js';
 import { fixtures } from './support/paths.js';
+import { closeLeavingNoServer, startKillStorm, workerThreads } from './support/stage-faults.js';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -46,38 +46,29 @@ function stateCounts(stage: Stage): Map<string, number> {
 
 test('a per-key counter in state stays exact while servers are SIGKILLed again and again', async () => {
   const stage = await createStage({ partitions: 2, pythonPath: fixtures, logLevel: 'silent', models: [{ name: 'count', file: 'keyed_counter.py' }] });
-  let kills = 0;
-  const storm = setInterval(() => {
-    const pids = processesMatching(`--uniq ${stage.id}.`);
-    const victim = pids[kills % Math.max(1, pids.length)];
-    if (victim !== undefined) {
-      try { process.kill(victim, 'SIGKILL'); kills++; } catch { /* already gone */ }
-    }
-  }, 120);
+  const storm = startKillStorm(stage, 120);
   let counts: Map<string, number>;
   try {
     counts = await checkCounts(stage.process(paced(30, 400, 61, 60)), 12_000);
   } finally {
-    clearInterval(storm);
+    storm.stop();
   }
-  assert.ok(kills >= 3, `the storm killed ${kills} servers`);
+  assert.ok(storm.kills >= 3, `the storm killed ${storm.kills} servers`);
   assert.ok(stage.stats().restarts >= 3);
   // The host's copy is the state as of the last output, and a new message continues from it.
   assert.deepEqual(stateCounts(stage), counts);
   const more = await collect(stage.process([{ key: 'k0' }]));
   assert.equal(((more[0] as StageOutput).output as { n: number }).n, counts.get('k0')! + 1);
-  const pids = processesMatching(`--uniq ${stage.id}.`);
-  await stage.close();
-  assert.ok(await waitGone(pids, 3000));
+  await closeLeavingNoServer(stage);
 });
 
 test('the state survives the death of a worker thread (restored from the main thread)', async () => {
   const stage = await createStage({ partitions: 2, pythonPath: fixtures, logLevel: 'silent', models: [{ name: 'count', file: 'keyed_counter.py' }] });
-  const pools = (stage as unknown as { pools: { threads: { terminate(): Promise<number> }[] }[] }).pools;
   let deaths = 0;
   // Far enough apart for the lane to start each replacement thread (it resends a task once).
   const killer = setInterval(() => {
-    const thread = pools[deaths % pools.length]!.threads[0];
+    const pools = workerThreads(stage);
+    const thread = pools[deaths % pools.length]![0];
     if (thread !== undefined && deaths < 3) {
       deaths++;
       void thread.terminate();
@@ -91,10 +82,7 @@ test('the state survives the death of a worker thread (restored from the main th
   }
   assert.ok(deaths >= 2, `${deaths} worker threads terminated`);
   assert.deepEqual(stateCounts(stage), counts);
-  const pids = processesMatching(`--uniq ${stage.id}.`);
-  await stage.close();
-  assert.ok(await waitGone(pids, 3000));
-  assert.deepEqual(processesMatching(`--uniq ${stage.id}.`), []);
+  await closeLeavingNoServer(stage);
 });
 
 test('a failed message leaves the state as it found it; a write past maxStateBytes fails its message alone', async () => {

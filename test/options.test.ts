@@ -1,6 +1,7 @@
 /** Options are validated once, with errors that name the option and the value. */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
+import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import { InvalidOptionError } from '../src/errors.js';
 import { resolveOptions } from '../src/options.js';
@@ -12,7 +13,7 @@ test('defaults are filled in and model files resolve against the python path', (
   assert.equal(o.keyField, 'key');
   assert.equal(o.routeField, null);
   assert.equal(o.models[0]!.file, `${fixtures}arith.py`);
-  assert.ok(o.partitions >= 1);
+  assert.equal(o.partitions, availableParallelism(), 'one partition per core');
 });
 
 test('bad options are rejected with the option and value named', () => {

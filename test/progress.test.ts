@@ -2,11 +2,11 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { jsonLines, runCli, summaryOf } from './support/cli-runner.js';
 import { cliPath, fixtures, repoRoot } from './support/paths.js';
+import { tempDir } from './support/temp-dirs.js';
 
 const input = Array.from({ length: 300 }, (_, i) => JSON.stringify({ key: `k${i % 5}`, seq: i })).join('\n') + '\n';
 const args = ['run', '--python-path', fixtures, '--model', `s=${fixtures}slow.py`, '--model-options', 's={"ms":5}', '--partitions', '2'];
@@ -61,7 +61,7 @@ sys.exit(proc.wait())
 `;
 
 test('progress lines by default when stderr is a terminal', () => {
-  const dir = mkdtempSync(join(tmpdir(), 'pystage-pty-'));
+  const dir = tempDir('pystage-pty-');
   writeFileSync(join(dir, 'pty_runner.py'), ptyRunner);
   writeFileSync(join(dir, 'input.jsonl'), input);
   const result = spawnSync('python3', [join(dir, 'pty_runner.py'), join(dir, 'input.jsonl'), process.execPath, cliPath, ...args, '--progress-interval', '200'],

@@ -4,21 +4,13 @@
  */
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { chmodSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { after, test } from 'node:test';
+import { test } from 'node:test';
 import { jsonLines, runCli } from './support/cli-runner.js';
 import { modelsDir } from './support/paths.js';
-
-const made: string[] = [];
-after(() => { for (const dir of made) rmSync(dir, { recursive: true, force: true }); });
-
-function tempDir(prefix: string): string {
-  const dir = mkdtempSync(join(tmpdir(), prefix));
-  made.push(dir);
-  return dir;
-}
+import { tempDir } from './support/temp-dirs.js';
 
 /** The real interpreter behind `python3` (a pyenv shim or a link), asked from a neutral directory. */
 function realPython(): string {

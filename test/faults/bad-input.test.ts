@@ -1,14 +1,14 @@
 /** Hostile stdin: every line is accounted for, and the run goes on. */
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { jsonLines, runCli, summaryOf } from '../support/cli-runner.js';
 import { fixtures } from '../support/paths.js';
+import { tempDir } from '../support/temp-dirs.js';
 
 test('a 50 MB line, CRLF, blanks, scalars, arrays, bad UTF-8 and keyless lines: each one accounted for', async () => {
-  const errorsFile = join(mkdtempSync(join(tmpdir(), 'pystage-test-')), 'errors.jsonl');
+  const errorsFile = join(tempDir('pystage-test-'), 'errors.jsonl');
   const huge = JSON.stringify({ key: 'huge', seq: 1, blob: 'z'.repeat(50 * 1024 * 1024) });
   const parts: Buffer[] = [
     Buffer.from('{"key":"a","seq":0}\r\n'),

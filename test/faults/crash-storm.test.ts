@@ -2,20 +2,13 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { createStage, type StageOutput } from '../../src/index.js';
-import { processesMatching, waitGone } from '../support/processes.js';
 import { fixtures } from '../support/paths.js';
+import { closeLeavingNoServer, startKillStorm } from '../support/stage-faults.js';
 
 test('a crash storm during 200,000 messages: every input accounted for exactly once, outputs right, per-key order intact', async () => {
   const stage = await createStage({ partitions: 2, pythonPath: fixtures, logLevel: 'silent', models: [{ name: 'add', file: 'arith.py' }] });
   const n = 200_000;
-  let kills = 0;
-  const storm = setInterval(() => {
-    const pids = processesMatching(`--uniq ${stage.id}.`);
-    const victim = pids[Math.floor(Math.random() * pids.length)];
-    if (victim !== undefined) {
-      try { process.kill(victim, 'SIGKILL'); kills++; } catch { /* already gone */ }
-    }
-  }, 200);
+  const storm = startKillStorm(stage, 200, 'at random');
   const lastSeqOfKey = new Map<string, number>();
   const seen = new Uint8Array(n);
   let count = 0;
@@ -35,13 +28,10 @@ test('a crash storm during 200,000 messages: every input accounted for exactly o
       lastSeqOfKey.set(key, o.offset);
     }
   } finally {
-    clearInterval(storm);
+    storm.stop();
   }
   assert.equal(count, n);
-  assert.ok(kills >= 3, `the storm killed ${kills} servers`);
+  assert.ok(storm.kills >= 3, `the storm killed ${storm.kills} servers`);
   assert.ok(stage.stats().restarts >= 3);
-  const pids = processesMatching(`--uniq ${stage.id}.`);
-  await stage.close();
-  assert.ok(await waitGone(pids, 3000));
-  assert.deepEqual(processesMatching(`--uniq ${stage.id}.`), []);
+  await closeLeavingNoServer(stage);
 });

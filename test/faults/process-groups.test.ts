@@ -10,6 +10,7 @@ import { jsonLines, runCli, startCli } from '../support/cli-runner.js';
 import { collect } from '../support/collect.js';
 import { isAlive, waitGone } from '../support/processes.js';
 import { fixtures } from '../support/paths.js';
+import { workerThreads } from '../support/stage-faults.js';
 
 const spawnerArgs = ['run', '--python-path', fixtures, '--model', `spawn=${fixtures}spawner.py`, '--partitions', '1'];
 
@@ -66,8 +67,7 @@ describe('a model\'s subprocesses end with their server', () => {
       assert.ok(isAlive(first.server) && isAlive(first.child));
       // A real thread death, as an uncaught error or an out-of-memory abort in the worker would cause:
       // the thread is terminated under Piscina, whose pool then starts a new one.
-      const pool = (stage as unknown as { pools: { threads: { terminate(): Promise<number> }[] }[] }).pools[0]!;
-      await pool.threads[0]!.terminate();
+      await workerThreads(stage)[0]![0]!.terminate();
       const records = await collect(stage.process([{ key: 'a' }, { key: 'b' }]));
       assert.deepEqual(records.map((r) => r.kind), ['output', 'output'], JSON.stringify(records));
       const second = pidsOf(records);

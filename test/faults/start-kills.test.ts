@@ -3,23 +3,14 @@
  * load) is started again like after any later crash; only failures no retry can fix end the start.
  */
 import assert from 'node:assert/strict';
-import { copyFileSync, existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { copyFileSync, existsSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { after, describe, test } from 'node:test';
+import { describe, test } from 'node:test';
 import { createStage, ModelLoadError, PythonStartError } from '../../src/index.js';
 import { collect } from '../support/collect.js';
 import { processesMatching } from '../support/processes.js';
 import { fixtures } from '../support/paths.js';
-
-const made: string[] = [];
-after(() => { for (const dir of made) rmSync(dir, { recursive: true, force: true }); });
-
-function tempDir(prefix: string): string {
-  const dir = mkdtempSync(join(tmpdir(), prefix));
-  made.push(dir);
-  return dir;
-}
+import { tempDir } from '../support/temp-dirs.js';
 
 /** A python path of its own holding slow_init.py: its servers are the only processes naming it. */
 function ownPythonPath(): string {
