@@ -4,6 +4,7 @@
  */
 import { parseArgs } from 'node:util';
 import type { StageOptions } from './options.js';
+import { redisArgs, redisUsage, type RedisCommand } from './redis/redis-args.js';
 import type { ModelSpec } from './worker-protocol.js';
 
 export const usage = `Usage: pystage run --model NAME=FILE[:CLASS] [--model ...] [options] < input.jsonl > output.jsonl
@@ -20,9 +21,10 @@ Options:
   --ordered                   emit outputs in global input order (default: per-partition order)
   --python PYTHON             the Python interpreter (default: python3)
   --python-path DIR           where model files live (default: the first model file's directory)
-  --errors FILE               where error lines go (default: stderr)
+  --errors FILE|STREAM        where error lines go (default: stderr); a redis:// stream URL with --source
   --execute-timeout MS        a model call taking longer is given up and its server replaced (default: 30000)
   --log-level LEVEL           trace, debug, info, warn, error, fatal or silent (default: warn)
+${redisUsage}
   -h, --help                  this help
   -v, --version               the version
 
@@ -38,7 +40,7 @@ export class UsageError extends Error {
 export type Command =
   | { kind: 'help' }
   | { kind: 'version' }
-  | { kind: 'run'; options: StageOptions; errorsFile: string | null };
+  | { kind: 'run'; options: StageOptions; errorsFile: string | null; redis: RedisCommand | null };
 
 /** Parse argv (without node and the script). */
 export function parseCommandLine(argv: string[]): Command {
@@ -61,6 +63,8 @@ export function parseCommandLine(argv: string[]): Command {
         errors: { type: 'string' },
         'execute-timeout': { type: 'string' },
         'log-level': { type: 'string' },
+        source: { type: 'string' }, group: { type: 'string' }, consumer: { type: 'string' },
+        sink: { type: 'string' }, 'claim-idle': { type: 'string' }, exclusive: { type: 'boolean' },
         help: { type: 'boolean', short: 'h' },
         version: { type: 'boolean', short: 'v' },
       },
@@ -104,7 +108,8 @@ export function parseCommandLine(argv: string[]): Command {
     executeTimeoutMs: values['execute-timeout'] === undefined ? undefined : integer('--execute-timeout', values['execute-timeout'], 86_400_000),
     logLevel: values['log-level'] ?? 'warn',
   };
-  return { kind: 'run', options, errorsFile: values.errors ?? null };
+  const redis = redisArgs(values, (flag, text) => integer(flag, text, 86_400_000));
+  return { kind: 'run', options, errorsFile: redis === null ? values.errors ?? null : null, redis };
 }
 
 function parseModel(text: string): ModelSpec {

@@ -1,0 +1,95 @@
+/**
+ * A stage fed by a consumer group: entries become messages, every output and error record goes
+ * to its target, and an entry is acknowledged only after all of its records are stored.
+ *
+ * Each turn (the ranges the stage completed since the last one) is stored in order: records for
+ * line targets and for streams on other servers first, then, on the source's server, one
+ * MULTI/EXEC holding the XADDs for streams there and the XACK of the turn's entries. When the
+ * sink lives on the source's server (the usual setup), an entry's outputs and its
+ * acknowledgement are stored together or not at all, so a stage killed at any moment leaves no
+ * entry both output and pending. Turns are stored one after the other, so outputs of a key keep
+ * the order the stage produced them in.
+ */
+import { isUtf8 } from 'node:buffer';
+import type { LineBatch } from '../line-reader.js';
+import type { Stage } from '../stage.js';
+import { retrying } from './redis-connection.js';
+import { EntryRecords, type TurnRecords } from './entry-records.js';
+import { failOnReplyErrors } from './redis-sink.js';
+import type { RedisSource, RedisSourceStats } from './redis-source.js';
+import type { RecordTarget } from './record-target.js';
+
+/** Where a Redis run sends its records. */
+export interface RedisRunTargets {
+  outputs: RecordTarget;
+  errors: RecordTarget;
+}
+
+/** Counters of a Redis run. */
+export interface RedisRunStats extends RedisSourceStats {
+  outputRecords: number;
+  errorRecords: number;
+}
+
+/**
+ * Run `source` through `stage` until the source stops (call `source.stop()`, e.g. on a signal):
+ * every entry read is processed, its records stored, and then acknowledged.
+ */
+export async function runRedisStage(stage: Stage, source: RedisSource, targets: RedisRunTargets): Promise<RedisRunStats> {
+  const ids = new Map<number, string>();
+  let nextOffset = 0;
+  const records = new EntryRecords((offset) => ids.get(offset)!);
+  const stats = { outputRecords: 0, errorRecords: 0 };
+
+  // The stage numbers the messages of a run 0, 1, 2, … in the order they are fed: so does this.
+  async function* lines(): AsyncGenerator<LineBatch> {
+    for (;;) {
+      const entries = await source.next();
+      if (entries === null) return;
+      const parts: Buffer[] = [];
+      const batch: LineBatch = { buf: Buffer.alloc(0), starts: [], ends: [], badUtf8: null };
+      let at = 0;
+      entries.forEach((entry, k) => {
+        ids.set(nextOffset++, entry.id);
+        parts.push(entry.data!);
+        batch.starts.push(at);
+        at += entry.data!.length;
+        batch.ends.push(at);
+        if (entry.problem !== null || !isUtf8(entry.data!)) (batch.badUtf8 ??= new Array<boolean>(entries.length).fill(false))[k] = true;
+      });
+      batch.buf = Buffer.concat(parts, at);
+      yield batch;
+    }
+  }
+
+  for await (const ranges of stage.processLines(lines())) {
+    for (const range of ranges) records.add(range);
+    const turn = records.take();
+    const done = turn.done.map((offset) => ids.get(offset)!);
+    await store(source, targets, turn, done);
+    for (const offset of turn.done) ids.delete(offset);
+    stats.outputRecords += turn.outputs.length;
+    stats.errorRecords += turn.errors.length;
+  }
+  return { ...source.stats, ...stats };
+}
+
+/** Store a turn's records, then acknowledge its entries (together, where they share a server). */
+async function store(source: RedisSource, targets: RedisRunTargets, turn: TurnRecords, done: string[]): Promise<void> {
+  const onSourceServer = (t: RecordTarget) => t.kind === 'stream' && t.sink.url.server === source.url.server;
+  const elsewhere: Promise<void>[] = [];
+  for (const [target, list] of [[targets.outputs, turn.outputs], [targets.errors, turn.errors]] as const) {
+    if (list.length === 0 || onSourceServer(target)) continue;
+    elsewhere.push(target.kind === 'stream' ? target.sink.write(list) : target.lines.write(list));
+  }
+  await Promise.all(elsewhere);
+  if (done.length === 0) return;
+  await retrying(source.commands, `storing records and acknowledging ${done.length} entries`, async () => {
+    const tx = source.commands.multi();
+    if (onSourceServer(targets.outputs) && targets.outputs.kind === 'stream') targets.outputs.sink.addTo(tx, turn.outputs);
+    if (onSourceServer(targets.errors) && targets.errors.kind === 'stream') targets.errors.sink.addTo(tx, turn.errors);
+    tx.xack(source.stream, source.options.group, ...done);
+    failOnReplyErrors(await tx.exec());
+  }, { ...source.options, logger: source.logger });
+  source.acked(done);
+}

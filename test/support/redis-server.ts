@@ -1,0 +1,89 @@
+/**
+ * A real redis-server of a test's own: a free loopback port, no persistence, in its own process
+ * group, stopped by pid at the end. Never a shared server, never a mock.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { createServer, connect as tcpConnect } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Redis } from 'ioredis';
+
+/** A running redis-server. */
+export interface TestRedis {
+  port: number;
+  pid: number;
+  /** `redis://127.0.0.1:PORT/STREAM` */
+  url(stream: string): string;
+  /** A plain client for the test's own reads and writes (closed by `stop`). */
+  client: Redis;
+  stop(): Promise<void>;
+}
+
+/** A port nothing listens on right now (the kernel's pick for port 0, released at once). */
+async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address() as { port: number };
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+async function answersPing(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = tcpConnect(port, '127.0.0.1');
+    let reply = '';
+    socket.setTimeout(500, () => { socket.destroy(); resolve(false); });
+    socket.on('error', () => resolve(false));
+    socket.on('connect', () => socket.write('PING\r\n'));
+    socket.on('data', (d) => {
+      reply += d.toString();
+      if (reply.includes('\r\n')) { socket.destroy(); resolve(reply.startsWith('+PONG')); }
+    });
+  });
+}
+
+/** Start a redis-server on a free loopback port and wait until it answers PING. */
+export async function startRedis(): Promise<TestRedis> {
+  for (let attempt = 0; ; attempt++) {
+    const port = await freePort();
+    const dir = mkdtempSync(join(tmpdir(), 'pystage-redis-'));
+    const child = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', dir, '--loglevel', 'warning'], {
+      stdio: ['ignore', 'ignore', 'pipe'], detached: true,
+    });
+    const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+    let up = false;
+    for (let i = 0; i < 100 && child.exitCode === null; i++) {
+      if (await answersPing(port)) { up = true; break; }
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    if (!up) {
+      stopGroup(child);
+      await exited;
+      rmSync(dir, { recursive: true, force: true });
+      // Another process took the port between the pick and the bind: pick again.
+      if (attempt < 3) continue;
+      throw new Error(`redis-server did not answer PING on port ${port}`);
+    }
+    const client = new Redis({ host: '127.0.0.1', port, maxRetriesPerRequest: 3 });
+    return {
+      port,
+      pid: child.pid!,
+      url: (stream) => `redis://127.0.0.1:${port}/${stream}`,
+      client,
+      async stop() {
+        client.disconnect();
+        stopGroup(child);
+        await exited;
+        rmSync(dir, { recursive: true, force: true });
+      },
+    };
+  }
+}
+
+function stopGroup(child: ChildProcess): void {
+  try { process.kill(-child.pid!, 'SIGKILL'); } catch { /* already gone */ }
+}
