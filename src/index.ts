@@ -5,3 +5,11 @@ export type { StageOptions } from './options.js';
 export type { ModelSpec, PartitionStatus } from './worker-protocol.js';
 export * from './errors.js';
 export { fnv1a, Partitioner } from './partitioner.js';
+// Redis Streams through consumer groups (README "Redis Streams").
+export { redisSource, RedisSource, type RedisMessage, type RedisSourceStats } from './redis/redis-source.js';
+export type { RedisSourceOptions } from './redis/redis-options.js';
+export { redisSink, RedisSink } from './redis/redis-sink.js';
+export { runRedisStage, type RedisRunTargets, type RedisRunStats } from './redis/redis-run.js';
+export { LineTarget } from './redis/record-target.js';
+export { RedisStreamError } from './redis/redis-error.js';
+export { parseStreamUrl, type StreamUrl } from './redis/redis-url.js';

@@ -5,13 +5,19 @@
  */
 import { createWriteStream } from 'node:fs';
 import type { Writable } from 'node:stream';
-import type { RedisSink } from './redis-sink.js';
+import { RedisSink } from './redis-sink.js';
 
-/** A destination of output or error records. */
-export type RecordTarget = { kind: 'stream'; sink: RedisSink } | { kind: 'lines'; lines: LineTarget };
+/** A destination of output or error records: a stream, or JSON lines on a byte stream. */
+export type RecordTarget = RedisSink | LineTarget;
+
+/** What the API accepts as a destination: a RedisSink, a LineTarget, or any Writable (lines). */
+export function toTarget(target: RedisSink | LineTarget | Writable): RecordTarget {
+  return target instanceof RedisSink || target instanceof LineTarget ? target : new LineTarget(target, false);
+}
 
 /** Records as JSON lines on a byte stream. */
 export class LineTarget {
+  /** `owns`: closing the target ends the stream. */
   constructor(private readonly stream: Writable, private readonly owns: boolean) {}
 
   /** Append a file (never truncate it: its records may belong to entries acknowledged long ago). */

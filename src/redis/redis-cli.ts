@@ -28,13 +28,14 @@ export async function runRedisCli(options: StageOptions, command: RedisCommand):
   });
   const owned: RedisSink[] = [];
   let errorsFile: LineTarget | null = null;
-  const target = (url: string): RecordTarget => {
+  const target = (url: string): RedisSink => {
     const parsed = parseStreamUrl(url);
-    if (parsed.server === source.url.server) return { kind: 'stream', sink: new RedisSink(parsed, source.commands, source.logger, false) };
+    // On the source's server a sink shares the source's connection: its XADDs and the XACK go in one transaction.
+    if (parsed.server === source.url.server) return new RedisSink(parsed, source.commands, source.logger, false);
     const redis = connect(parsed, { name: `pystage-sink-${source.options.consumer}`, logger: source.logger, reconnectMinMs: source.options.reconnectMinMs, reconnectMaxMs: source.options.reconnectMaxMs });
     const sink = new RedisSink(parsed, redis, source.logger, true);
     owned.push(sink);
-    return { kind: 'stream', sink };
+    return sink;
   };
 
   let exitCode = 0;
@@ -48,11 +49,11 @@ export async function runRedisCli(options: StageOptions, command: RedisCommand):
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
   try {
-    const outputs: RecordTarget = command.sink === null ? { kind: 'lines', lines: new LineTarget(process.stdout, false) } : target(command.sink);
+    const outputs: RecordTarget = command.sink === null ? new LineTarget(process.stdout, false) : target(command.sink);
     let errors: RecordTarget;
-    if (command.errors === null) errors = { kind: 'lines', lines: new LineTarget(process.stderr, false) };
+    if (command.errors === null) errors = new LineTarget(process.stderr, false);
     else if (isStreamUrl(command.errors)) errors = target(command.errors);
-    else errors = { kind: 'lines', lines: (errorsFile = await LineTarget.appendingTo(command.errors)) };
+    else errors = errorsFile = await LineTarget.appendingTo(command.errors);
     await runRedisStage(stage, source, { outputs, errors });
   } catch (err) {
     process.stderr.write(`pystage: ${(err as Error).message}\n`);

@@ -17,12 +17,15 @@ import { retrying } from './redis-connection.js';
 import { EntryRecords, type TurnRecords } from './entry-records.js';
 import { failOnReplyErrors } from './redis-sink.js';
 import type { RedisSource, RedisSourceStats } from './redis-source.js';
-import type { RecordTarget } from './record-target.js';
+import type { Writable } from 'node:stream';
+import { LineTarget, toTarget, type RecordTarget } from './record-target.js';
+import { RedisSink } from './redis-sink.js';
 
-/** Where a Redis run sends its records. */
+/** Where a Redis run sends its records: a RedisSink, or JSON lines on a Writable. */
 export interface RedisRunTargets {
-  outputs: RecordTarget;
-  errors: RecordTarget;
+  outputs: RedisSink | LineTarget | Writable;
+  /** Default: JSON lines on stderr. */
+  errors?: RedisSink | LineTarget | Writable;
 }
 
 /** Counters of a Redis run. */
@@ -35,7 +38,8 @@ export interface RedisRunStats extends RedisSourceStats {
  * Run `source` through `stage` until the source stops (call `source.stop()`, e.g. on a signal):
  * every entry read is processed, its records stored, and then acknowledged.
  */
-export async function runRedisStage(stage: Stage, source: RedisSource, targets: RedisRunTargets): Promise<RedisRunStats> {
+export async function runRedisStage(stage: Stage, source: RedisSource, destinations: RedisRunTargets): Promise<RedisRunStats> {
+  const targets: Targets = { outputs: toTarget(destinations.outputs), errors: toTarget(destinations.errors ?? process.stderr) };
   const ids = new Map<number, string>();
   let nextOffset = 0;
   const records = new EntryRecords((offset) => ids.get(offset)!);
@@ -75,19 +79,24 @@ export async function runRedisStage(stage: Stage, source: RedisSource, targets: 
 }
 
 /** Store a turn's records, then acknowledge its entries (together, where they share a server). */
-async function store(source: RedisSource, targets: RedisRunTargets, turn: TurnRecords, done: string[]): Promise<void> {
-  const onSourceServer = (t: RecordTarget) => t.kind === 'stream' && t.sink.url.server === source.url.server;
+interface Targets {
+  outputs: RecordTarget;
+  errors: RecordTarget;
+}
+
+async function store(source: RedisSource, targets: Targets, turn: TurnRecords, done: string[]): Promise<void> {
+  const onSourceServer = (t: RecordTarget): t is RedisSink => t instanceof RedisSink && t.url.server === source.url.server;
   const elsewhere: Promise<void>[] = [];
   for (const [target, list] of [[targets.outputs, turn.outputs], [targets.errors, turn.errors]] as const) {
     if (list.length === 0 || onSourceServer(target)) continue;
-    elsewhere.push(target.kind === 'stream' ? target.sink.write(list) : target.lines.write(list));
+    elsewhere.push(target.write(list));
   }
   await Promise.all(elsewhere);
   if (done.length === 0) return;
   await retrying(source.commands, `storing records and acknowledging ${done.length} entries`, async () => {
     const tx = source.commands.multi();
-    if (onSourceServer(targets.outputs) && targets.outputs.kind === 'stream') targets.outputs.sink.addTo(tx, turn.outputs);
-    if (onSourceServer(targets.errors) && targets.errors.kind === 'stream') targets.errors.sink.addTo(tx, turn.errors);
+    if (onSourceServer(targets.outputs)) targets.outputs.addTo(tx, turn.outputs);
+    if (onSourceServer(targets.errors)) targets.errors.addTo(tx, turn.errors);
     tx.xack(source.stream, source.options.group, ...done);
     failOnReplyErrors(await tx.exec());
   }, { ...source.options, logger: source.logger });

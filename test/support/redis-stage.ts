@@ -1,12 +1,17 @@
 /** Helpers for tests of stages over Redis Streams: start a stage, wait for a condition, read a stream back. */
 import type { Redis } from 'ioredis';
 
-/** Poll `check` until it returns true; fail with `what` after `ms`. */
+/** Poll `check` until it returns true (a check that throws, e.g. before the group exists, counts as false); fail with `what` after `ms`. */
 export async function waitFor(what: string, check: () => Promise<boolean> | boolean, ms = 20_000): Promise<void> {
   const deadline = Date.now() + ms;
+  let last: unknown = null;
   for (;;) {
-    if (await check()) return;
-    if (Date.now() > deadline) throw new Error(`timed out after ${ms} ms waiting for ${what}`);
+    try {
+      if (await check()) return;
+    } catch (err) {
+      last = err;
+    }
+    if (Date.now() > deadline) throw new Error(`timed out after ${ms} ms waiting for ${what}${last ? ` (last error: ${(last as Error).message})` : ''}`);
     await new Promise((r) => setTimeout(r, 50));
   }
 }
