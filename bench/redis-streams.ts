@@ -2,7 +2,7 @@
  * Redis Streams benchmark (`node dist/bench/redis-streams.js [--messages N] [--rounds R]`):
  * the same model and messages through stdin → stdout, one stage over a consumer group, and two
  * stages sharing the group; then what the Redis round trips cost per message without a stage:
- * batched (XREADGROUP COUNT 512, one MULTI of the XADDs and the XACK) against one message at a time.
+ * batched (XREADGROUP COUNT 512, the stage's store script: the XADDs and the XACK in one call) against one message at a time.
  * A redis-server of its own on a free loopback port, no persistence, stopped at the end.
  */
 import { spawn } from 'node:child_process';
@@ -11,6 +11,7 @@ import { availableParallelism, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import type { Redis } from 'ioredis';
+import { runStoreScript } from '../src/redis/store-script.js';
 import { startRedis, type TestRedis } from '../test/support/redis-server.js';
 import { messageAt, writeInputFile } from './input-file.js';
 import { cliScript, modelFile, repoRoot } from './paths.js';
@@ -94,10 +95,10 @@ async function plumbing(redis: TestRedis, batched: boolean, round: number): Prom
     const reply = (await c.callBuffer('XREADGROUP', 'GROUP', 'g', 'c', 'COUNT', batched ? 512 : 1, 'STREAMS', stream, '>')) as [Buffer, [Buffer, Buffer[]][]][];
     const entries = reply[0]![1];
     if (batched) {
-      const tx = c.multi();
-      for (const [id, fields] of entries) tx.xadd(`${stream}-out`, '*', 'data', Buffer.concat([Buffer.from(`{"id":"${id}","output":`), fields[1]!, Buffer.from('}')]));
-      tx.xack(stream, 'g', ...entries.map(([id]) => id));
-      await tx.exec();
+      await runStoreScript(c, {
+        source: stream, group: 'g', ids: entries.map(([id]) => id.toString('latin1')), errorsStream: null, errors: [],
+        outputsStream: `${stream}-out`, outputs: entries.map(([id, fields]) => Buffer.concat([Buffer.from(`{"id":"${id}","output":`), fields[1]!, Buffer.from('}')])),
+      });
     } else {
       const [id, fields] = entries[0]!;
       await c.xadd(`${stream}-out`, '*', 'data', Buffer.concat([Buffer.from(`{"id":"${id}","output":`), fields[1]!, Buffer.from('}')]));
@@ -136,7 +137,7 @@ try {
   const single = await plumbing(redis, false, 0);
   process.stdout.write(`| runner | msg/s (median of ${ROUNDS}) |\n|---|---|\n`);
   for (const [name] of rows) process.stdout.write(`| ${name} | ${Math.round(median(results.get(name)!)).toLocaleString('en-US')} |\n`);
-  process.stdout.write(`\nRedis round trips without a stage: batched (XREADGROUP COUNT 512, MULTI of XADDs + XACK) ${batched.toFixed(1)} µs/msg; ` +
+  process.stdout.write(`\nRedis round trips without a stage: batched (XREADGROUP COUNT 512, one store script of XADDs + XACK) ${batched.toFixed(1)} µs/msg; ` +
     `one message at a time (XREADGROUP COUNT 1, XADD, XACK, each awaited) ${single.toFixed(1)} µs/msg\n`);
 } finally {
   rmSync(dir, { recursive: true, force: true });

@@ -49,6 +49,11 @@ export class EntryRecords {
     for (let i = range.from; i < range.to; i++) this.turn.done.push(range.batch.offsets[i]!);
   }
 
+  /** Records and messages gathered since the last take. */
+  get size(): number {
+    return this.turn.outputs.length + this.turn.errors.length + this.turn.done.length;
+  }
+
   /** The records gathered since the last take. */
   take(): TurnRecords {
     const turn = this.turn;

@@ -30,7 +30,7 @@ export async function runRedisCli(options: StageOptions, command: RedisCommand):
   let errorsFile: LineTarget | null = null;
   const target = (url: string): RedisSink => {
     const parsed = parseStreamUrl(url);
-    // On the source's server a sink shares the source's connection: its XADDs and the XACK go in one transaction.
+    // On the source's server a sink shares the source's connection: its XADDs and the XACK go in one script (store-script.ts).
     if (parsed.server === source.url.server) return new RedisSink(parsed, source.commands, source.logger, false);
     const redis = connect(parsed, { name: `pystage-sink-${source.options.consumer}`, logger: source.logger, reconnectMinMs: source.options.reconnectMinMs, reconnectMaxMs: source.options.reconnectMaxMs });
     const sink = new RedisSink(parsed, redis, source.logger, true);

@@ -79,3 +79,12 @@ export async function retrying<T>(
     }
   }
 }
+
+/** Close a connection: politely (QUIT, after the replies in flight) when connected, at once when not (QUIT would wait for a server that is away). */
+export async function closeConnection(redis: Redis): Promise<void> {
+  if (redis.status !== 'ready') {
+    redis.disconnect();
+    return;
+  }
+  await redis.quit().catch(() => redis.disconnect());
+}

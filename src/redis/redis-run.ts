@@ -3,8 +3,9 @@
  * to its target, and an entry is acknowledged only after all of its records are stored.
  *
  * Each turn (the ranges the stage completed since the last one) is stored in order: records for
- * line targets and for streams on other servers first, then, on the source's server, one
- * MULTI/EXEC holding the XADDs for streams there and the XACK of the turn's entries. When the
+ * line targets and for streams on other servers first, then, on the source's server, one Lua
+ * script holding the XADDs for streams there and the XACK of the turn's entries (store-script.ts:
+ * atomic, and a refused XADD stops it before the XACK). When the
  * sink lives on the source's server (the usual setup), an entry's outputs and its
  * acknowledgement are stored together or not at all, so a stage killed at any moment leaves no
  * entry both output and pending. Turns are stored one after the other, so outputs of a key keep
@@ -15,11 +16,14 @@ import type { LineBatch } from '../line-reader.js';
 import type { Stage } from '../stage.js';
 import { retrying } from './redis-connection.js';
 import { EntryRecords, type TurnRecords } from './entry-records.js';
-import { failOnReplyErrors } from './redis-sink.js';
 import type { RedisSource, RedisSourceStats } from './redis-source.js';
 import type { Writable } from 'node:stream';
 import { LineTarget, toTarget, type RecordTarget } from './record-target.js';
 import { RedisSink } from './redis-sink.js';
+import { runStoreScript } from './store-script.js';
+
+/** Records plus entries per store at most (past one range): bounds the arguments of one script call. */
+const STORE_LIMIT = 4096;
 
 /** Where a Redis run sends its records: a RedisSink, or JSON lines on a Writable. */
 export interface RedisRunTargets {
@@ -66,14 +70,21 @@ export async function runRedisStage(stage: Stage, source: RedisSource, destinati
     }
   }
 
-  for await (const ranges of stage.processLines(lines())) {
-    for (const range of ranges) records.add(range);
+  const flush = async () => {
     const turn = records.take();
     const done = turn.done.map((offset) => ids.get(offset)!);
     await store(source, targets, turn, done);
     for (const offset of turn.done) ids.delete(offset);
     stats.outputRecords += turn.outputs.length;
     stats.errorRecords += turn.errors.length;
+  };
+  for await (const ranges of stage.processLines(lines())) {
+    for (const range of ranges) {
+      records.add(range);
+      // A store is one script call: its arguments stay a few thousand.
+      if (records.size >= STORE_LIMIT) await flush();
+    }
+    if (records.size > 0) await flush();
   }
   return { ...source.stats, ...stats };
 }
@@ -93,12 +104,10 @@ async function store(source: RedisSource, targets: Targets, turn: TurnRecords, d
   }
   await Promise.all(elsewhere);
   if (done.length === 0) return;
-  await retrying(source.commands, `storing records and acknowledging ${done.length} entries`, async () => {
-    const tx = source.commands.multi();
-    if (onSourceServer(targets.outputs)) targets.outputs.addTo(tx, turn.outputs);
-    if (onSourceServer(targets.errors)) targets.errors.addTo(tx, turn.errors);
-    tx.xack(source.stream, source.options.group, ...done);
-    failOnReplyErrors(await tx.exec());
-  }, { ...source.options, logger: source.logger });
+  await retrying(source.commands, `storing records and acknowledging ${done.length} entries`, () => runStoreScript(source.commands, {
+    source: source.stream, group: source.options.group, ids: done,
+    outputsStream: onSourceServer(targets.outputs) ? targets.outputs.url.stream : null, outputs: turn.outputs,
+    errorsStream: onSourceServer(targets.errors) ? targets.errors.url.stream : null, errors: turn.errors,
+  }), { ...source.options, logger: source.logger });
   source.acked(done);
 }

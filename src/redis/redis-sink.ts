@@ -8,7 +8,7 @@ import type { ChainableCommander, Redis } from 'ioredis';
 import { createLogger, type Logger } from '../logger.js';
 import { redisDefaults } from '../options.js';
 import { StageOutput, type StageRecord } from '../records.js';
-import { connect, retrying } from './redis-connection.js';
+import { closeConnection, connect, retrying } from './redis-connection.js';
 import { RedisStreamError } from './redis-error.js';
 import { parseStreamUrl, type StreamUrl } from './redis-url.js';
 
@@ -25,8 +25,8 @@ export class RedisSink {
   /** @internal Use redisSink; `owns` says whether closing the sink closes the connection. */
   constructor(readonly url: StreamUrl, readonly redis: Redis, private readonly logger: Logger, private readonly owns: boolean) {}
 
-  /** Queue one XADD per record on a pipeline or transaction of this sink's server. */
-  addTo(batch: ChainableCommander, records: Buffer[]): void {
+  /** Queue one XADD per record on a pipeline of this sink's server. */
+  private addTo(batch: ChainableCommander, records: Buffer[]): void {
     for (const record of records) batch.xadd(this.url.stream, '*', 'data', record);
   }
 
@@ -59,7 +59,7 @@ export class RedisSink {
 
   /** Close the connection (when the sink opened it). */
   async close(): Promise<void> {
-    if (this.owns) await this.redis.quit().catch(() => this.redis.disconnect());
+    if (this.owns) await closeConnection(this.redis);
   }
 }
 

@@ -15,7 +15,7 @@
  */
 import type { Redis } from 'ioredis';
 import { createLogger, type Logger } from '../logger.js';
-import { connect, isReplyError, retrying } from './redis-connection.js';
+import { closeConnection, connect, isReplyError, retrying } from './redis-connection.js';
 import { RedisStreamError } from './redis-error.js';
 import { resolveRedisSourceOptions, type RedisSourceOptions, type ResolvedRedisSourceOptions } from './redis-options.js';
 import { parseStreamUrl, type StreamUrl } from './redis-url.js';
@@ -54,6 +54,9 @@ export class RedisSource implements AsyncIterable<RedisMessage> {
   private readonly inFlight = new Set<string>();
   private started: Promise<void> | null = null;
   private stopped = false;
+  /** Resolves when `stop` is called: a start or claim waiting for an unreachable Redis gives up then. */
+  private readonly stopping: Promise<null>;
+  private onStop: () => void = () => {};
   private closed = false;
   /** Read own pending entries from this ID before anything new; null when there is nothing to recover. */
   private pendingFrom: string | null = '0-0';
@@ -73,6 +76,7 @@ export class RedisSource implements AsyncIterable<RedisMessage> {
     const common = { reconnectMinMs: options.reconnectMinMs, reconnectMaxMs: options.reconnectMaxMs, logger: this.logger, onReconnect: recover };
     this.reader = connect(url, { ...common, name: `pystage-read-${options.consumer}` });
     this.commands = connect(url, { ...common, name: `pystage-${options.consumer}` });
+    this.stopping = new Promise<null>((resolve) => { this.onStop = () => resolve(null); });
     // Often enough that an entry waits at most about 1.5 × claimIdleMs; a sweep is one cheap command.
     this.claimInterval = Math.max(50, Math.min(Math.floor(options.claimIdleMs / 2), 5_000));
   }
@@ -118,7 +122,10 @@ export class RedisSource implements AsyncIterable<RedisMessage> {
    * Every entry returned stays pending in Redis until `ack` is called with its ID.
    */
   async next(): Promise<StreamEntry[] | null> {
-    await this.start();
+    // Nothing is in hand before the start: stopping while Redis cannot be reached just stops.
+    const starting = this.start().then(() => true);
+    starting.catch(() => {}); // when stopping wins the race, a later failure has no one to tell
+    if (await Promise.race([starting, this.stopping]) === null) return null;
     while (!this.stopped) {
       try {
         if (this.pendingFrom !== null) {
@@ -135,6 +142,7 @@ export class RedisSource implements AsyncIterable<RedisMessage> {
         }
         if (Date.now() >= this.nextClaimAt) {
           const claimed = await this.claim();
+          if (claimed === null) return null;
           if (claimed.length > 0) return claimed;
           continue;
         }
@@ -185,9 +193,15 @@ export class RedisSource implements AsyncIterable<RedisMessage> {
   }
 
   /** One step of the claim sweep: entries idle longer than claimIdleMs in anyone's pending list become ours. */
-  private async claim(): Promise<StreamEntry[]> {
-    const reply = await this.command('XAUTOCLAIM', () => this.commands.callBuffer('XAUTOCLAIM', this.stream, this.options.group, this.options.consumer,
-      this.options.claimIdleMs, this.claimCursor, 'COUNT', this.options.readCount)) as [Buffer, unknown[], Buffer[]?];
+  private async claim(): Promise<StreamEntry[] | null> {
+    const claiming = this.command('XAUTOCLAIM', () => this.commands.callBuffer('XAUTOCLAIM', this.stream, this.options.group, this.options.consumer,
+      this.options.claimIdleMs, this.claimCursor, 'COUNT', this.options.readCount)) as Promise<[Buffer, unknown[], Buffer[]?]>;
+    // Stopping while Redis is away: whatever this claim takes over stays in our pending list for the next start.
+    const reply = await Promise.race([claiming, this.stopping]);
+    if (reply === null) {
+      claiming.catch(() => {});
+      return null;
+    }
     this.claimCursor = reply[0].toString('latin1');
     if (this.claimCursor === '0-0') this.nextClaimAt = Date.now() + this.claimInterval;
     const deleted = reply[2]?.length ?? 0;
@@ -243,6 +257,7 @@ export class RedisSource implements AsyncIterable<RedisMessage> {
   stop(): void {
     if (this.stopped) return;
     this.stopped = true;
+    this.onStop();
     this.reader.disconnect();
   }
 
@@ -251,7 +266,7 @@ export class RedisSource implements AsyncIterable<RedisMessage> {
     this.stop();
     if (this.closed) return;
     this.closed = true;
-    await this.commands.quit().catch(() => this.commands.disconnect());
+    await closeConnection(this.commands);
   }
 
   /** The API's iteration: one entry at a time with its message parsed; call `ack(ids)` once its outputs are stored. */

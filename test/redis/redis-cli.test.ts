@@ -129,3 +129,34 @@ test('bad usage: --group without --source, --source without --group, a malformed
   }
   void fixtures;
 });
+
+test('a sink Redis refuses (not a stream): the stage exits 1 saying so, and acknowledges nothing', async () => {
+  const redis = await startRedis();
+  try {
+    const c = redis.client;
+    await c.set('out', 'a string, not a stream');
+    const ids = await addMessages(c, 'in', Array.from({ length: 50 }, (_, i) => JSON.stringify({ key: `k${i}`, a: i, b: 1 })));
+    const { done } = startCli(['run', '--model', `add=${join(modelsDir, 'add.py')}`, '--partitions', '1',
+      '--source', redis.url('in'), '--group', 'g', '--consumer', 'c1', '--sink', redis.url('out')]);
+    const r = await done;
+    assert.equal(r.code, 1, r.stderr.slice(-2000));
+    assert.match(r.stderr, /Redis refused .*WRONGTYPE/);
+    assert.deepEqual(await pendingIds(c, 'in', 'g', 'c1'), ids, 'every entry read is still pending, for the next start or a claim');
+  } finally {
+    await redis.stop();
+  }
+});
+
+test('Redis unreachable at start: the stage keeps retrying, and SIGTERM still stops it with exit 0', async () => {
+  const redis = await startRedis();
+  const url = redis.url('in');
+  await redis.stop();
+  const { child, done } = startCli(['run', '--model', `add=${join(modelsDir, 'add.py')}`, '--partitions', '1', '--source', url, '--group', 'g']);
+  let stderr = '';
+  child.stderr!.on('data', (d: Buffer) => { stderr += d.toString(); });
+  await waitFor('a reconnect warning', () => /Redis connection error; reconnecting with backoff/.test(stderr));
+  child.kill('SIGTERM');
+  const r = await done;
+  assert.equal(r.code, 0, r.stderr.slice(-2000));
+  assert.equal(summaryOf(r.stderr).in, 0);
+});
