@@ -19,7 +19,7 @@ export function evaluateTargets(r: Inputs): Target[] {
   const rate = (name: string) => find(r.throughput, name).msgPerSec;
   const cli = rate(r.names.cliDefault);
   const count = (n: number) => n.toLocaleString('en-US');
-  const size = `${count(r.config.messages)} messages${r.config.messages === 1_000_000 ? '' : ' (target stated for 1,000,000)'}`;
+  const size = `${count(r.config.messages)} messages`;
   const issueSizes = r.memory.small.messages === 1_000_000 && r.memory.large.messages === 4_000_000;
   const cliTotals = r.throughput.filter((t) => t.runner.startsWith('cli'))
     .flatMap((t) => t.samples).concat([r.memory.small, r.memory.large])
@@ -32,7 +32,8 @@ export function evaluateTargets(r: Inputs): Target[] {
     ...t, note: `single CLI runs of the memory pair against this median: ${atOtherSizes(baseline)}`,
   });
   return [
-    withNote(atLeast(`CLI default partitions vs A pyloop, ${size}`, cli / rate(r.names.pyloop), 1.5, '×', 2), rate(r.names.pyloop)),
+    // Issue 8: ≥ 2× the loop at 1,000,000 messages, ≥ 1.5× at 300,000 (warm-up weighs more there).
+    withNote(atLeast(`CLI default partitions vs A pyloop, ${size}`, cli / rate(r.names.pyloop), r.config.messages >= 1_000_000 ? 2 : 1.5, '×', 2), rate(r.names.pyloop)),
     withNote(atLeast(`CLI default partitions vs B python-shell, ${size}`, cli / rate(r.names.pythonShell), 4, '×', 2), rate(r.names.pythonShell)),
     atMost(`API p50 latency at ${r.config.latency.rate.toLocaleString('en-US')} msg/s`, r.latency.fixed.latency.p50, 0.3, 'ms', 3),
     atMost(`API p99 latency at ${r.config.latency.rate.toLocaleString('en-US')} msg/s`, r.latency.fixed.latency.p99, 1, 'ms', 3),

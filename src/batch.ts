@@ -6,6 +6,7 @@
  * Once the worker answered, the batch carries its outcomes (see Outcomes) and is handed on
  * as is: no object per message on the way.
  */
+import { copyBytes } from './bytes.js';
 import type { ErrorRecord } from './errors.js';
 
 /** Joins messages in a batch buffer. JSON text never holds a raw newline, so the split is unambiguous. */
@@ -109,8 +110,7 @@ export class Batch {
 
   private write(src: Uint8Array, start: number, end: number): void {
     this.reserve(this.length + end - start);
-    this.buf.set(src.subarray(start, end), this.length);
-    this.length += end - start;
+    this.length = copyBytes(this.buf, this.length, src, start, end);
   }
 
   private reserve(need: number): void {

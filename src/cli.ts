@@ -8,7 +8,7 @@ import type { Writable } from 'node:stream';
 import { parseCommandLine, usage, UsageError } from './cli-args.js';
 import { readLines } from './line-reader.js';
 import { LineWriter } from './line-writer.js';
-import { visitOutcomes, type Batch, type OutcomeVisitor } from './batch.js';
+import { SPAN_WIDTH, visitOutcomes, type Batch, type OutcomeVisitor } from './batch.js';
 import type { ErrorRecord } from './errors.js';
 import { createStage, type Stage } from './stage.js';
 
@@ -107,33 +107,41 @@ async function main(argv: string[]): Promise<number> {
  * the bytes they arrived as, failures to `errors` with the original line.
  */
 function lineFormatter(out: LineWriter, errors: LineWriter): OutcomeVisitor {
-  // `,"partition":P,"model":M,"output":` computed once per partition and model.
-  const tails = new Map<string, string>();
+  // Everything but the offset, the key and the output is fixed text, encoded once:
+  // `,"partition":P,"model":M,"output":` per partition and model.
+  const tails = new Map<string, Buffer>();
+  let last: { partition: number; model: string; bytes: Buffer } = { partition: -1, model: '', bytes: Buffer.alloc(0) };
   const tail = (partition: number, model: string) => {
+    if (partition === last.partition && model === last.model) return last.bytes;
     const id = `${partition}\u0000${model}`;
-    let text = tails.get(id);
-    if (text === undefined) tails.set(id, text = `,"partition":${partition},"model":${JSON.stringify(model)},"output":`);
-    return text;
+    let bytes = tails.get(id);
+    if (bytes === undefined) tails.set(id, bytes = Buffer.from(`,"partition":${partition},"model":${JSON.stringify(model)},"output":`));
+    last = { partition, model, bytes };
+    return bytes;
   };
-  const key = (w: LineWriter, batch: Batch, i: number) => {
-    const k = batch.keyText(i);
-    if (k === null) w.ascii('null');
-    else w.bytes(k);
+  const head = (w: LineWriter, batch: Batch, i: number) => {
+    w.bytes(OFFSET_FIELD).decimal(batch.offsets[i]!).bytes(KEY_FIELD);
+    const s = batch.spans[i * SPAN_WIDTH + 2]!;
+    if (s < 0) w.bytes(NULL);
+    else w.bytes(batch.buf, s, batch.spans[i * SPAN_WIDTH + 3]!);
   };
   return {
     output(batch, i, model, data, start, end) {
-      out.ascii('{"offset":').ascii(String(batch.offsets[i]!)).ascii(',"key":');
-      key(out, batch, i);
-      out.text(tail(batch.partition!, model)).bytes(data, start, end).ascii('}').endLine();
+      head(out, batch, i);
+      out.bytes(tail(batch.partition!, model)).bytes(data, start, end).bytes(CLOSE).endLine();
     },
     noOutput() {},
     error(batch, i, model, error) {
-      errors.ascii('{"offset":').ascii(String(batch.offsets[i]!)).ascii(',"key":');
-      key(errors, batch, i);
+      head(errors, batch, i);
       errors.text(`,"partition":${batch.partition},"model":${JSON.stringify(model)},"line":${JSON.stringify(batch.text(i).toString('utf8'))},"error":${errorJson(error)}}`).endLine();
     },
   };
 }
+
+const OFFSET_FIELD = Buffer.from('{"offset":');
+const KEY_FIELD = Buffer.from(',"key":');
+const NULL = Buffer.from('null');
+const CLOSE = Buffer.from('}');
 
 function errorJson(e: ErrorRecord): string {
   return JSON.stringify({ code: e.code, type: e.type ?? null, message: e.message });

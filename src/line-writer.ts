@@ -4,13 +4,16 @@
  * destination is not draining, so a slow reader pauses the whole stage.
  */
 import type { Writable } from 'node:stream';
+import { copyBytes, writeDecimal } from './bytes.js';
 
 const CHUNK = 64 * 1024;
 
 /** Gathers lines as bytes and writes them to a stream in big chunks. */
 export class LineWriter {
-  private buf = Buffer.allocUnsafe(CHUNK * 2);
+  private buf: Buffer = Buffer.allocUnsafe(CHUNK * 2);
   private length = 0;
+  /** Buffers the stream is done with, reused so a long run does not allocate one per chunk. */
+  private readonly spare: Buffer[] = [];
   private scheduled = false;
   private draining: Promise<void> | null = null;
 
@@ -33,8 +36,14 @@ export class LineWriter {
   /** Append bytes [start, end) of `src` to the current line. */
   bytes(src: Uint8Array, start = 0, end = src.length): this {
     this.reserve(end - start);
-    this.buf.set(src.subarray(start, end), this.length);
-    this.length += end - start;
+    this.length = copyBytes(this.buf, this.length, src, start, end);
+    return this;
+  }
+
+  /** Append a non-negative safe integer in decimal. */
+  decimal(n: number): this {
+    this.reserve(16);
+    this.length = writeDecimal(this.buf, this.length, n);
     return this;
   }
 
@@ -79,12 +88,16 @@ export class LineWriter {
   private write(): void {
     if (this.length === 0) return;
     // The stream keeps what it is given until written: hand it these bytes, and fill a fresh buffer.
-    const chunk = this.buf.subarray(0, this.length);
-    this.buf = Buffer.allocUnsafe(CHUNK * 2);
+    const full = this.buf;
+    const chunk = full.subarray(0, this.length);
+    this.buf = this.spare.pop() ?? Buffer.allocUnsafe(CHUNK * 2);
     this.length = 0;
     // A reader that went away (EPIPE) can take nothing more; the owner hears of it through 'error'.
     if (this.stream.destroyed) return;
-    if (!this.stream.write(chunk) && !this.draining) {
+    const written = (err?: Error | null) => {
+      if (!err && full.length === CHUNK * 2 && this.spare.length < 4) this.spare.push(full);
+    };
+    if (!this.stream.write(chunk, written) && !this.draining) {
       this.draining = new Promise<void>((resolve) => {
         const done = () => {
           this.stream.off('drain', done);

@@ -145,9 +145,28 @@ describe('FrameDecoder', () => {
     assert.deepEqual(r.events, [{ event: 'frame', payload: 'y'.repeat(100) }]);
   });
 
+  test('CRC32 frames (VERSION 2): the CRC32 big-endian then 12 zeros; decoded like MD5 frames, damage found', () => {
+    // 0xCBF43926 is CRC-32's published check value, the CRC of the ASCII text "123456789".
+    const frame = encodeFrame('123456789', undefined, 'crc32');
+    assert.equal(frame[4], 2);
+    assert.equal(frame.subarray(5, 21).toString('hex'), 'cbf43926' + '00'.repeat(12));
+    const r = recordingDecoder(100);
+    r.decoder.push(Buffer.concat([frame, encodeFrame('{"a":1}'), encodeFrame('{"b":2}', undefined, 'crc32')]));
+    assert.deepEqual(r.events, [
+      { event: 'frame', payload: '123456789' }, { event: 'frame', payload: '{"a":1}' }, { event: 'frame', payload: '{"b":2}' },
+    ]);
+    const padded = Buffer.from(frame);
+    padded[20] = 1;
+    const flipped = Buffer.from(frame);
+    flipped[8]! ^= 0x80;
+    const bad = recordingDecoder(100);
+    bad.decoder.push(Buffer.concat([padded, flipped]));
+    assert.deepEqual(bad.events.map((e) => ('kind' in e ? e.kind : e.event)), ['bad-checksum', 'bad-checksum']);
+  });
+
   test('decides bad-version from the first 5 bytes, without waiting for the header', () => {
     const r = recordingDecoder(100);
-    r.decoder.push(Buffer.from('KPYS\x02', 'latin1'));
+    r.decoder.push(Buffer.from('KPYS\x03', 'latin1'));
     assert.deepEqual(r.events, [{ event: 'error', kind: 'bad-version' }]);
   });
 

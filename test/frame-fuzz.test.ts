@@ -41,6 +41,7 @@ const noKArb = (length: number) =>
 /** A piece of a hostile stream: good, garbage, mutated, bad-version, truncated, duplicated frames and bogus headers. */
 const pieceArb: fc.Arbitrary<Buffer> = fc.oneof(
   payloadArb.map((p) => encodeFrame(p)),
+  payloadArb.map((p) => encodeFrame(p, undefined, 'crc32')),
   garbageArb,
   fc.tuple(payloadArb, fc.nat(), fc.integer({ min: 1, max: 255 })).map(([p, at, xor]) => {
     const f = Buffer.from(encodeFrame(p));

@@ -7,7 +7,7 @@
 import { type Outcomes } from '../src/batch.js';
 import { PystageError, RoutingError } from '../src/errors.js';
 import { Scan, scanObject } from '../src/json-scan.js';
-import { encodeFrame, type ReplyError } from '../src/protocol/index.js';
+import { encodeFrame, type Checksum, type ReplyError } from '../src/protocol/index.js';
 import { readLeanBatchReply, readReplyHead } from '../src/protocol/replies.js';
 import { batchFrame, commandRequest } from '../src/protocol/requests.js';
 import type { ExecTask } from '../src/worker-protocol.js';
@@ -16,8 +16,8 @@ import type { SpoolFiles } from './spool-files.js';
 
 /** One request to the server, kept until it is answered or given up. */
 export interface Operation {
-  /** The request's frame for a connection-assigned id. */
-  frame(id: number): Buffer;
+  /** The request's frame for a connection-assigned id, with the checksum the connection agreed on. */
+  frame(id: number, checksum: Checksum): Buffer;
   /** Called with the reply's payload bytes. */
   settle(payload: Buffer): void;
   /** Called when the operation is given up. */
@@ -84,7 +84,7 @@ function batchRun(task: ExecTask, model: string, items: number[], slotOf: (i: nu
     };
     const make = (part: number[]): Operation => ({
       crashes: 0,
-      frame: (id) => batchFrame(id, model, task.data, task.spans, part, env.maxFrameBytes),
+      frame: (id, checksum) => batchFrame(id, model, task.data, task.spans, part, env.maxFrameBytes, checksum),
       settle: (payload) => {
         mapBatchReply(payload, model, part, slotOf, table, env).then(() => settled(part.length), reject);
       },
@@ -129,7 +129,7 @@ async function fileRun(task: ExecTask, model: string, i: number, slot: number, t
   try {
     const payload = await new Promise<Buffer | PystageError>((resolve) => env.submit({
       crashes: 0,
-      frame: (id) => encodeFrame(commandRequest('executeModel', id, { ModelName: model, InputFile: path }), env.maxFrameBytes),
+      frame: (id, checksum) => encodeFrame(commandRequest('executeModel', id, { ModelName: model, InputFile: path }), env.maxFrameBytes, checksum),
       settle: resolve,
       giveUp: resolve,
     }));

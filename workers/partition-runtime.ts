@@ -138,7 +138,7 @@ export class PartitionRuntime {
   private command(cmd: CommandName, cmdOptions: Record<string, unknown>, modelOptions?: Record<string, unknown>): Promise<unknown> {
     return new Promise((resolve, reject) => {
       this.submit({
-        frame: (id) => encodeFrame(commandRequest(cmd, id, cmdOptions, modelOptions), this.config.maxFrameBytes),
+        frame: (id, checksum) => encodeFrame(commandRequest(cmd, id, cmdOptions, modelOptions), this.config.maxFrameBytes, checksum),
         settle: (payload) => {
           const reply = parseReply(payload);
           if (reply.Code >= 0) resolve(reply.Result);
@@ -171,7 +171,7 @@ export class PartitionRuntime {
       const id = connection.takeId();
       let frame: Buffer;
       try {
-        frame = operation.frame(id);
+        frame = operation.frame(id, connection.checksum);
       } catch (err) {
         // Nothing was sent: the request alone fails (e.g. too big for a frame), the queue goes on.
         this.queue.removePending();
@@ -310,8 +310,10 @@ export class PartitionRuntime {
       if (this.connection === connection) this.onBroken(err);
     });
     const progressMs = Math.max(10, Math.min(1000, Math.floor(this.config.executeTimeoutMs / 5)));
-    const hello = parseReply(await this.request(connection, 'hello', { Token: server.token, Progress: progressMs }));
+    const hello = parseReply(await this.request(connection, 'hello', { Token: server.token, Progress: progressMs, Checksum: 'crc32' }));
     if (hello.Code !== 0) throw replyError(hello.Code, hello.Error, this.config.partition, undefined, 'hello');
+    // A server that did not echo the option keeps MD5 (protocol v1's default) both ways.
+    if ((hello.Result as { Checksum?: unknown } | undefined)?.Checksum === 'crc32') connection.checksum = 'crc32';
   }
 
   /** A request outside the queue, for the handshake and the replay. */
@@ -325,7 +327,7 @@ export class PartitionRuntime {
 
   private request(connection: ServerConnection, cmd: CommandName, cmdOptions: object, modelOptions?: object): Promise<Buffer> {
     const id = connection.takeId();
-    return connection.send(id, encodeFrame(commandRequest(cmd, id, cmdOptions, modelOptions), this.config.maxFrameBytes));
+    return connection.send(id, encodeFrame(commandRequest(cmd, id, cmdOptions, modelOptions), this.config.maxFrameBytes, connection.checksum));
   }
 }
 

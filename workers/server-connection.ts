@@ -14,7 +14,7 @@
 import { connect, type Socket } from 'node:net';
 import { PystageError } from '../src/errors.js';
 import { PipelineQueue } from '../src/pipeline-queue.js';
-import { FrameDecoder, ReplyCode } from '../src/protocol/index.js';
+import { FrameDecoder, ReplyCode, type Checksum } from '../src/protocol/index.js';
 import { readReplyHead } from '../src/protocol/replies.js';
 
 /** Why a connection stopped being usable. `timeout` means the server is stuck, not just the socket. */
@@ -45,6 +45,8 @@ export interface ConnectionOptions {
 /** A pipelined request/reply connection to one Python server. */
 export class ServerConnection {
   private readonly pending = new PipelineQueue<Pending>();
+  /** The checksum of the frames sent: MD5 until hello agreed on CRC32 (the server's frames say theirs). */
+  checksum: Checksum = 'md5';
   private nextId = 1;
   /** When the server last showed life for the head request (a frame, or the head becoming head). */
   private lastSign = 0;

@@ -4,7 +4,7 @@ from collections import deque
 from typing import Deque, Optional
 
 from .frame_decoder import FrameDecoder
-from .progress import Progress
+from .session import Session
 
 RECV_SIZE = 256 * 1024
 
@@ -23,8 +23,8 @@ class ClientConnection:
         self.decoder = FrameDecoder(max_frame_bytes)
         self.admitted = False
         self.closed = False
-        # Set by the server once accepted: where this connection's progress frames go.
-        self.progress: Optional[Progress] = None
+        # Set by the server once accepted: what hello negotiated (progress frames, checksum).
+        self.session: Optional[Session] = None
         # Frames the socket did not take yet, oldest first. Kept as separate buffers (not joined) so that
         # replies queued behind a slow reader cost one append each, not a copy of everything queued.
         self._unsent: Deque[memoryview] = deque()

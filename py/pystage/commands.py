@@ -7,7 +7,7 @@ from typing import Any, Callable, Dict, Optional
 
 from .model_execution import ModelExecutor
 from .model_registry import ModelRegistry
-from .progress import Progress, progress_option
+from .session import Session
 from .protocol import (
     ADD_MODEL, COMMANDS, EXECUTE_BATCH, EXECUTE_MODEL, HELLO, INIT_MODEL, OK, PROTOCOL_VERSION,
     REMOVE_MODEL, SERVER_STATUS, STOP_SERVER, UPDATE_MODEL, RequestError, encode_payload, error_reply, reply,
@@ -37,21 +37,21 @@ class CommandHandler:
             STOP_SERVER: self._stop_server,
         }
 
-    def handle(self, request: ParsedRequest, progress: Optional[Progress] = None) -> bytes:
+    def handle(self, request: ParsedRequest, session: Optional[Session] = None) -> bytes:
         """The reply payload to a parsed request (refused or not). Never raises for a bad request or model.
 
-        `progress` belongs to the connection the request came on: hello negotiates it, executeBatch
+        `session` belongs to the connection the request came on: hello negotiates it, executeBatch
         sends progress frames through it while it runs."""
         cmd, req_id = request.cmd, request.req_id
         if request.error is not None:
             return self.refuse(cmd, req_id, request.error)
         try:
             if cmd == EXECUTE_BATCH:
-                return self._execute_batch(req_id, request.options, progress)
+                return self._execute_batch(req_id, request.options, None if session is None else session.progress)
             if cmd == EXECUTE_MODEL:
                 return self._execute_model(req_id, request.options)
             if cmd == HELLO:
-                result = self._hello(request.options, progress)
+                result = self._hello(request.options, session)
             else:
                 result = self._generic[cmd](request.options, request.model_options)
             return encode_payload(reply(cmd, req_id, OK, result))
@@ -73,15 +73,12 @@ class CommandHandler:
 
     # --- generic commands: return the Result, or raise RequestError -------------------------------
 
-    def _hello(self, options: Dict[str, Any], progress: Optional[Progress]) -> Dict[str, Any]:
+    def _hello(self, options: Dict[str, Any], session: Optional[Session]) -> Dict[str, Any]:
         # The token was checked by the connection gate (ModelServer) before this runs.
-        interval_ms = progress_option(options)
         result: Dict[str, Any] = {"Uniq": self.uniq, "Pid": os.getpid(), "ProtocolVersion": PROTOCOL_VERSION,
                                   "Commands": list(COMMANDS)}
-        if interval_ms is not None:
-            result["Progress"] = interval_ms
-        if progress is not None:
-            progress.negotiate(interval_ms)
+        # Without a connection (a direct call) the options are still checked and echoed.
+        result.update((session or Session(_no_frames)).negotiate(options))
         return result
 
     def _add_model(self, options: Dict[str, Any], model_options: Any) -> Dict[str, Any]:
@@ -119,3 +116,7 @@ class CommandHandler:
     def _stop_server(self, _options: Dict[str, Any], _model_options: Any) -> None:
         self.stop_requested = True
         return None
+
+
+def _no_frames(_payload: bytes) -> None:
+    """Where a connectionless session's progress frames would go: nowhere."""

@@ -3,10 +3,12 @@
 Fed arbitrary chunks (one byte up to many frames), it keeps only the bytes not yet consumed and
 returns the events found so far, in stream order. It never parses JSON: that is the layer above.
 """
-import hashlib
 from typing import List, NamedTuple, Optional, Union
 
-from .frame_format import BEGIN, DEFAULT_MAX_FRAME_BYTES, END, HEADER, HEADER_SIZE, TRAILER_SIZE, VERSION
+from .frame_format import (
+    BEGIN, DEFAULT_MAX_FRAME_BYTES, END, HEADER, HEADER_SIZE, TRAILER_SIZE, VERSION_CRC32, VERSION_MD5,
+    checksum_field,
+)
 
 FRAME = "frame"
 ERROR = "error"
@@ -17,7 +19,6 @@ TOO_LONG = "too-long"
 MISSING_END = "missing-end"
 BAD_CHECKSUM = "bad-checksum"
 
-_md5 = hashlib.md5
 _unpack_header = HEADER.unpack_from
 # Prefixes of BEGIN, longest first: a chunk may end in the middle of a marker.
 _BEGIN_PREFIXES = tuple(BEGIN[:k] for k in range(len(BEGIN) - 1, 0, -1))
@@ -96,7 +97,7 @@ class FrameDecoder:
             if size - pos < HEADER_SIZE:
                 break
             _, version, digest, length = _unpack_header(buf, pos)
-            if version != VERSION:
+            if version != VERSION_MD5 and version != VERSION_CRC32:
                 skipped = self._flush_skipped(events, skipped)
                 events.append(FrameEvent(ERROR, BAD_VERSION))
                 pos += len(BEGIN)
@@ -121,7 +122,7 @@ class FrameDecoder:
                 # One copy: slicing the bytearray and converting the slice would make two.
                 with memoryview(buf) as view:
                     payload = view[start:end].tobytes()
-            if _md5(payload).digest() == digest:
+            if checksum_field(version, payload) == digest:
                 events.append(_new_tuple(FrameEvent, (FRAME, None, payload, 0)))
             else:
                 events.append(FrameEvent(ERROR, BAD_CHECKSUM, payload))

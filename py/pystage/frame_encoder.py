@@ -1,19 +1,16 @@
 """Encoding of protocol v1 frames."""
-import hashlib
 from typing import Tuple
 
-from .frame_format import BEGIN, END, HEADER, VERSION
+from .frame_format import BEGIN, END, HEADER, VERSION_MD5, checksum_field
 
-_md5 = hashlib.md5
 _pack_header = HEADER.pack
 
 
-def frame_parts(payload: bytes) -> Tuple[bytes, bytes, bytes]:
-    """The header, payload and trailer of one frame."""
-    return _pack_header(BEGIN, VERSION, _md5(payload).digest(), len(payload)), payload, END
+def frame_parts(payload: bytes, version: int = VERSION_MD5) -> Tuple[bytes, bytes, bytes]:
+    """The header, payload and trailer of one frame; `version` chooses the checksum (see frame_format)."""
+    return _pack_header(BEGIN, version, checksum_field(version, payload), len(payload)), payload, END
 
 
-def encode_frame(payload: bytes) -> bytes:
+def encode_frame(payload: bytes, version: int = VERSION_MD5) -> bytes:
     """One whole frame around `payload`."""
-    return b"".join(frame_parts(payload))
-
+    return b"".join(frame_parts(payload, version))

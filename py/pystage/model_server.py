@@ -18,13 +18,14 @@ from .client_connection import ClientConnection
 from .commands import CommandHandler
 from .frame_decoder import BAD_CHECKSUM, BAD_VERSION, ERROR, FRAME, MISSING_END, SKIPPED, TOO_LONG, FrameEvent
 from .frame_encoder import encode_frame
+from .frame_format import VERSION_MD5
 from .json_log import JsonLogFormatter, capture_std_streams
 from .listener import ListenAddress, open_listener
 from .model_execution import ModelExecutor
 from .model_registry import ModelRegistry
 from .parent_watchdog import ParentWatchdog
 from .paths import ConfinedPaths
-from .progress import Progress
+from .session import Session
 from .protocol import (
     BAD_FRAME, HELLO, NOT_AUTHENTICATED, RequestError, encode_json, encode_payload, error_reply,
 )
@@ -41,10 +42,10 @@ MAX_PENDING = 16
 FLUSH_TIMEOUT = 2.0
 
 _FRAME_ERROR_MESSAGES = {
-    BAD_VERSION: "frame VERSION is not 1",
+    BAD_VERSION: "frame VERSION is neither 1 (MD5) nor 2 (CRC32)",
     TOO_LONG: "frame LENGTH exceeds the maximum frame size",
     MISSING_END: "no END marker where the frame's LENGTH says it ends",
-    BAD_CHECKSUM: "frame CHECKSUM is not the MD5 of its payload",
+    BAD_CHECKSUM: "frame CHECKSUM does not match its payload",
 }
 
 
@@ -192,7 +193,7 @@ class ModelServer:
             return
         self._serial += 1
         conn = ClientConnection(sock, _peer_name(peer), self._serial, self.config.max_frame_bytes)
-        conn.progress = Progress(functools.partial(self._send_frame, conn))
+        conn.session = Session(functools.partial(self._send_frame, conn))
         self._pending.append(conn)
         self._selector.register(sock, selectors.EVENT_READ, conn)
         _log.debug("connection accepted", extra={"conn": conn.serial, "peer": conn.peer})
@@ -225,7 +226,7 @@ class ModelServer:
                     if refusal is not None:
                         self._reject(conn, refusal)
                         return
-                self._send_frame(conn, handler.handle(request, conn.progress))
+                self._send_frame(conn, handler.handle(request, conn.session))
                 if handler.stop_requested:
                     break
             elif kind == ERROR:
@@ -256,7 +257,7 @@ class ModelServer:
 
     def _send_frame(self, conn: ClientConnection, payload: bytes) -> None:
         """Send one frame now, as far as the socket takes it (a reply or a progress frame)."""
-        self._send(conn, encode_frame(payload))
+        self._send(conn, encode_frame(payload, VERSION_MD5 if conn.session is None else conn.session.frame_version))
 
     def _send(self, conn: ClientConnection, data: bytes) -> None:
         if conn.closed:

@@ -40,7 +40,7 @@ class WireTest(ServerTestCase):
         cases = [
             ("bad-checksum", raw_frame(good, checksum=b"\0" * 16), ("executeModel", 70)),
             ("bad-checksum", raw_frame(b"\xff\xfe not json", checksum=b"\1" * 16), (None, None)),
-            ("bad-version", raw_frame(good, version=2), (None, None)),
+            ("bad-version", raw_frame(good, version=3), (None, None)),
             ("too-long", raw_frame(b"x" * (MAX_FRAME + 1)), (None, None)),
             ("missing-end", raw_frame(good, length=len(good) - 3), (None, None)),
             ("missing-end", raw_frame(good, end=b"KPYX"), (None, None)),

@@ -1,6 +1,7 @@
 /**
  * Byte layout of a protocol frame (both directions):
- *   BEGIN "KPYS" (4) | VERSION (1) | MD5(payload) (16) | LENGTH uint32 BE (4) | PAYLOAD | END "KPYE" (4)
+ *   BEGIN "KPYS" (4) | VERSION (1) | CHECKSUM(payload) (16) | LENGTH uint32 BE (4) | PAYLOAD | END "KPYE" (4)
+ * VERSION 1: CHECKSUM is the MD5 digest; VERSION 2: the CRC32, big-endian, then 12 zero bytes (checksum.ts).
  */
 
 /** The frame start marker, ASCII "KPYS". */
@@ -9,16 +10,19 @@ export const BEGIN = Buffer.from('KPYS', 'latin1');
 /** The frame end marker, ASCII "KPYE". */
 export const END = Buffer.from('KPYE', 'latin1');
 
-/** The only frame version this code speaks. */
+/** The frame version of protocol v1: an MD5 checksum. Every peer speaks it. */
 export const FRAME_VERSION = 1;
+
+/** The same frame with a CRC32 checksum, sent once hello agreed on it. */
+export const FRAME_VERSION_CRC32 = 2;
 
 /** Offset of the VERSION byte within a frame. */
 export const VERSION_OFFSET = 4;
 
-/** Offset of the 16-byte MD5 digest within a frame. */
+/** Offset of the 16-byte CHECKSUM field within a frame. */
 export const CHECKSUM_OFFSET = 5;
 
-/** Size of the MD5 digest. */
+/** Size of the CHECKSUM field (an MD5 digest, or a CRC32 and zeros). */
 export const CHECKSUM_BYTES = 16;
 
 /** Offset of the big-endian uint32 payload length within a frame. */

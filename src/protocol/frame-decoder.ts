@@ -20,7 +20,6 @@ import {
   CHECKSUM_OFFSET,
   DEFAULT_MAX_FRAME_BYTES,
   FRAME_OVERHEAD,
-  FRAME_VERSION,
   HEADER_BYTES,
   LENGTH_OFFSET,
   MAX_ENCODABLE_PAYLOAD_BYTES,
@@ -28,7 +27,7 @@ import {
   VERSION_OFFSET,
 } from './frame-constants.js';
 import type { FrameErrorKind } from './frame-errors.js';
-import { md5Matches } from './md5.js';
+import { checksumMatches, knownVersion } from './checksum.js';
 
 /** Where a FrameDecoder sends what it finds, and its limit. */
 export interface FrameDecoderOptions {
@@ -166,7 +165,7 @@ export class FrameDecoder {
         p = begin;
       }
       const available = n - p;
-      if (available > VERSION_OFFSET && b[p + VERSION_OFFSET] !== FRAME_VERSION) {
+      if (available > VERSION_OFFSET && !knownVersion(b[p + VERSION_OFFSET]!)) {
         p += 4;
         this.onError('bad-version', null);
         continue;
@@ -196,7 +195,7 @@ export class FrameDecoder {
         this.onError('missing-end', null);
         continue;
       }
-      const ok = md5Matches(b, start, end, b, p + CHECKSUM_OFFSET);
+      const ok = checksumMatches(b[p + VERSION_OFFSET]!, b, start, end, b, p + CHECKSUM_OFFSET);
       const payload = b.subarray(start, end);
       p = end + TRAILER_BYTES;
       if (ok) this.onFrame(payload);
@@ -259,7 +258,7 @@ export class FrameDecoder {
       b.copy(held, this.filled, p, p + take);
       this.filled += take;
       p += take;
-      if (this.filled > VERSION_OFFSET && held[VERSION_OFFSET] !== FRAME_VERSION) {
+      if (this.filled > VERSION_OFFSET && !knownVersion(held[VERSION_OFFSET]!)) {
         this.rescanAfterBegin(b, p, this.filled);
         this.onError('bad-version', null);
         return -1;
@@ -294,7 +293,7 @@ export class FrameDecoder {
       this.onError('missing-end', null);
       return -1;
     }
-    const ok = md5Matches(body, 0, body.length, held, CHECKSUM_OFFSET);
+    const ok = checksumMatches(held[VERSION_OFFSET]!, body, 0, body.length, held, CHECKSUM_OFFSET);
     this.state = SCAN;
     this.body = null;
     this.filled = 0;

@@ -3,14 +3,13 @@ import {
   CHECKSUM_OFFSET,
   DEFAULT_MAX_FRAME_BYTES,
   FRAME_OVERHEAD,
-  FRAME_VERSION,
   HEADER_BYTES,
   LENGTH_OFFSET,
   MAX_ENCODABLE_PAYLOAD_BYTES,
   VERSION_OFFSET,
 } from './frame-constants.js';
 import { FrameTooLargeError } from './frame-errors.js';
-import { md5Into } from './md5.js';
+import { frameVersion, writeChecksum, type Checksum } from './checksum.js';
 
 function payloadLength(payload: Buffer | string, maxFrameBytes: number): number {
   const length = typeof payload === 'string' ? Buffer.byteLength(payload, 'utf8') : payload.length;
@@ -20,18 +19,18 @@ function payloadLength(payload: Buffer | string, maxFrameBytes: number): number 
   return length;
 }
 
-function writeFrame(target: Buffer, at: number, payload: Buffer | string, length: number): number {
+function writeFrame(target: Buffer, at: number, payload: Buffer | string, length: number, version: number): number {
   target[at] = 0x4b; // K
   target[at + 1] = 0x50; // P
   target[at + 2] = 0x59; // Y
   target[at + 3] = 0x53; // S
-  target[at + VERSION_OFFSET] = FRAME_VERSION;
+  target[at + VERSION_OFFSET] = version;
   target.writeUInt32BE(length, at + LENGTH_OFFSET);
   const start = at + HEADER_BYTES;
   if (typeof payload === 'string') target.write(payload, start, length, 'utf8');
   else payload.copy(target, start);
   const end = start + length;
-  md5Into(target, start, end, target, at + CHECKSUM_OFFSET);
+  writeChecksum(version, target, start, end, target, at + CHECKSUM_OFFSET);
   target[end] = 0x4b; // K
   target[end + 1] = 0x50; // P
   target[end + 2] = 0x59; // Y
@@ -42,12 +41,13 @@ function writeFrame(target: Buffer, at: number, payload: Buffer | string, length
 /**
  * Encode one frame around `payload` (a string is written as UTF-8).
  * The result owns its ArrayBuffer (allocUnsafeSlow, not the shared pool), so it can be
- * transferred to another thread. Throws FrameTooLargeError above `maxFrameBytes`.
+ * transferred to another thread. Throws FrameTooLargeError above `maxFrameBytes`. The checksum is
+ * MD5 (VERSION 1) unless the connection agreed on another.
  */
-export function encodeFrame(payload: Buffer | string, maxFrameBytes: number = DEFAULT_MAX_FRAME_BYTES): Buffer {
+export function encodeFrame(payload: Buffer | string, maxFrameBytes: number = DEFAULT_MAX_FRAME_BYTES, checksum: Checksum = 'md5'): Buffer {
   const length = payloadLength(payload, maxFrameBytes);
   const frame = Buffer.allocUnsafeSlow(FRAME_OVERHEAD + length);
-  writeFrame(frame, 0, payload, length);
+  writeFrame(frame, 0, payload, length, frameVersion(checksum));
   return frame;
 }
 
@@ -56,13 +56,14 @@ export function encodeFrame(payload: Buffer | string, maxFrameBytes: number = DE
  * Why: an own ArrayBuffer costs about as much as the rest of encoding a small frame, so
  * pipelined requests are cheaper encoded (and written, or transferred) together.
  */
-export function encodeFrames(payloads: readonly (Buffer | string)[], maxFrameBytes: number = DEFAULT_MAX_FRAME_BYTES): Buffer {
+export function encodeFrames(payloads: readonly (Buffer | string)[], maxFrameBytes: number = DEFAULT_MAX_FRAME_BYTES, checksum: Checksum = 'md5'): Buffer {
   const lengths = payloads.map((p) => payloadLength(p, maxFrameBytes));
   let total = 0;
   for (const length of lengths) total += FRAME_OVERHEAD + length;
   const frames = Buffer.allocUnsafeSlow(total);
   let at = 0;
-  for (let i = 0; i < payloads.length; i++) at = writeFrame(frames, at, payloads[i]!, lengths[i]!);
+  const version = frameVersion(checksum);
+  for (let i = 0; i < payloads.length; i++) at = writeFrame(frames, at, payloads[i]!, lengths[i]!, version);
   return frames;
 }
 

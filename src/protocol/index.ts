@@ -14,3 +14,5 @@ export { BadJsonError, parseJsonPayload, type BadJsonReason } from './payload-js
 export * from './messages.js';
 /** MD5 as used for frame checksums (pure JS for small inputs, node:crypto for large). */
 export { md5Into, md5Matches } from './md5.js';
+/** Frame checksums by VERSION: MD5 (1) or CRC32 (2), agreed in hello. */
+export { checksumMatches, frameVersion, knownVersion, writeChecksum, type Checksum } from './checksum.js';

@@ -48,6 +48,8 @@ export interface HelloOptions {
   Token?: string;
   /** Ask for a progress frame at least this often (ms) while a batch runs. */
   Progress?: number;
+  /** Ask for CRC32 frames (VERSION 2) both ways; the reply echoes it when agreed. */
+  Checksum?: 'md5' | 'crc32';
 }
 
 /** `addModel` / `updateModel` options; ModelFile is relative to the server's python path. */

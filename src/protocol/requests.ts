@@ -2,9 +2,9 @@
  * Every request a worker sends, built in one place. Commands are small JSON texts; an
  * executeBatch is framed straight from the messages' bytes, which are never re-encoded.
  */
-import { CHECKSUM_OFFSET, FRAME_OVERHEAD, FRAME_VERSION, HEADER_BYTES, LENGTH_OFFSET, VERSION_OFFSET } from './frame-constants.js';
+import { frameVersion, writeChecksum, type Checksum } from './checksum.js';
+import { CHECKSUM_OFFSET, FRAME_OVERHEAD, HEADER_BYTES, LENGTH_OFFSET, VERSION_OFFSET } from './frame-constants.js';
 import { FrameTooLargeError } from './frame-errors.js';
-import { md5Into } from './md5.js';
 import { COMMAND_VERSION, type CommandName } from './messages.js';
 
 const json = JSON.stringify;
@@ -24,7 +24,7 @@ const BATCH_TAIL = Buffer.from('\n]}}');
  * Consecutive messages of `data` already have `,\n` between them and are copied as one run.
  * The frame owns its memory. Throws FrameTooLargeError above `maxFrameBytes`.
  */
-export function batchFrame(id: number, model: string, data: Uint8Array, spans: Int32Array, items: readonly number[], maxFrameBytes: number): Buffer {
+export function batchFrame(id: number, model: string, data: Uint8Array, spans: Int32Array, items: readonly number[], maxFrameBytes: number, checksum: Checksum = 'md5'): Buffer {
   const head = Buffer.from(`{"Cmd":"executeBatch","CmdVer":${COMMAND_VERSION},"Id":${id},"CmdOptions":{"ModelName":${json(model)},"Lean":true,"Inputs":[\n`);
   let length = head.length + BATCH_TAIL.length;
   for (let k = 0; k < items.length; k++) {
@@ -34,7 +34,8 @@ export function batchFrame(id: number, model: string, data: Uint8Array, spans: I
   if (length > maxFrameBytes) throw new FrameTooLargeError(length, maxFrameBytes);
   const frame = Buffer.allocUnsafeSlow(FRAME_OVERHEAD + length);
   frame.write('KPYS', 0, 'latin1');
-  frame[VERSION_OFFSET] = FRAME_VERSION;
+  const version = frameVersion(checksum);
+  frame[VERSION_OFFSET] = version;
   frame.writeUInt32BE(length, LENGTH_OFFSET);
   let at = HEADER_BYTES + head.copy(frame, HEADER_BYTES);
   for (let k = 0; k < items.length;) {
@@ -48,7 +49,7 @@ export function batchFrame(id: number, model: string, data: Uint8Array, spans: I
     k = last + 1;
   }
   at += BATCH_TAIL.copy(frame, at);
-  md5Into(frame, HEADER_BYTES, at, frame, CHECKSUM_OFFSET);
+  writeChecksum(version, frame, HEADER_BYTES, at, frame, CHECKSUM_OFFSET);
   frame.write('KPYE', at, 'latin1');
   return frame;
 }

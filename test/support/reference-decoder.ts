@@ -1,8 +1,9 @@
 /**
  * Test oracle: the decoder contract stated as a naive loop over a whole buffer, independent of
- * src/protocol (own constants, node:crypto MD5). Slow and simple on purpose.
+ * src/protocol (own constants, node:crypto MD5, node:zlib CRC32). Slow and simple on purpose.
  */
 import { createHash } from 'node:crypto';
+import { crc32 } from 'node:zlib';
 import type { RecordedEvent } from './frame-events.js';
 
 const BEGIN = Buffer.from('KPYS', 'latin1');
@@ -32,7 +33,8 @@ export function referenceDecode(
     skipped += j - i;
     i = j;
     if (n - i < 5) return { events, skipped, pending: n - i };
-    if (data[i + 4] !== 1) {
+    const version = data[i + 4];
+    if (version !== 1 && version !== 2) {
       events.push({ event: 'error', kind: 'bad-version' });
       i += 4;
       continue;
@@ -51,7 +53,8 @@ export function referenceDecode(
       continue;
     }
     const payload = data.subarray(i + 25, i + 25 + length);
-    const digest = createHash('md5').update(payload).digest();
+    // VERSION 1: MD5 digest; VERSION 2: CRC32 big-endian, then 12 zero bytes.
+    const digest = version === 1 ? createHash('md5').update(payload).digest() : Buffer.concat([Buffer.from(crc32(payload).toString(16).padStart(8, '0'), 'hex'), Buffer.alloc(12)]);
     const hex = payload.toString('hex');
     if (digest.equals(data.subarray(i + 5, i + 21))) events.push({ event: 'frame', payload: hex });
     else events.push({ event: 'error', kind: 'bad-checksum', payload: hex });

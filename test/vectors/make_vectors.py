@@ -17,11 +17,14 @@ import json
 import os
 import random
 import struct
+import zlib
 
 MAX_FRAME_BYTES = 4096
 BEGIN = b"KPYS"
 END = b"KPYE"
 VERSION = 1
+# VERSION 2: the CHECKSUM field holds the CRC32 of the payload (big-endian) in its first 4 bytes, then 12 zeros.
+VERSION_CRC32 = 2
 HERE = os.path.dirname(os.path.abspath(__file__))
 
 rng = random.Random(20240611)
@@ -31,6 +34,14 @@ def md5(data):
     return hashlib.md5(data).digest()
 
 
+def crc32_field(data):
+    return struct.pack(">I", zlib.crc32(data)) + bytes(12)
+
+
+def checksum_of(version, data):
+    return crc32_field(data) if version == VERSION_CRC32 else md5(data)
+
+
 def frame(payload, version=VERSION, checksum=None, length=None, end=END):
     """A frame around payload; any field can be overridden to build a damaged one."""
     if isinstance(payload, str):
@@ -38,7 +49,7 @@ def frame(payload, version=VERSION, checksum=None, length=None, end=END):
     return (
         BEGIN
         + bytes([version])
-        + (md5(payload) if checksum is None else checksum)
+        + (checksum_of(version, payload) if checksum is None else checksum)
         + struct.pack(">I", len(payload) if length is None else length)
         + payload
         + end
@@ -100,7 +111,7 @@ def reference_decode(data, max_frame_bytes):
         i = j
         if n - i < 5:
             return events, skipped
-        if data[i + 4] != VERSION:
+        if data[i + 4] not in (VERSION, VERSION_CRC32):
             events.append(err("bad-version"))
             i += 4
             continue
@@ -119,7 +130,7 @@ def reference_decode(data, max_frame_bytes):
             continue
         payload = data[i + 25:i + 25 + length]
         text = payload.decode("utf-8")
-        events.append(ok(text) if md5(payload) == data[i + 5:i + 21] else err("bad-checksum", text))
+        events.append(ok(text) if checksum_of(data[i + 4], payload) == data[i + 5:i + 21] else err("bad-checksum", text))
         i += 29 + length
 
 
@@ -277,13 +288,34 @@ def rescanned(bad):
     return len(bad) - 4
 
 
-bad_v2 = frame(request("executeModel", 9, ModelName="add"), version=2)
+bad_v3 = frame(request("executeModel", 9, ModelName="add"), version=3, checksum=md5(b"x"))
 vector(
     "bad-version-then-good",
-    "VERSION 2, then a good frame; the rest of the bad frame is scanned past as garbage",
-    [bad_v2, frame(hello)],
+    "VERSION 3, then a good frame; the rest of the bad frame is scanned past as garbage",
+    [bad_v3, frame(hello)],
     [err("bad-version"), ok(hello)],
-    rescanned(bad_v2),
+    rescanned(bad_v3),
+)
+
+crc_request = request("executeModel", 10, ModelName="add")
+vector(
+    "crc32-frames",
+    "VERSION 2 (CRC32) frames between VERSION 1 (MD5) frames: both are good at any point of a stream",
+    [frame(hello), frame(crc_request, version=VERSION_CRC32), frame(p1), frame("{}", version=VERSION_CRC32)],
+    [ok(hello), ok(crc_request), ok(p1), ok("{}")],
+    0,
+)
+
+crc_wrong = bytearray(crc32_field(crc_request.encode()))
+crc_wrong[3] ^= 0x01
+crc_padded = crc32_field(crc_request.encode())[:4] + bytes(11) + b"\x01"
+vector(
+    "crc32-bad-checksum",
+    "VERSION 2 with a CRC32 one bit off, then with the right CRC32 but a non-zero byte after it, then a good frame",
+    [frame(crc_request, version=VERSION_CRC32, checksum=bytes(crc_wrong)),
+     frame(crc_request, version=VERSION_CRC32, checksum=crc_padded), frame(p1)],
+    [err("bad-checksum", crc_request), err("bad-checksum", crc_request), ok(p1)],
+    0,
 )
 
 bad_v0 = frame("{}", version=0)
