@@ -130,6 +130,29 @@ test('the Redis connections killed under a running stage (CLIENT KILL): it recon
   }
 });
 
+test('Redis restarted mid-run (append-only file): the stage reconnects, finishes, and every entry has its output', async () => {
+  const redis = await startRedis({ persistent: true });
+  try {
+    const c = redis.client;
+    const s = stage(redis, 'A', { ms: 1 });
+    await waitFor('the member reading', async () => (await consumers(redis)) === 1);
+    const ids = await addMessages(c, 'in', messages(1000));
+    await waitFor('some outputs', async () => (await c.xlen('out')) >= 100);
+    await redis.restart();
+    ids.push(...await addMessages(c, 'in', messages(1000, 1000)));
+    await waitFor('every entry acknowledged with an output', async () => (await pendingIds(c, 'in', 'g')).length === 0
+      && new Set((await readStream(c, 'out')).map((r) => r.record.id)).size === ids.length);
+    s.child.kill('SIGTERM');
+    const r = await s.done;
+    assert.equal(r.code, 0, r.stderr.slice(-2000));
+    assert.match(r.stderr, /reconnected to Redis/);
+    const counts = countById(await readStream(c, 'out'));
+    for (const id of ids) assert.ok((counts.get(id) ?? 0) >= 1, `entry ${id} has no output`);
+  } finally {
+    await redis.stop();
+  }
+});
+
 test('--exclusive, a stream per shard: per-key order holds across a SIGKILL and a replacement under another name', async () => {
   const redis = await startRedis();
   try {

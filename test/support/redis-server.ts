@@ -17,6 +17,8 @@ export interface TestRedis {
   url(stream: string): string;
   /** A plain client for the test's own reads and writes (closed by `stop`). */
   client: Redis;
+  /** Stop the server (SIGTERM: it writes its append-only file) and start it again on the same port and directory. Needs `persistent`. */
+  restart(): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -46,38 +48,58 @@ async function answersPing(port: number): Promise<boolean> {
   });
 }
 
-/** Start a redis-server on a free loopback port and wait until it answers PING. */
-export async function startRedis(): Promise<TestRedis> {
+/** One redis-server process on `port` with its data in `dir`; resolves once it answers PING, or null if it did not come up. */
+async function spawnServer(port: number, dir: string, persistent: boolean): Promise<{ child: ChildProcess; exited: Promise<void> } | null> {
+  const persistence = persistent ? ['--appendonly', 'yes', '--appendfsync', 'always'] : ['--appendonly', 'no'];
+  const child = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', ...persistence, '--dir', dir, '--loglevel', 'warning'], {
+    stdio: ['ignore', 'ignore', 'ignore'], detached: true,
+  });
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  for (let i = 0; i < 100 && child.exitCode === null; i++) {
+    if (await answersPing(port)) return { child, exited };
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  stopGroup(child);
+  await exited;
+  return null;
+}
+
+/**
+ * Start a redis-server on a free loopback port and wait until it answers PING. Without persistence
+ * (`--save '' --appendonly no`) unless `persistent` (an fsync'ed append-only file, for restart tests).
+ */
+export async function startRedis(options: { persistent?: boolean } = {}): Promise<TestRedis> {
+  const persistent = options.persistent ?? false;
   for (let attempt = 0; ; attempt++) {
     const port = await freePort();
     const dir = mkdtempSync(join(tmpdir(), 'pystage-redis-'));
-    const child = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', dir, '--loglevel', 'warning'], {
-      stdio: ['ignore', 'ignore', 'pipe'], detached: true,
-    });
-    const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-    let up = false;
-    for (let i = 0; i < 100 && child.exitCode === null; i++) {
-      if (await answersPing(port)) { up = true; break; }
-      await new Promise((r) => setTimeout(r, 50));
-    }
-    if (!up) {
-      stopGroup(child);
-      await exited;
+    let server = await spawnServer(port, dir, persistent);
+    if (server === null) {
       rmSync(dir, { recursive: true, force: true });
       // Another process took the port between the pick and the bind: pick again.
       if (attempt < 3) continue;
       throw new Error(`redis-server did not answer PING on port ${port}`);
     }
-    const client = new Redis({ host: '127.0.0.1', port, maxRetriesPerRequest: 3 });
+    const client = new Redis({ host: '127.0.0.1', port, maxRetriesPerRequest: null });
+    client.on('error', () => {});
     return {
       port,
-      pid: child.pid!,
+      get pid() { return server!.child.pid!; },
       url: (stream) => `redis://127.0.0.1:${port}/${stream}`,
       client,
+      async restart() {
+        if (!persistent) throw new Error('restart() needs startRedis({ persistent: true }): without persistence the data would be gone');
+        try { process.kill(server!.child.pid!, 'SIGTERM'); } catch { /* gone */ }
+        await server!.exited;
+        server = await spawnServer(port, dir, persistent);
+        if (server === null) throw new Error(`redis-server did not come back on port ${port}`);
+      },
       async stop() {
         client.disconnect();
-        stopGroup(child);
-        await exited;
+        if (server !== null) {
+          stopGroup(server.child);
+          await server.exited;
+        }
         rmSync(dir, { recursive: true, force: true });
       },
     };
