@@ -64,7 +64,7 @@ export function parseCommandLine(argv: string[]): Command {
         'execute-timeout': { type: 'string' },
         'log-level': { type: 'string' },
         source: { type: 'string' }, group: { type: 'string' }, consumer: { type: 'string' },
-        sink: { type: 'string' }, 'claim-idle': { type: 'string' }, exclusive: { type: 'boolean' },
+        sink: { type: 'string' }, 'claim-idle': { type: 'string' }, 'max-deliveries': { type: 'string' }, exclusive: { type: 'boolean' },
         help: { type: 'boolean', short: 'h' },
         version: { type: 'boolean', short: 'v' },
       },

@@ -163,4 +163,6 @@ export const redisDefaults = {
   reconnectMaxMs: 2_000,
   /** Take over the whole group at start and never claim during the run (one stage per stream). */
   exclusive: false,
+  /** An entry read back or claimed after more deliveries than this becomes a poison error record instead of running again. */
+  maxDeliveries: 10,
 } as const;

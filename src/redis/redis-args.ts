@@ -8,6 +8,7 @@ export const redisUsage = `Redis Streams (instead of stdin/stdout; see "Redis St
   --consumer NAME             this stage's name in the group (default: HOSTNAME-PID)
   --sink redis://…/STREAM     append each output record to a stream (default: stdout)
   --claim-idle MS             take over entries other consumers left pending this long (default: 30000)
+  --max-deliveries N          an entry read back or claimed after more than N deliveries becomes an error record (default: 10)
   --exclusive                 the group's only consumer: take over all its pending entries at start, never claim
                               (a stream per shard, one stage per stream: per-key order holds across stages)`;
 
@@ -20,17 +21,18 @@ export interface RedisCommand {
   /** A stream URL or a file (appended to). Null: stderr. */
   errors: string | null;
   claimIdleMs: number | undefined;
+  maxDeliveries: number | undefined;
   exclusive: boolean;
 }
 
 interface RedisValues {
-  source?: string; group?: string; consumer?: string; sink?: string; errors?: string; 'claim-idle'?: string; exclusive?: boolean;
+  source?: string; group?: string; consumer?: string; sink?: string; errors?: string; 'claim-idle'?: string; 'max-deliveries'?: string; exclusive?: boolean;
 }
 
 /** The Redis flags, or null when --source is absent (and then no other Redis flag may be given). */
 export function redisArgs(values: RedisValues, integer: (flag: string, text: string) => number): RedisCommand | null {
   if (values.source === undefined) {
-    const stray = (['group', 'consumer', 'sink', 'claim-idle', 'exclusive'] as const).find((f) => values[f] !== undefined);
+    const stray = (['group', 'consumer', 'sink', 'claim-idle', 'max-deliveries', 'exclusive'] as const).find((f) => values[f] !== undefined);
     if (stray) throw new UsageError(`--${stray} needs --source redis://HOST:PORT[/DB]/STREAM`);
     if (values.errors !== undefined && isStreamUrl(values.errors)) throw new UsageError('--errors with a stream URL needs --source redis://HOST:PORT[/DB]/STREAM');
     return null;
@@ -48,6 +50,7 @@ export function redisArgs(values: RedisValues, integer: (flag: string, text: str
     sink: values.sink ?? null,
     errors: values.errors ?? null,
     claimIdleMs: values['claim-idle'] === undefined ? undefined : integer('--claim-idle', values['claim-idle']),
+    maxDeliveries: values['max-deliveries'] === undefined ? undefined : integer('--max-deliveries', values['max-deliveries']),
     exclusive: values.exclusive ?? false,
   };
 }

@@ -24,7 +24,7 @@ export async function runRedisCli(options: StageOptions, command: RedisCommand):
     return 1;
   }
   const source = redisSource(command.source, {
-    group: command.group, consumer: command.consumer, claimIdleMs: command.claimIdleMs, exclusive: command.exclusive, logger: stage.logger,
+    group: command.group, consumer: command.consumer, claimIdleMs: command.claimIdleMs, maxDeliveries: command.maxDeliveries, exclusive: command.exclusive, logger: stage.logger,
   });
   const owned: RedisSink[] = [];
   let errorsFile: LineTarget | null = null;

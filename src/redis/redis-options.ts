@@ -17,6 +17,8 @@ export interface RedisSourceOptions {
   blockMs?: number;
   /** This stage is the group's only consumer: take over all pending entries at start, never claim later. */
   exclusive?: boolean;
+  /** An entry delivered more often than this (it may crash its stage each time) becomes an error record. Default 10. */
+  maxDeliveries?: number;
   /** Reconnect backoff: first delay and cap, in ms. Defaults 50 and 2000. */
   reconnectMinMs?: number;
   reconnectMaxMs?: number;
@@ -37,10 +39,11 @@ export function resolveRedisSourceOptions(options: RedisSourceOptions): Resolved
     readCount: options.readCount ?? redisDefaults.readCount,
     blockMs: options.blockMs ?? redisDefaults.blockMs,
     exclusive: options.exclusive ?? redisDefaults.exclusive,
+    maxDeliveries: options.maxDeliveries ?? redisDefaults.maxDeliveries,
     reconnectMinMs: options.reconnectMinMs ?? redisDefaults.reconnectMinMs,
     reconnectMaxMs: options.reconnectMaxMs ?? redisDefaults.reconnectMaxMs,
   };
-  for (const name of ['claimIdleMs', 'readCount', 'blockMs', 'reconnectMinMs', 'reconnectMaxMs'] as const) {
+  for (const name of ['claimIdleMs', 'readCount', 'blockMs', 'maxDeliveries', 'reconnectMinMs', 'reconnectMaxMs'] as const) {
     const value = resolved[name];
     if (!Number.isInteger(value) || value < 1 || value > 86_400_000) {
       throw new InvalidOptionError(`${name} must be an integer from 1 to 86400000; got ${JSON.stringify(value)}`);

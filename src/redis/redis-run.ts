@@ -12,11 +12,13 @@
  * the order the stage produced them in.
  */
 import { isUtf8 } from 'node:buffer';
+import { PoisonMessageError } from '../errors.js';
 import type { LineBatch } from '../line-reader.js';
 import type { Stage } from '../stage.js';
 import { retrying } from './redis-connection.js';
 import { EntryRecords, type TurnRecords } from './entry-records.js';
 import type { RedisSource, RedisSourceStats } from './redis-source.js';
+import type { StreamEntry } from './stream-entry.js';
 import type { Writable } from 'node:stream';
 import { LineTarget, toTarget, type RecordTarget } from './record-target.js';
 import { RedisSink } from './redis-sink.js';
@@ -52,8 +54,17 @@ export async function runRedisStage(stage: Stage, source: RedisSource, destinati
   // The stage numbers the messages of a run 0, 1, 2, … in the order they are fed: so does this.
   async function* lines(): AsyncGenerator<LineBatch> {
     for (;;) {
-      const entries = await source.next();
+      let entries = await source.next();
       if (entries === null) return;
+      // An entry delivered this often may be what kills its stage: it becomes an error record instead.
+      const poison = entries.filter((e) => e.deliveries > source.options.maxDeliveries);
+      if (poison.length > 0) {
+        const records = poison.map((e) => poisonRecord(e, source.options.maxDeliveries));
+        await store(source, targets, { outputs: [], errors: records, done: [] }, poison.map((e) => e.id));
+        stats.errorRecords += records.length;
+        entries = entries.filter((e) => e.deliveries <= source.options.maxDeliveries);
+        if (entries.length === 0) continue;
+      }
       const parts: Buffer[] = [];
       const batch: LineBatch = { buf: Buffer.alloc(0), starts: [], ends: [], badUtf8: null };
       let at = 0;
@@ -90,6 +101,12 @@ export async function runRedisStage(stage: Stage, source: RedisSource, destinati
 }
 
 /** Store a turn's records, then acknowledge its entries (together, where they share a server). */
+/** The error record of an entry given up after too many deliveries (it never reached the stage: no offset, key or partition). */
+function poisonRecord(entry: StreamEntry, max: number): Buffer {
+  const error = new PoisonMessageError(`entry was delivered ${entry.deliveries} times without being acknowledged (more than maxDeliveries ${max}); each try may have stopped its stage, so it is given up`, { type: 'MaxDeliveries' });
+  return Buffer.from(`{"id":${JSON.stringify(entry.id)},"offset":null,"key":null,"partition":null,"model":null,"line":${JSON.stringify(entry.data!.toString('utf8'))},"error":${JSON.stringify({ code: error.code, type: error.type, message: error.message })}}`);
+}
+
 interface Targets {
   outputs: RecordTarget;
   errors: RecordTarget;

@@ -135,7 +135,7 @@ export class RedisSource implements AsyncIterable<RedisMessage> {
           if (this.stopped) return null;
           if (entries === null) continue;
           if (generation === this.recoveries) this.pendingFrom = entries.length === 0 ? null : entries[entries.length - 1]!.id;
-          const fresh = await this.takeNew(entries);
+          const fresh = await this.countDeliveries(await this.takeNew(entries));
           this.stats.recovered += fresh.length;
           if (fresh.length > 0) return fresh;
           continue;
@@ -211,7 +211,7 @@ export class RedisSource implements AsyncIterable<RedisMessage> {
       this.logger.warn({ ids: reply[2]!.map((b) => b.toString('latin1')) }, 'pending entries were deleted from the stream before they were processed');
     }
     // Our own entries in hand can be idle that long too (a slow stage): they are not handed out twice.
-    const claimed = await this.takeNew(reply[1].map(toEntry));
+    const claimed = await this.countDeliveries(await this.takeNew(reply[1].map(toEntry)));
     if (claimed.length > 0) this.logger.info({ count: claimed.length }, 'claimed idle entries from the group');
     this.stats.claimed += claimed.length;
     return claimed;
@@ -238,6 +238,16 @@ export class RedisSource implements AsyncIterable<RedisMessage> {
     }
     this.stats.read += fresh.length;
     return fresh;
+  }
+
+  /** Delivery counts of entries read back or claimed (XPENDING over their ID range, this consumer's). */
+  private async countDeliveries(entries: StreamEntry[]): Promise<StreamEntry[]> {
+    if (entries.length === 0) return entries;
+    const rows = await this.command('XPENDING', () => this.commands.xpending(this.stream, this.options.group, entries[0]!.id,
+      entries[entries.length - 1]!.id, entries.length + this.inFlight.size, this.options.consumer)) as [string, string, number, number][];
+    const counts = new Map(rows.map((r) => [r[0], r[3]]));
+    for (const entry of entries) entry.deliveries = counts.get(entry.id) ?? entry.deliveries;
+    return entries;
   }
 
   /** Acknowledge entries whose every output is stored (XACK, retried across reconnects). */

@@ -15,27 +15,29 @@ export interface StreamEntry {
   data: Buffer | null;
   /** Why the entry's bytes are not a message at all (invalid UTF-8), when so. */
   problem: string | null;
+  /** Times Redis delivered it (set for entries read back from a pending list or claimed; 1 for new ones). */
+  deliveries: number;
 }
 
 /** The entry `[id, [field, value, …] | null]` of an XREADGROUP or XAUTOCLAIM reply. */
 export function toEntry(raw: unknown): StreamEntry {
   const [idBytes, fields] = raw as [Buffer, Buffer[] | null];
   const id = idBytes.toString('latin1');
-  if (fields === null || fields === undefined) return { id, data: null, problem: null };
+  if (fields === null || fields === undefined) return { id, data: null, problem: null, deliveries: 1 };
   for (let f = 0; f + 1 < fields.length; f += 2) {
     if (fields[f]!.equals(DATA)) {
       const data = fields[f + 1]!;
-      return { id, data, problem: isUtf8(data) ? null : 'field "data" is not valid UTF-8' };
+      return { id, data, problem: isUtf8(data) ? null : 'field "data" is not valid UTF-8', deliveries: 1 };
     }
   }
   const message: Record<string, string> = {};
   for (let f = 0; f + 1 < fields.length; f += 2) {
     const name = fields[f]!;
     const value = fields[f + 1]!;
-    if (!isUtf8(name) || !isUtf8(value)) return { id, data: Buffer.from(fieldsText(fields)), problem: `field "${name.toString('utf8')}" is not valid UTF-8` };
+    if (!isUtf8(name) || !isUtf8(value)) return { id, data: Buffer.from(fieldsText(fields)), problem: `field "${name.toString('utf8')}" is not valid UTF-8`, deliveries: 1 };
     message[name.toString('utf8')] = value.toString('utf8');
   }
-  return { id, data: Buffer.from(JSON.stringify(message)), problem: null };
+  return { id, data: Buffer.from(JSON.stringify(message)), problem: null, deliveries: 1 };
 }
 
 /** A readable rendering of fields that cannot be decoded, for the error record. */

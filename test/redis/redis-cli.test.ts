@@ -160,3 +160,29 @@ test('Redis unreachable at start: the stage keeps retrying, and SIGTERM still st
   assert.equal(r.code, 0, r.stderr.slice(-2000));
   assert.equal(summaryOf(r.stderr).in, 0);
 });
+
+test('an entry delivered more than --max-deliveries times becomes a poison error record and is acknowledged; the rest run', async () => {
+  const redis = await startRedis();
+  try {
+    const c = redis.client;
+    const ids = await addMessages(c, 'in', [0, 1, 2].map((i) => JSON.stringify({ key: `k${i}`, a: i, b: 1 })));
+    await c.xgroup('CREATE', 'in', 'g', '0');
+    // As if three stages in a row died holding the first entry: each read of the pending list is a delivery.
+    await c.xreadgroup('GROUP', 'g', 'c1', 'COUNT', 1, 'STREAMS', 'in', '>');
+    for (let k = 0; k < 3; k++) await c.xreadgroup('GROUP', 'g', 'c1', 'STREAMS', 'in', '0');
+    const { child, done } = startCli(['run', '--model', `add=${join(modelsDir, 'add.py')}`, '--partitions', '1',
+      '--source', redis.url('in'), '--group', 'g', '--consumer', 'c1', '--sink', redis.url('out'), '--errors', redis.url('errors'), '--max-deliveries', '4']);
+    await waitFor('every entry acknowledged', async () => (await pendingIds(c, 'in', 'g')).length === 0 && (await c.xlen('out')) === 2);
+    child.kill('SIGTERM');
+    assert.equal((await done).code, 0);
+    const [poison, ...more] = await readStream(c, 'errors');
+    assert.equal(more.length, 0);
+    assert.equal(poison!.record.id, ids[0]);
+    assert.equal(poison!.record.error.code, 'PYSTAGE_POISON_MESSAGE');
+    assert.match(poison!.record.error.message, /delivered 5 times/);
+    assert.equal(poison!.record.line, JSON.stringify({ key: 'k0', a: 0, b: 1 }));
+    assert.deepEqual((await readStream(c, 'out')).map((o) => o.record.id), ids.slice(1));
+  } finally {
+    await redis.stop();
+  }
+});
