@@ -185,6 +185,8 @@ export class RedisSource implements AsyncIterable<RedisMessage> {
       this.logger.warn({ err: (err as Error).message }, 'a read failed; re-reading own pending entries');
       this.pendingFrom = '0-0';
       this.recoveries++;
+      // Never a busy loop against a connection that keeps failing.
+      await new Promise((resolve) => setTimeout(resolve, this.options.reconnectMinMs));
       return null;
     }
     if (reply === null) return [];
