@@ -8,23 +8,28 @@ import { visitOutcomes, type Batch, type OutcomeVisitor } from '../batch.js';
 import type { ErrorRecord } from '../errors.js';
 import type { BatchRange } from '../ordered-merge.js';
 
-/** What the ranges of one turn produced, and which entries they complete. */
+/** What some completed ranges produced, and the entries they complete. */
 export interface TurnRecords {
   outputs: Buffer[];
   errors: Buffer[];
-  /** Offsets of the messages every record of which is above, in completion order. */
-  done: number[];
+  /** Ids of the entries every record of which is above, in completion order. */
+  done: string[];
 }
 
-/** Collects the records of completed ranges; `idOf(offset)` names each message's source entry. */
+/**
+ * Collects the records of completed ranges, a turn per range, and hands them out merged in
+ * completion order. `idOf(offset)` names (and forgets) each message's source entry.
+ */
 export class EntryRecords {
+  private readonly queue: TurnRecords[] = [];
+  private queued = 0;
   private turn: TurnRecords = { outputs: [], errors: [], done: [] };
   private readonly visitor: OutcomeVisitor;
 
   constructor(private readonly idOf: (offset: number) => string) {
     const head = (batch: Batch, i: number): string => {
       const key = batch.keyText(i);
-      return `{"id":${JSON.stringify(this.idOf(batch.offsets[i]!))},"offset":${batch.offsets[i]},"key":${key === null ? 'null' : key.toString('utf8')}`;
+      return `{"id":${JSON.stringify(this.turn.done[this.turn.done.length - 1]!)},"offset":${batch.offsets[i]},"key":${key === null ? 'null' : key.toString('utf8')}`;
     };
     this.visitor = {
       output: (batch, i, model, data, start, end) => {
@@ -45,21 +50,39 @@ export class EntryRecords {
 
   /** Add the records of a completed range; its messages count as done. */
   add(range: BatchRange): void {
-    visitOutcomes(range.batch, range.from, range.to, this.visitor);
-    for (let i = range.from; i < range.to; i++) this.turn.done.push(range.batch.offsets[i]!);
-  }
-
-  /** Records and messages gathered since the last take. */
-  get size(): number {
-    return this.turn.outputs.length + this.turn.errors.length + this.turn.done.length;
-  }
-
-  /** The records gathered since the last take. */
-  take(): TurnRecords {
-    const turn = this.turn;
     this.turn = { outputs: [], errors: [], done: [] };
-    return turn;
+    for (let i = range.from; i < range.to; i++) {
+      this.turn.done.push(this.idOf(range.batch.offsets[i]!));
+      visitOutcomes(range.batch, i, i + 1, this.visitor);
+    }
+    this.queue.push(this.turn);
+    this.queued += size(this.turn);
   }
+
+  /** Records and entries queued. */
+  get size(): number {
+    return this.queued;
+  }
+
+  /** The oldest queued turns merged, about `limit` records and entries (at least one turn); null when none. */
+  take(limit: number): TurnRecords | null {
+    if (this.queue.length === 0) return null;
+    const merged: TurnRecords = { outputs: [], errors: [], done: [] };
+    let n = 0;
+    while (this.queue.length > 0 && (n === 0 || n + size(this.queue[0]!) <= limit)) {
+      const turn = this.queue.shift()!;
+      n += size(turn);
+      for (const r of turn.outputs) merged.outputs.push(r);
+      for (const r of turn.errors) merged.errors.push(r);
+      for (const id of turn.done) merged.done.push(id);
+    }
+    this.queued -= n;
+    return merged;
+  }
+}
+
+function size(turn: TurnRecords): number {
+  return turn.outputs.length + turn.errors.length + turn.done.length;
 }
 
 function errorJson(e: ErrorRecord): string {

@@ -24,7 +24,7 @@ import { LineTarget, toTarget, type RecordTarget } from './record-target.js';
 import { RedisSink } from './redis-sink.js';
 import { runStoreScript } from './store-script.js';
 
-/** Records plus entries per store at most (past one range): bounds the arguments of one script call. */
+/** Records plus entries per store at most (one range may exceed it): bounds the arguments of one script call, and the records queued before the stage waits. */
 const STORE_LIMIT = 4096;
 
 /** Where a Redis run sends its records: a RedisSink, or JSON lines on a Writable. */
@@ -48,7 +48,11 @@ export async function runRedisStage(stage: Stage, source: RedisSource, destinati
   const targets: Targets = { outputs: toTarget(destinations.outputs), errors: toTarget(destinations.errors ?? process.stderr) };
   const ids = new Map<number, string>();
   let nextOffset = 0;
-  const records = new EntryRecords((offset) => ids.get(offset)!);
+  const records = new EntryRecords((offset) => {
+    const id = ids.get(offset)!;
+    ids.delete(offset);
+    return id;
+  });
   const stats = { outputRecords: 0, errorRecords: 0 };
 
   // The stage numbers the messages of a run 0, 1, 2, … in the order they are fed: so does this.
@@ -81,26 +85,43 @@ export async function runRedisStage(stage: Stage, source: RedisSource, destinati
     }
   }
 
-  const flush = async () => {
-    const turn = records.take();
-    const done = turn.done.map((offset) => ids.get(offset)!);
-    await store(source, targets, turn, done);
-    for (const offset of turn.done) ids.delete(offset);
-    stats.outputRecords += turn.outputs.length;
-    stats.errorRecords += turn.errors.length;
+  // Group commit: one store in flight at a time (so turns reach Redis in completion order), and
+  // whatever completes meanwhile goes in the next one, so the stage never waits for a round trip
+  // unless STORE_LIMIT records are already queued.
+  let storing: Promise<void> | null = null;
+  let failure: unknown = null;
+  const storeQueued = async () => {
+    try {
+      for (let turn = records.take(STORE_LIMIT); turn !== null; turn = records.take(STORE_LIMIT)) {
+        await store(source, targets, turn, turn.done);
+        stats.outputRecords += turn.outputs.length;
+        stats.errorRecords += turn.errors.length;
+      }
+    } catch (err) {
+      failure ??= err;
+      // Nothing more can be stored: stop reading, so the run ends and the failure is reported.
+      source.stop();
+    }
+  };
+  // Start storing unless a store is running; when one ends, whatever was queued meanwhile goes next.
+  const kick = (): void => {
+    if (storing !== null || records.size === 0 || failure !== null) return;
+    storing = storeQueued().finally(() => {
+      storing = null;
+      kick();
+    });
   };
   for await (const ranges of stage.processLines(lines())) {
-    for (const range of ranges) {
-      records.add(range);
-      // A store is one script call: its arguments stay a few thousand.
-      if (records.size >= STORE_LIMIT) await flush();
-    }
-    if (records.size > 0) await flush();
+    for (const range of ranges) records.add(range);
+    kick();
+    while (storing !== null && records.size >= STORE_LIMIT) await storing;
+    if (failure !== null) throw failure;
   }
+  while (storing !== null) await storing;
+  if (failure !== null) throw failure;
   return { ...source.stats, ...stats };
 }
 
-/** Store a turn's records, then acknowledge its entries (together, where they share a server). */
 /** The error record of an entry given up after too many deliveries (it never reached the stage: no offset, key or partition). */
 function poisonRecord(entry: StreamEntry, max: number): Buffer {
   const error = new PoisonMessageError(`entry was delivered ${entry.deliveries} times without being acknowledged (more than maxDeliveries ${max}); each try may have stopped its stage, so it is given up`, { type: 'MaxDeliveries' });
@@ -112,6 +133,7 @@ interface Targets {
   errors: RecordTarget;
 }
 
+/** Store a turn's records, then acknowledge its entries (together, where they share a server). */
 async function store(source: RedisSource, targets: Targets, turn: TurnRecords, done: string[]): Promise<void> {
   const onSourceServer = (t: RecordTarget): t is RedisSink => t instanceof RedisSink && t.url.server === source.url.server;
   const elsewhere: Promise<void>[] = [];

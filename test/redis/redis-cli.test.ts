@@ -9,9 +9,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import { modelsDir, startCli, summaryOf } from '../support/cli-runner.js';
+import { modelsDir, summaryOf } from '../support/cli-runner.js';
 import { startRedis } from '../support/redis-server.js';
-import { addMessages, countById, lastDelivered, pendingIds, readStream, waitFor } from '../support/redis-stage.js';
+import { addMessages, startStage, stopLeftovers, countById, lastDelivered, pendingIds, readStream, waitFor } from '../support/redis-stage.js';
 
 const fixtures = fileURLToPath(new URL('../../../test/fixtures/models/', import.meta.url));
 const big = 12345678901234567890123n;
@@ -26,7 +26,7 @@ test('outputs and errors go to streams with the entry id; big integers stay exac
     await c.xreadgroup('GROUP', 'g', 'c1', 'COUNT', 5, 'STREAMS', 'in', '>');
     await c.xdel('in', early[2]!);
 
-    const { child, done } = startCli(['run', '--model', `add=${join(modelsDir, 'add.py')}`, '--partitions', '2',
+    const { child, done } = startStage(['run', '--model', `add=${join(modelsDir, 'add.py')}`, '--partitions', '2',
       '--source', redis.url('in'), '--group', 'g', '--consumer', 'c1', '--sink', redis.url('out'), '--errors', redis.url('errors')]);
     const good = await addMessages(c, 'in', Array.from({ length: 295 }, (_, k) => {
       const i = k + 5;
@@ -80,6 +80,7 @@ test('outputs and errors go to streams with the entry id; big integers stay exac
     assert.equal(summary.acked, 306, 'every entry, the deleted one included');
     assert.equal(summary.unacked, 0);
   } finally {
+    stopLeftovers();
     await redis.stop();
   }
 });
@@ -92,7 +93,7 @@ test('without --sink outputs go to stdout; --errors FILE is appended to, never t
     const c = redis.client;
     const ids = await addMessages(c, 'in', Array.from({ length: 200 }, (_, i) => i === 7 ? 'oops' : JSON.stringify({ key: `k${i}`, a: i, b: 1 })));
     const args = ['run', '--model', `add=${join(modelsDir, 'add.py')}`, '--partitions', '2', '--source', redis.url('in'), '--group', 'g', '--errors', errorsFile];
-    const first = startCli(args);
+    const first = startStage(args);
     await waitFor('every entry acknowledged', async () => (await lastDelivered(c, 'in', 'g')) === ids[ids.length - 1] && (await pendingIds(c, 'in', 'g')).length === 0);
     first.child.kill('SIGINT');
     const r1 = await first.done;
@@ -102,13 +103,14 @@ test('without --sink outputs go to stdout; --errors FILE is appended to, never t
     assert.deepEqual(new Set(lines.map((l) => l.id)), new Set(ids.filter((_, i) => i !== 7)));
 
     const more = await addMessages(c, 'in', ['also bad']);
-    const second = startCli(args);
+    const second = startStage(args);
     await waitFor('the new entry acknowledged', async () => (await pendingIds(c, 'in', 'g')).length === 0 && readFileSync(errorsFile, 'utf8').includes('also bad'));
     second.child.kill('SIGTERM');
     assert.equal((await second.done).code, 0);
     const errorLines = readFileSync(errorsFile, 'utf8').trim().split('\n').map((l) => JSON.parse(l));
     assert.deepEqual(errorLines.map((e) => e.id), [ids[7], more[0]], 'the first run\'s error record is still there');
   } finally {
+    stopLeftovers();
     await redis.stop();
   }
 });
@@ -122,7 +124,7 @@ test('bad usage: --group without --source, --source without --group, a malformed
     [['--source', 'http://x/in', '--group', 'g'], /must start with redis:\/\//],
     [['--source', 'redis://127.0.0.1:1/in', '--group', 'g', '--claim-idle', 'soon'], /--claim-idle must be an integer/],
   ] as const) {
-    const { done } = startCli([...model, ...args]);
+    const { done } = startStage([...model, ...args]);
     const r = await done;
     assert.equal(r.code, 2, `${args.join(' ')}: ${r.stderr}`);
     assert.match(r.stderr, pattern);
@@ -136,13 +138,14 @@ test('a sink Redis refuses (not a stream): the stage exits 1 saying so, and ackn
     const c = redis.client;
     await c.set('out', 'a string, not a stream');
     const ids = await addMessages(c, 'in', Array.from({ length: 50 }, (_, i) => JSON.stringify({ key: `k${i}`, a: i, b: 1 })));
-    const { done } = startCli(['run', '--model', `add=${join(modelsDir, 'add.py')}`, '--partitions', '1',
+    const { done } = startStage(['run', '--model', `add=${join(modelsDir, 'add.py')}`, '--partitions', '1',
       '--source', redis.url('in'), '--group', 'g', '--consumer', 'c1', '--sink', redis.url('out')]);
     const r = await done;
     assert.equal(r.code, 1, r.stderr.slice(-2000));
     assert.match(r.stderr, /Redis refused .*WRONGTYPE/);
     assert.deepEqual(await pendingIds(c, 'in', 'g', 'c1'), ids, 'every entry read is still pending, for the next start or a claim');
   } finally {
+    stopLeftovers();
     await redis.stop();
   }
 });
@@ -151,14 +154,18 @@ test('Redis unreachable at start: the stage keeps retrying, and SIGTERM still st
   const redis = await startRedis();
   const url = redis.url('in');
   await redis.stop();
-  const { child, done } = startCli(['run', '--model', `add=${join(modelsDir, 'add.py')}`, '--partitions', '1', '--source', url, '--group', 'g']);
-  let stderr = '';
-  child.stderr!.on('data', (d: Buffer) => { stderr += d.toString(); });
-  await waitFor('a reconnect warning', () => /Redis connection error; reconnecting with backoff/.test(stderr));
-  child.kill('SIGTERM');
-  const r = await done;
-  assert.equal(r.code, 0, r.stderr.slice(-2000));
-  assert.equal(summaryOf(r.stderr).in, 0);
+  const { child, done } = startStage(['run', '--model', `add=${join(modelsDir, 'add.py')}`, '--partitions', '1', '--source', url, '--group', 'g']);
+  try {
+    let stderr = '';
+    child.stderr!.on('data', (d: Buffer) => { stderr += d.toString(); });
+    await waitFor('a reconnect warning', () => /Redis connection error; reconnecting with backoff/.test(stderr));
+    child.kill('SIGTERM');
+    const r = await done;
+    assert.equal(r.code, 0, r.stderr.slice(-2000));
+    assert.equal(summaryOf(r.stderr).in, 0);
+  } finally {
+    stopLeftovers();
+  }
 });
 
 test('an entry delivered more than --max-deliveries times becomes a poison error record and is acknowledged; the rest run', async () => {
@@ -170,7 +177,7 @@ test('an entry delivered more than --max-deliveries times becomes a poison error
     // As if three stages in a row died holding the first entry: each read of the pending list is a delivery.
     await c.xreadgroup('GROUP', 'g', 'c1', 'COUNT', 1, 'STREAMS', 'in', '>');
     for (let k = 0; k < 3; k++) await c.xreadgroup('GROUP', 'g', 'c1', 'STREAMS', 'in', '0');
-    const { child, done } = startCli(['run', '--model', `add=${join(modelsDir, 'add.py')}`, '--partitions', '1',
+    const { child, done } = startStage(['run', '--model', `add=${join(modelsDir, 'add.py')}`, '--partitions', '1',
       '--source', redis.url('in'), '--group', 'g', '--consumer', 'c1', '--sink', redis.url('out'), '--errors', redis.url('errors'), '--max-deliveries', '4']);
     await waitFor('every entry acknowledged', async () => (await pendingIds(c, 'in', 'g')).length === 0 && (await c.xlen('out')) === 2);
     child.kill('SIGTERM');
@@ -183,6 +190,7 @@ test('an entry delivered more than --max-deliveries times becomes a poison error
     assert.equal(poison!.record.line, JSON.stringify({ key: 'k0', a: 0, b: 1 }));
     assert.deepEqual((await readStream(c, 'out')).map((o) => o.record.id), ids.slice(1));
   } finally {
+    stopLeftovers();
     await redis.stop();
   }
 });

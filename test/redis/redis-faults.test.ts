@@ -7,15 +7,15 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { fnv1a } from '../../src/partitioner.js';
-import { startCli, summaryOf, type CliResult } from '../support/cli-runner.js';
+import { summaryOf, type CliResult } from '../support/cli-runner.js';
 import { startRedis, type TestRedis } from '../support/redis-server.js';
-import { addMessages, countById, pendingIds, readStream, waitFor } from '../support/redis-stage.js';
+import { addMessages, startStage, stopLeftovers, countById, pendingIds, readStream, waitFor } from '../support/redis-stage.js';
 
 const fixtures = fileURLToPath(new URL('../../../test/fixtures/models/', import.meta.url));
 
 /** A stage running the fixture model `slow` (ms per message) as `consumer` of group `g`, from `source` to `sink`. */
 function stage(redis: TestRedis, consumer: string, { source = 'in', sink = 'out', ms = 3, extra = [] as string[] } = {}) {
-  return startCli(['run', '--python-path', fixtures, '--model', 'slow=slow.py', '--model-options', `slow={"ms":${ms}}`,
+  return startStage(['run', '--python-path', fixtures, '--model', 'slow=slow.py', '--model-options', `slow={"ms":${ms}}`,
     '--partitions', '2', '--source', redis.url(source), '--group', 'g', '--consumer', consumer, '--sink', redis.url(sink),
     '--log-level', 'warn', ...extra]);
 }
@@ -68,6 +68,7 @@ test('a member SIGKILLed mid-run: the survivor claims its pending entries and fi
     assert.equal(summary.claimed, held.size, 'B took over exactly what A held');
     assert.equal(summary.in, ids.length - storedBefore);
   } finally {
+    stopLeftovers();
     await redis.stop();
   }
 });
@@ -97,6 +98,7 @@ test('two members share a group: each entry is processed by one of them, both do
     assert.equal(sa!.in + sb!.in, ids.length);
     assert.ok(sa!.in > 0 && sb!.in > 0, `both members worked (A ${sa!.in}, B ${sb!.in})`);
   } finally {
+    stopLeftovers();
     await redis.stop();
   }
 });
@@ -126,6 +128,7 @@ test('the Redis connections killed under a running stage (CLIENT KILL): it recon
     for (const id of ids) assert.ok((counts.get(id) ?? 0) >= 1, `entry ${id} has no output`);
     assert.equal(summaryOf(r.stderr).unacked, 0);
   } finally {
+    stopLeftovers();
     await redis.stop();
   }
 });
@@ -149,6 +152,7 @@ test('Redis restarted mid-run (append-only file): the stage reconnects, finishes
     const counts = countById(await readStream(c, 'out'));
     for (const id of ids) assert.ok((counts.get(id) ?? 0) >= 1, `entry ${id} has no output`);
   } finally {
+    stopLeftovers();
     await redis.stop();
   }
 });
@@ -189,6 +193,7 @@ test('--exclusive, a stream per shard: per-key order holds across a SIGKILL and 
     }
     assert.equal(total, n, 'every message stored once');
   } finally {
+    stopLeftovers();
     await redis.stop();
   }
 });

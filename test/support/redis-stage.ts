@@ -1,5 +1,23 @@
 /** Helpers for tests of stages over Redis Streams: start a stage, wait for a condition, read a stream back. */
+import type { ChildProcess } from 'node:child_process';
 import type { Redis } from 'ioredis';
+import { startCli } from './cli-runner.js';
+
+const live = new Set<ChildProcess>();
+
+/** Start the CLI as `startCli` does, remembered until it exits, so a failing test can stop it (`stopLeftovers`). */
+export function startStage(args: string[]): ReturnType<typeof startCli> {
+  const started = startCli(args);
+  live.add(started.child);
+  started.child.on('exit', () => live.delete(started.child));
+  return started;
+}
+
+/** SIGKILL every stage a test started that is still running (its Python servers follow within 2 s). */
+export function stopLeftovers(): void {
+  for (const child of live) child.kill('SIGKILL');
+  live.clear();
+}
 
 /** Poll `check` until it returns true (a check that throws, e.g. before the group exists, counts as false); fail with `what` after `ms`. */
 export async function waitFor(what: string, check: () => Promise<boolean> | boolean, ms = 20_000): Promise<void> {
