@@ -24,9 +24,10 @@ Options:
   --errors FILE|STREAM        where error lines go (default: stderr); a redis:// stream URL with --source
   --execute-timeout MS        a model call taking longer is given up and its server replaced (default: 30000)
   --log-level LEVEL           trace, debug, info, warn, error, fatal or silent (default: warn)
-${redisUsage}
   -h, --help                  this help
   -v, --version               the version
+
+${redisUsage}
 
 Output: one line per model output:
   {"offset":N,"key":K,"partition":P,"model":NAME,"output":{...}}

@@ -10,7 +10,8 @@ export const redisUsage = `Redis Streams (instead of stdin/stdout; see "Redis St
   --claim-idle MS             take over entries other consumers left pending this long (default: 30000)
   --max-deliveries N          an entry read back or claimed after more than N deliveries becomes an error record (default: 10)
   --exclusive                 the group's only consumer: take over all its pending entries at start, never claim
-                              (a stream per shard, one stage per stream: per-key order holds across stages)`;
+                              (a stream per shard, one stage per stream: per-key order holds across stages)
+  Records carry "id", the source entry's ID. SIGTERM: finish, acknowledge, exit 0; SIGINT: the same, exit 130.`;
 
 /** The Redis part of a run command. */
 export interface RedisCommand {
