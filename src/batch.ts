@@ -47,6 +47,8 @@ export class Batch {
   keys: unknown[] | null = null;
   /** Set when done. */
   outcomes: Outcomes | null = null;
+  /** When its first message was added (performance.now()), for the latency metric. */
+  readonly createdAt = performance.now();
 
   constructor(readonly partition: number | null, capacity = 64 * 1024, items = 64) {
     this.buf = Buffer.allocUnsafe(capacity);

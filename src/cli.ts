@@ -3,14 +3,17 @@
  * `pystage run`: JSON lines on stdin, one output line per model output on
  * stdout, one error line per failure in --errors, a summary on stderr.
  */
-import { createWriteStream, openSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import type { Writable } from 'node:stream';
 import { parseCommandLine, usage, UsageError } from './cli-args.js';
-import { readLines } from './line-reader.js';
+import { readLines, skipLines } from './line-reader.js';
 import { LineWriter } from './line-writer.js';
 import { SPAN_WIDTH, visitOutcomes, type Batch, type OutcomeVisitor } from './batch.js';
 import type { ErrorRecord } from './errors.js';
+import { ProgressLine } from './progress-line.js';
+import { ResumePoint } from './resume-point.js';
 import { createStage, type Stage } from './stage.js';
+import { syncFileStream } from './sync-file-stream.js';
 
 async function main(argv: string[]): Promise<number> {
   let command;
@@ -32,12 +35,13 @@ async function main(argv: string[]): Promise<number> {
   }
 
   // Redis Streams: a consumer group instead of stdin/stdout (src/redis/redis-cli.ts; ioredis loads only here).
-  if (command.redis !== null) return (await import('./redis/redis-cli.js')).runRedisCli(command.options, command.redis);
+  if (command.redis !== null) return (await import('./redis/redis-cli.js')).runRedisCli(command.options, command.redis, command.run);
 
+  const flags = command.run;
   let errorsStream: Writable = process.stderr;
   if (command.errorsFile) {
     try {
-      errorsStream = createWriteStream('', { fd: openSync(command.errorsFile, 'w') });
+      errorsStream = syncFileStream(command.errorsFile);
     } catch (err) {
       process.stderr.write(`pystage: cannot open the --errors file: ${(err as Error).message}\n`);
       return 1;
@@ -52,17 +56,45 @@ async function main(argv: string[]): Promise<number> {
     return 1;
   }
 
+  const out = new LineWriter(process.stdout);
+  const errors = new LineWriter(errorsStream, errorsStream !== process.stderr);
+  // What was handed to the writers: the summary reports these, and where a cut-short run resumes.
+  const written = { out: 0, noOutput: 0, errors: 0 };
+  const resume = new ResumePoint(flags.skip);
+  const writer = lineFormatter(out, errors, written);
+  /** The summary line; `interrupted` runs say the offset to resume from (pystage run --skip N). */
+  const summary = (cutShort: boolean) => {
+    const stats = stage.stats();
+    const line: Record<string, unknown> = {
+      in: stats.in, ...written, keyless: stats.keyless, restarts: stats.restarts,
+      seconds: Math.round(stats.seconds * 1000) / 1000, msgPerSec: Math.round(stats.msgPerSec), interrupted: cutShort,
+    };
+    if (flags.skip > 0) line.skipped = flags.skip;
+    if (cutShort) line.resumeOffset = resume.offset;
+    process.stderr.write(JSON.stringify({ summary: line }) + '\n');
+  };
+
   let stopReading = false;
-  let signals = 0;
-  const onSignal = (signal: NodeJS.Signals) => {
-    signals++;
-    if (signals > 1) {
-      // Second signal: leave now. The exit hook kills every Python server by pid.
-      process.exit(signal === 'SIGINT' ? 130 : 143);
-    }
-    stage.logger.warn({ signal }, 'stopping: no more input is read; messages in flight are finished');
+  let signal: NodeJS.Signals | null = null;
+  const stopInput = () => {
     stopReading = true;
     process.stdin.destroy();
+    // Stops the run even while it waits for room in a lane; what was taken is still finished. A failure
+    // of the close surfaces where main awaits the same promise.
+    stage.close().catch(() => {});
+  };
+  const onSignal = (received: NodeJS.Signals) => {
+    const code = received === 'SIGINT' ? 130 : 143;
+    if (signal !== null) {
+      // Second signal: leave now, saying what was written. The exit hook kills every Python server.
+      out.flush();
+      errors.flush();
+      summary(true);
+      process.exit(code);
+    }
+    signal = received;
+    stage.logger.warn({ signal: received }, 'stopping: no more input is read; messages already read are finished (a second signal exits at once)');
+    stopInput();
   };
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
@@ -72,33 +104,39 @@ async function main(argv: string[]): Promise<number> {
     // The reader closed stdout (e.g. `| head`): stop reading, finish what is in flight, exit 1.
     if (!readerGone) stage.logger.warn({ code: err.code }, 'stdout was closed by its reader; stopping');
     readerGone = true;
-    stopReading = true;
-    process.stdin.destroy();
+    stopInput();
   });
   errorsStream.on('error', (err: NodeJS.ErrnoException) => {
     // Error lines that cannot be written must not pass silently: stop like a closed stdout.
     if (!readerGone) process.stderr.write(`pystage: writing the --errors file failed: ${err.message}; stopping\n`);
     readerGone = true;
-    stopReading = true;
-    process.stdin.destroy();
+    stopInput();
   });
-  const out = new LineWriter(process.stdout);
-  const errors = new LineWriter(errorsStream, errorsStream !== process.stderr);
-  const writer = lineFormatter(out, errors);
-  const lines = readLines(process.stdin as AsyncIterable<Buffer>, () => stopReading);
+  const progress = (flags.progress ?? process.stderr.isTTY === true)
+    ? new ProgressLine(stage, flags.progressIntervalMs, (line) => process.stderr.write(line))
+    : null;
+  progress?.start();
+  const lines = skipLines(readLines(process.stdin as AsyncIterable<Buffer>, () => stopReading), flags.skip);
   try {
-    for await (const ranges of stage.processLines(stopOnDestroy(lines))) {
-      for (const { batch, from, to } of ranges) visitOutcomes(batch, from, to, writer);
+    for await (const ranges of stage.processLines(stopOnDestroy(lines), flags.skip)) {
+      for (const { batch, from, to } of ranges) {
+        visitOutcomes(batch, from, to, writer);
+        for (let i = from; i < to; i++) resume.mark(batch.offsets[i]!);
+      }
       await out.ready();
       await errors.ready();
     }
   } finally {
+    progress?.stop();
     await stage.close();
     await out.end();
     await errors.end();
   }
-  process.stderr.write(JSON.stringify({ summary: roundStats(stage.stats()) }) + '\n');
-  return readerGone ? 1 : 0;
+  // Cut short by a signal or a reader that went away (for the latter, resumeOffset counts what was handed to
+  // stdout; what the reader did not take before it left is not known).
+  summary(signal !== null || readerGone);
+  if (readerGone) return 1;
+  return signal === null ? 0 : signal === 'SIGINT' ? 130 : 143;
 }
 
 /**
@@ -106,7 +144,7 @@ async function main(argv: string[]): Promise<number> {
  * `{"offset":N,"key":K,"partition":P,"model":M,"output":…}` with the key and the output copied as
  * the bytes they arrived as, failures to `errors` with the original line.
  */
-function lineFormatter(out: LineWriter, errors: LineWriter): OutcomeVisitor {
+function lineFormatter(out: LineWriter, errors: LineWriter, written: { out: number; noOutput: number; errors: number }): OutcomeVisitor {
   // Everything but the offset, the key and the output is fixed text, encoded once:
   // `,"partition":P,"model":M,"output":` per partition and model.
   const tails = new Map<string, Buffer>();
@@ -129,11 +167,15 @@ function lineFormatter(out: LineWriter, errors: LineWriter): OutcomeVisitor {
     output(batch, i, model, data, start, end) {
       head(out, batch, i);
       out.bytes(tail(batch.partition!, model)).bytes(data, start, end).bytes(CLOSE).endLine();
+      written.out++;
     },
-    noOutput() {},
+    noOutput() {
+      written.noOutput++;
+    },
     error(batch, i, model, error) {
       head(errors, batch, i);
       errors.text(`,"partition":${batch.partition},"model":${JSON.stringify(model)},"line":${JSON.stringify(batch.text(i).toString('utf8'))},"error":${errorJson(error)}}`).endLine();
+      written.errors++;
     },
   };
 }
@@ -143,12 +185,9 @@ const KEY_FIELD = Buffer.from(',"key":');
 const NULL = Buffer.from('null');
 const CLOSE = Buffer.from('}');
 
+/** An error line's `error`: the Python traceback too, when the model raised (file and line of every frame). */
 function errorJson(e: ErrorRecord): string {
-  return JSON.stringify({ code: e.code, type: e.type ?? null, message: e.message });
-}
-
-function roundStats(stats: ReturnType<Stage['stats']>) {
-  return { ...stats, seconds: Math.round(stats.seconds * 1000) / 1000, msgPerSec: Math.round(stats.msgPerSec) };
+  return JSON.stringify({ code: e.code, type: e.type ?? null, message: e.message, traceback: e.traceback ?? null });
 }
 
 /** stdin destroyed by a signal ends the line stream instead of failing it. */

@@ -1,10 +1,11 @@
 /** pystage: run Python models over a partitioned message stream. */
 export { createStage, Stage } from './stage.js';
-export type { StageOutput, StageFailure, StageRecord, StageStats } from './stage.js';
+export type { StageOutput, StageFailure, StageRecord, StageStats, PartitionLoad } from './stage.js';
 export type { StageOptions } from './options.js';
 export type { ModelSpec, PartitionStatus } from './worker-protocol.js';
 export * from './errors.js';
 export { fnv1a, Partitioner } from './partitioner.js';
+export { sampleModel } from './sample-models.js';
 // Redis Streams through consumer groups (README "Redis Streams").
 export { redisSource, RedisSource, type RedisMessage, type RedisSourceStats } from './redis/redis-source.js';
 export type { RedisSourceOptions } from './redis/redis-options.js';

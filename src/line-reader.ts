@@ -7,6 +7,8 @@
  */
 import { isUtf8 } from 'node:buffer';
 
+const BOM = Buffer.from([0xef, 0xbb, 0xbf]);
+
 /** The lines of one read: line k is buf[starts[k], ends[k]); `badUtf8[k]` when it is not valid UTF-8. */
 export interface LineBatch {
   buf: Buffer;
@@ -25,10 +27,16 @@ export async function* readLines(
   shouldStop: () => boolean = () => false,
 ): AsyncGenerator<LineBatch> {
   let carry: Buffer | null = null;
-  let first = true;
+  // The first bytes, until 3 are known: a BOM may arrive split across reads.
+  let head: Buffer | null = Buffer.alloc(0);
   for await (let chunk of input) {
-    if (first && chunk.length >= 3 && chunk[0] === 0xef && chunk[1] === 0xbb && chunk[2] === 0xbf) chunk = chunk.subarray(3);
-    first = false;
+    if (head !== null) {
+      head = Buffer.concat([head, chunk]);
+      if (head.length < 3 && BOM.subarray(0, head.length).equals(head)) continue;
+      chunk = head.subarray(0, 3).equals(BOM) ? head.subarray(3) : head;
+      head = null;
+      if (chunk.length === 0) continue;
+    }
     const buf: Buffer = carry === null ? chunk : Buffer.concat([carry, chunk]);
     const batch: LineBatch = { buf, starts: [], ends: [], badUtf8: null };
     let start = 0;
@@ -44,6 +52,8 @@ export async function* readLines(
     }
     if (shouldStop()) return;
   }
+  // Input shorter than a BOM that was a prefix of one: those bytes are the last line.
+  if (head !== null && head.length > 0) carry = head;
   if (carry !== null) {
     const end = carry.length > 0 && carry[carry.length - 1] === 13 ? carry.length - 1 : carry.length;
     const batch: LineBatch = { buf: carry, starts: [0], ends: [end], badUtf8: null };
@@ -56,4 +66,19 @@ export async function* readLines(
 function markBadUtf8(batch: LineBatch, used: number): void {
   if (isUtf8(batch.buf.subarray(0, used))) return;
   batch.badUtf8 = batch.starts.map((s, k) => !isUtf8(batch.buf.subarray(s, batch.ends[k])));
+}
+
+/** The lines of `source` after its first `count` (the CLI's --skip, to resume a cut-short run). */
+export async function* skipLines(source: AsyncIterable<LineBatch>, count: number): AsyncGenerator<LineBatch> {
+  let left = count;
+  for await (const batch of source) {
+    if (left === 0) {
+      yield batch;
+      continue;
+    }
+    const n = Math.min(left, batch.starts.length);
+    left -= n;
+    if (n === batch.starts.length) continue;
+    yield { buf: batch.buf, starts: batch.starts.slice(n), ends: batch.ends.slice(n), badUtf8: batch.badUtf8?.slice(n) ?? null };
+  }
 }

@@ -71,6 +71,11 @@ export class LineWriter {
     if (this.draining) await this.draining;
   }
 
+  /** Hand everything gathered to the stream now (before a forced exit). */
+  flush(): void {
+    this.write();
+  }
+
   /** Write everything gathered and, for a file, close it. */
   async end(): Promise<void> {
     this.write();

@@ -13,8 +13,11 @@ export interface StageOptions {
   models: ModelSpec[];
   /** Number of partitions = worker threads = Python servers. Default: the number of CPU cores. */
   partitions?: number;
-  /** Directory the model files live in; put first on the servers' sys.path. Default: the first model file's directory. */
-  pythonPath?: string;
+  /**
+   * Directories put first on the servers' sys.path, in order. Default: the directories of the model files.
+   * Model and data files must lie in one of these, or in the folder of a model or init file given here.
+   */
+  pythonPath?: string | string[];
   /** The Python interpreter. Default: `python3`. */
   python?: string;
   /** The message field whose value picks the partition. Default: `key`. */
@@ -33,6 +36,11 @@ export interface StageOptions {
   batchTargetMs?: number;
   /** Bytes of messages queued or in flight per partition before input waits. Default 16 MiB. */
   maxInFlightBytes?: number;
+  /**
+   * About how long, at a model's measured speed, the messages queued or in flight per partition may take
+   * before input waits; bounds how long a stop (Ctrl-C, close) takes to drain with a slow model. Default 1000 ms.
+   */
+  maxInFlightMs?: number;
   /** Tasks in flight per partition (pipelining depth). Default 4. */
   pipelineDepth?: number;
   /** Messages and outputs bigger than this many bytes travel through spool files. Default 1 MiB. */
@@ -41,16 +49,35 @@ export interface StageOptions {
   maxFrameBytes?: number;
   /** How long one message may run (the server reports progress within a batch) before its server counts as stuck and is replaced. Default 30 s. */
   executeTimeoutMs?: number;
+  /**
+   * How long loading a model (its constructor, on addModel/updateModel and at start) or its `init(dataFile)`
+   * may take, separately from executeTimeoutMs: loading weights can take minutes. Default 300 s.
+   */
+  loadTimeoutMs?: number;
   /** How long a server may take to print its ready line. Default 10 s. */
   startTimeoutMs?: number;
   /** Server crashes one message may cause before it is given up as poison. Default 3. */
   maxAttempts?: number;
-  /** pino level for the stage's and the servers' logs. Default `info`. */
+  /** pino level for the stage's and the servers' logs (on stderr). Default `warn`, as the CLI's. */
   logLevel?: string;
+  /** Write NaN and infinities in model outputs as null; by default they fail the message (BadModelOutput). */
+  nanAsNull?: boolean;
+  /**
+   * Serve Prometheus metrics on http://127.0.0.1:PORT/metrics while the stage runs (0 picks a free port;
+   * see `Stage.metricsUrl`). Default: no server (`Stage.metrics()` still returns the text).
+   */
+  metricsPort?: number;
 }
 
 /** Options after validation, every default filled in. */
-export type ResolvedOptions = Required<Omit<StageOptions, 'routeField'>> & { routeField: string | null };
+export type ResolvedOptions = Required<Omit<StageOptions, 'routeField' | 'metricsPort' | 'pythonPath'>> & {
+  routeField: string | null;
+  metricsPort: number | null;
+  /** Absolute, at least one. */
+  pythonPath: string[];
+  /** Further folders the servers accept model and data files from: those of the models and init files given. */
+  allowRoots: string[];
+};
 
 const defaults = {
   python: 'python3',
@@ -61,13 +88,16 @@ const defaults = {
   maxBatchBytes: 1024 * 1024,
   batchTargetMs: 100,
   maxInFlightBytes: 16 * 1024 * 1024,
+  maxInFlightMs: 1000,
   pipelineDepth: 4,
   inlineLimit: 1024 * 1024,
   maxFrameBytes: 64 * 1024 * 1024,
   executeTimeoutMs: 30_000,
+  loadTimeoutMs: 300_000,
   startTimeoutMs: 10_000,
   maxAttempts: 3,
-  logLevel: 'info',
+  logLevel: 'warn',
+  nanAsNull: false,
 } as const;
 
 const logLevels = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'];
@@ -85,18 +115,37 @@ export function resolveOptions(options: StageOptions): ResolvedOptions {
     if (names.has(m.name)) throw new InvalidOptionError(`model name "${m.name}" is given twice; model names must be unique`);
     names.add(m.name);
   }
-  const pythonPath = resolve(options.pythonPath ?? dirname(resolve(models[0]!.file)));
-  if (!existsSync(pythonPath) || !statSync(pythonPath).isDirectory()) {
-    throw new InvalidOptionError(`python path "${pythonPath}" is not a directory: pass the directory that holds your model files`);
+  const given = options.pythonPath === undefined ? [] : Array.isArray(options.pythonPath) ? options.pythonPath : [options.pythonPath];
+  if (given.some((p) => typeof p !== 'string' || p === '')) throw new InvalidOptionError(`pythonPath must be a directory or a list of them; got ${JSON.stringify(options.pythonPath)}`);
+  // Relative paths: against the current directory, like every Unix tool (a model file is also looked for in the python path).
+  const explicit = unique(given.map((p) => resolve(p)));
+  const files = models.map((m) => ({ ...m, file: modelFile(m.file, explicit), initData: m.initData === undefined ? undefined : modelFile(m.initData, explicit) }));
+  const folders = unique(files.flatMap((m) => [dirname(m.file), ...(m.initData === undefined ? [] : [dirname(m.initData)])]));
+  const pythonPath = explicit.length > 0 ? explicit : unique(files.map((m) => dirname(m.file)));
+  const isDir = (dir: string) => existsSync(dir) && statSync(dir).isDirectory();
+  for (const dir of pythonPath) {
+    if (!isDir(dir)) throw new InvalidOptionError(`python path "${dir}" is not a directory: pass directories that exist`);
+  }
+  for (const m of files) {
+    for (const file of [m.file, m.initData]) {
+      if (file !== undefined && !isDir(dirname(file))) {
+        throw new InvalidOptionError(`model "${m.name}": "${file}" is in a directory that does not exist (relative paths are relative to the current directory)`);
+      }
+    }
   }
   const resolved: ResolvedOptions = {
     ...defaults,
     ...withoutUndefined(options),
-    models: models.map((m) => ({ ...m, file: modelFile(m.file, pythonPath) })),
+    models: files.map((m) => withoutUndefined(m) as ModelSpec),
     partitions: options.partitions ?? availableParallelism(),
     pythonPath,
+    allowRoots: folders.filter((f) => !pythonPath.includes(f)),
     routeField: options.routeField ?? null,
+    metricsPort: options.metricsPort ?? null,
   };
+  if (resolved.metricsPort !== null && (!Number.isInteger(resolved.metricsPort) || resolved.metricsPort < 0 || resolved.metricsPort > 65535)) {
+    throw new InvalidOptionError(`metricsPort must be a port number from 0 to 65535; got ${JSON.stringify(resolved.metricsPort)}`);
+  }
   positiveInt('partitions', resolved.partitions, 256);
   positiveInt('maxInFlight', resolved.maxInFlight);
   positiveInt('maxBatch', resolved.maxBatch);
@@ -104,9 +153,11 @@ export function resolveOptions(options: StageOptions): ResolvedOptions {
   positiveInt('maxBatchBytes', resolved.maxBatchBytes);
   positiveInt('batchTargetMs', resolved.batchTargetMs);
   positiveInt('maxInFlightBytes', resolved.maxInFlightBytes);
+  positiveInt('maxInFlightMs', resolved.maxInFlightMs);
   positiveInt('inlineLimit', resolved.inlineLimit);
   positiveInt('maxFrameBytes', resolved.maxFrameBytes, 2 ** 32 - 1);
   positiveInt('executeTimeoutMs', resolved.executeTimeoutMs);
+  positiveInt('loadTimeoutMs', resolved.loadTimeoutMs);
   positiveInt('startTimeoutMs', resolved.startTimeoutMs);
   positiveInt('maxAttempts', resolved.maxAttempts);
   // A batch, and a message below the inline limit, must fit in one frame with room for the request around it.
@@ -118,6 +169,7 @@ export function resolveOptions(options: StageOptions): ResolvedOptions {
     throw new InvalidOptionError(`logLevel "${resolved.logLevel}" is not one of ${logLevels.join(', ')}`);
   }
   if (typeof resolved.keyField !== 'string' || resolved.keyField === '') throw new InvalidOptionError('keyField must be a non-empty string');
+  if (typeof resolved.nanAsNull !== 'boolean') throw new InvalidOptionError(`nanAsNull must be true or false; got ${JSON.stringify(resolved.nanAsNull)}`);
   return resolved;
 }
 
@@ -129,15 +181,26 @@ export function checkModelSpec(m: ModelSpec): void {
   if (m.options !== undefined && (m.options === null || typeof m.options !== 'object' || Array.isArray(m.options))) {
     throw new InvalidOptionError(`options of model "${m.name}" must be a JSON object; got ${JSON.stringify(m.options)}`);
   }
+  if (m.batch !== undefined && typeof m.batch !== 'boolean') {
+    throw new InvalidOptionError(`batch of model "${m.name}" must be true or false; got ${JSON.stringify(m.batch)}`);
+  }
 }
 
-/** A model file as the server sees it: relative paths are looked up in the python path first, then the working directory. */
-export function modelFile(file: string, pythonPath: string): string {
+/**
+ * A model or data file as the server gets it, absolute: a relative path is relative to the current directory;
+ * the API also finds one relative to a python path entry (the CLI makes every path absolute first).
+ */
+export function modelFile(file: string, pythonPath: string[]): string {
   if (isAbsolute(file)) return file;
-  const inPythonPath = resolve(pythonPath, file);
-  if (existsSync(inPythonPath)) return inPythonPath;
   const inCwd = resolve(file);
-  return existsSync(inCwd) ? inCwd : inPythonPath;
+  if (existsSync(inCwd)) return inCwd;
+  const inPythonPath = pythonPath.map((dir) => resolve(dir, file)).find((path) => existsSync(path));
+  // Found nowhere: the current directory's reading, so an error names the file the user meant.
+  return inPythonPath ?? inCwd;
+}
+
+function unique(items: string[]): string[] {
+  return [...new Set(items)];
 }
 
 function positiveInt(name: string, value: unknown, max = Number.MAX_SAFE_INTEGER): void {

@@ -20,13 +20,15 @@ interface Held {
 
 export class OrderedMerge {
   private readonly sources: Held[][];
-  private next = 0;
+  private next: number;
   /** Messages completed but not released yet. */
   held = 0;
   /** Closed while more than `limit` messages wait for an earlier one. */
   readonly room = new Room();
 
-  constructor(sources: number, private readonly limit: number, private readonly release: (range: BatchRange) => void) {
+  /** `first`: the run's first offset (a CLI run resumed with --skip starts past 0). */
+  constructor(sources: number, private readonly limit: number, private readonly release: (range: BatchRange) => void, first = 0) {
+    this.next = first;
     this.sources = Array.from({ length: sources }, () => []);
   }
 

@@ -11,8 +11,12 @@ import { Piscina } from 'piscina';
 import { Batch } from './batch.js';
 import { errorFromRecord, PartitionFailedError, toErrorRecord } from './errors.js';
 import { PipelineQueue } from './pipeline-queue.js';
+import { killProcessGroup } from './process-group.js';
 import { Room } from './room.js';
-import type { ExecTask, ExecValue, WorkerReply, WorkerTask } from './worker-protocol.js';
+import type { ExecTask, ExecValue, RecoveryCounts, WorkerReply, WorkerTask } from './worker-protocol.js';
+
+/** Messages in a batch before the model's speed is measured. */
+const FIRST_BATCH = 64;
 
 /** Where a lane delivers completed batches. */
 export interface BatchSink {
@@ -47,6 +51,8 @@ export interface LaneOptions {
   pipelineDepth: number;
   maxInFlight: number;
   maxInFlightBytes: number;
+  /** About how long the queued and in-flight messages may take to run, at the measured speed. */
+  maxInFlightMs: number;
   /** The start task for a replacement worker thread (current interpreter and models). */
   startTask: () => WorkerTask;
 }
@@ -55,12 +61,20 @@ export interface LaneOptions {
 export class PartitionLane {
   restarts = 0;
   serverPid: number | null = null;
+  /** The worker's latest recovery counts (metrics). */
+  recovery: RecoveryCounts = { restartCauses: {}, reexecuted: 0 };
+  /** Worker threads lost and replaced (their server goes with them). */
+  threadReplacements = 0;
   private open: SentBatch | null = null;
   /** Closed batches and commands not yet sent. */
   private readonly jobs: Job[] = [];
   private readonly sent = new PipelineQueue<Sent>();
   private messages = 0;
   private bytes = 0;
+  /** Messages in tasks sent to the worker and not answered yet. */
+  private sentMessages = 0;
+  /** maxInFlight, lowered for a slow model so that what is read ahead runs in about maxInFlightMs. */
+  private messageLimit: number;
   private flushScheduled = false;
   /** Milliseconds one message takes in the worker and server, measured (0 until known). */
   private msPerMessage = 0;
@@ -70,7 +84,21 @@ export class PartitionLane {
   /** Room for input: opens below half of maxInFlight messages and maxInFlightBytes. */
   readonly room = new Room();
 
-  constructor(private readonly pool: Piscina, private readonly options: LaneOptions) {}
+  constructor(private readonly pool: Piscina, private readonly options: LaneOptions) {
+    // Until the model's speed is known, a small first batch and a small read-ahead: a slow model must not
+    // have thousands of messages queued before its first reply tells how slow it is.
+    this.messageLimit = Math.min(options.maxInFlight, 4 * FIRST_BATCH);
+  }
+
+  /** Messages added and not yet sent to the worker. */
+  get queued(): number {
+    return this.messages - this.sentMessages;
+  }
+
+  /** Messages sent to the worker and not yet answered. */
+  get inFlight(): number {
+    return this.sentMessages;
+  }
 
   get partition(): number {
     return this.options.partition;
@@ -78,7 +106,7 @@ export class PartitionLane {
 
   /** True when input should wait for `room`. */
   get full(): boolean {
-    return this.messages >= this.options.maxInFlight || this.bytes >= this.options.maxInFlightBytes;
+    return this.messages >= this.messageLimit || this.bytes >= this.options.maxInFlightBytes;
   }
 
   /**
@@ -118,7 +146,7 @@ export class PartitionLane {
 
   /** Messages per batch for the model's measured speed: about batchTargetMs of work, 1 to maxBatch. */
   private batchLimit(): number {
-    if (this.msPerMessage === 0) return this.options.maxBatch;
+    if (this.msPerMessage === 0) return Math.min(FIRST_BATCH, this.options.maxBatch);
     return Math.max(1, Math.min(this.options.maxBatch, Math.floor(this.options.batchTargetMs / this.msPerMessage)));
   }
 
@@ -144,6 +172,7 @@ export class PartitionLane {
       const job = this.jobs.shift();
       if (job === undefined) return;
       const sent: Sent = { job, reply: null, at: performance.now() };
+      if ('batch' in job) this.sentMessages += job.batch.count;
       this.sent.push(sent);
       this.sent.markSent();
       void this.runTask(job).then((reply) => this.onReply(sent, reply));
@@ -154,6 +183,7 @@ export class PartitionLane {
     sent.reply = reply;
     this.restarts = Math.max(this.restarts, reply.restarts);
     this.serverPid = reply.serverPid ?? this.serverPid;
+    if (reply.recovery !== undefined) this.recovery = reply.recovery;
     if ('batch' in sent.job && reply.ok) this.measure(sent, sent.job.batch.count);
     this.deliver();
     this.flush();
@@ -165,6 +195,10 @@ export class PartitionLane {
     const ms = (now - Math.max(sent.at, this.lastReplyAt)) / count;
     this.lastReplyAt = now;
     this.msPerMessage = this.msPerMessage === 0 ? ms : this.msPerMessage * 0.7 + ms * 0.3;
+    // Read-ahead bounded by time too: a stop (Ctrl-C) drains in about maxInFlightMs, not maxInFlight × a slow
+    // model's time. Never below two full batches, so the pipeline stays busy.
+    const byTime = Math.floor(this.options.maxInFlightMs / Math.max(this.msPerMessage, 1e-6));
+    this.messageLimit = Math.min(this.options.maxInFlight, Math.max(2 * this.batchLimit(), byTime));
   }
 
   /**
@@ -212,10 +246,9 @@ export class PartitionLane {
   }
 
   private async startReplacement(): Promise<WorkerReply<unknown>> {
-    // The dead thread's Python server would otherwise live on, owned by nobody.
-    if (this.serverPid !== null) {
-      try { process.kill(this.serverPid, 'SIGKILL'); } catch { /* already gone */ }
-    }
+    // The dead thread's Python server (and what its models started) would otherwise live on, owned by nobody.
+    killProcessGroup(this.serverPid);
+    this.threadReplacements++;
     try {
       return await this.pool.run(this.options.startTask()) as WorkerReply<unknown>;
     } catch (err) {
@@ -237,10 +270,11 @@ export class PartitionLane {
       if (reply.ok) batch.outcomes = reply.value as ExecValue;
       else batch.failAll(reply.error);
       this.messages -= batch.count;
+      this.sentMessages -= batch.count;
       this.bytes -= batch.length;
       sink.complete(batch);
     }
-    if (this.messages < this.options.maxInFlight / 2 && this.bytes < this.options.maxInFlightBytes / 2) this.room.open();
+    if (this.messages < this.messageLimit / 2 && this.bytes < this.options.maxInFlightBytes / 2) this.room.open();
   }
 }
 

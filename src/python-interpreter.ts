@@ -4,10 +4,14 @@
  * server start and puts a process between the worker and its server. A binary
  * found on PATH is used as it is (the server checks its own version); anything
  * else is asked once for sys.executable.
+ *
+ * Paths are used as given, never resolved through symlinks: a virtualenv's
+ * `bin/python` is a symlink to the base interpreter, and Python finds the venv
+ * (its pyvenv.cfg, so its site-packages) only when started through that link.
  */
 import { execFile } from 'node:child_process';
-import { closeSync, openSync, readSync, realpathSync, statSync } from 'node:fs';
-import { delimiter, join } from 'node:path';
+import { closeSync, openSync, readSync, statSync } from 'node:fs';
+import { delimiter, join, resolve } from 'node:path';
 import { PythonStartError } from './errors.js';
 
 const probe = 'import json, sys; print(json.dumps([sys.executable, list(sys.version_info[:3])]))';
@@ -21,7 +25,9 @@ export async function resolvePython(python: string, timeoutMs: number): Promise<
 
 function askPython(python: string, timeoutMs: number): Promise<string> {
   return new Promise((resolve, reject) => {
-    execFile(python, ['-c', probe], { timeout: timeoutMs }, (err, stdout, stderr) => {
+    // -I (isolated): neither the current directory (a json.py there would shadow the stdlib's), nor
+    // PYTHON* variables, nor the user's site-packages can change what the probe imports.
+    execFile(python, ['-I', '-c', probe], { timeout: timeoutMs }, (err, stdout, stderr) => {
       if (err) {
         const code = (err as NodeJS.ErrnoException).code;
         reject(new PythonStartError(code === 'ENOENT'
@@ -43,13 +49,13 @@ function askPython(python: string, timeoutMs: number): Promise<string> {
   });
 }
 
-/** The real path of `name` as the shell would find it, or null. */
+/** The absolute path of `name` as the shell would find it (symlinks kept), or null. */
 function findExecutable(name: string): string | null {
-  const candidates = name.includes('/') ? [name] : (process.env.PATH ?? '').split(delimiter).map((dir) => join(dir, name));
+  const candidates = name.includes('/') ? [name] : (process.env.PATH ?? '').split(delimiter).filter((dir) => dir !== '').map((dir) => join(dir, name));
   for (const candidate of candidates) {
     try {
-      const path = realpathSync(candidate);
-      if (statSync(path).isFile()) return path;
+      // statSync follows the link to check what it points to; the path returned is still the link.
+      if (statSync(candidate).isFile()) return resolve(candidate);
     } catch { /* not here */ }
   }
   return null;

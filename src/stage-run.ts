@@ -10,6 +10,7 @@ import { Batch, ERROR_BASE, visitOutcomes, type OutcomeVisitor } from './batch.j
 import { BadInputError, RoutingError, type ErrorRecord, type PystageError } from './errors.js';
 import { hasBackslash, isNull, Scan, scanObject } from './json-scan.js';
 import type { LineBatch } from './line-reader.js';
+import type { StageMetrics } from './metrics.js';
 import { OrderedMerge, type BatchRange } from './ordered-merge.js';
 import type { BatchSink, PartitionLane } from './partition-lane.js';
 import { fnv1a, fnv1aBytes, type Partitioner } from './partitioner.js';
@@ -26,7 +27,13 @@ export interface RunContext {
   ordered: boolean;
   /** Completed messages that may wait for the reader before input pauses. */
   emitLimit: number;
-  counts: { in: number; out: number; noOutput: number; errors: number };
+  /** The offset of the run's first message (0, or the lines a CLI run skipped). */
+  firstOffset?: number;
+  counts: { in: number; out: number; noOutput: number; errors: number; keyless: number };
+  /** The stage's metrics, when enabled: fed once per completed batch. */
+  metrics: StageMetrics | null;
+  /** Called for the stage's first message without a key (it is spread round-robin). */
+  onFirstKeyless(): void;
   /** True once the stage takes no more input. */
   closing(): boolean;
 }
@@ -46,24 +53,28 @@ export class StageRun implements BatchSink {
   private readonly count: OutcomeVisitor;
   private readonly names: Uint8Array[];
   private readonly spans: Int32Array;
-  private nextOffset = 0;
+  private nextOffset: number;
   /** Messages read and not yet completed. */
   private outstanding = 0;
   private fed = false;
   private idle: (() => void) | null = null;
   private stopped = false;
   private readonly stopListeners = new Set<() => void>();
+  /** Resolves on stop(): wakes input that waits for room in a lane. */
+  private readonly stopSignal: Promise<void>;
   /** Messages rejected on this thread since the last read, completed together. */
   private rejects: Batch | null = null;
   private rejectErrors: ErrorRecord[] = [];
 
   constructor(private readonly ctx: RunContext) {
     this.count = counter(ctx.counts);
+    this.nextOffset = ctx.firstOffset ?? 0;
+    this.stopSignal = new Promise((resolve) => this.stopListeners.add(resolve));
     this.names = [Buffer.from(ctx.keyField)];
     if (ctx.routeField !== null) this.names.push(Buffer.from(ctx.routeField));
     this.spans = new Int32Array(this.names.length * 2);
     const sources = ctx.lanes.length + 1;
-    this.merge = ctx.ordered ? new OrderedMerge(sources, ctx.emitLimit, (range) => this.emit(range)) : null;
+    this.merge = ctx.ordered ? new OrderedMerge(sources, ctx.emitLimit, (range) => this.emit(range), this.nextOffset) : null;
   }
 
   /** Stop reading the source (the messages already read are still finished). */
@@ -71,6 +82,11 @@ export class StageRun implements BatchSink {
     this.stopped = true;
     for (const listener of this.stopListeners) listener();
     this.stopListeners.clear();
+  }
+
+  /** The offset of the first message not taken from the source: every one before it was taken and will complete. */
+  get resumeOffset(): number {
+    return this.nextOffset;
   }
 
   /** The reader went away: stop, and never make the source wait for it again. */
@@ -92,6 +108,7 @@ export class StageRun implements BatchSink {
 
   complete(batch: Batch): void {
     visitOutcomes(batch, 0, batch.count, this.count);
+    this.ctx.metrics?.observeBatch(batch, performance.now());
     if (this.merge !== null) this.merge.add(batch.partition ?? this.ctx.lanes.length, batch);
     else this.emit({ batch, from: 0, to: batch.count });
     this.outstanding -= batch.count;
@@ -170,11 +187,20 @@ export class StageRun implements BatchSink {
           continue;
         }
       }
-      const lane = this.ctx.lanes[keyStart < 0 ? this.ctx.partitioner.roundRobin() : this.ctx.partitioner.partitionOfHash(keyHash(buf, keyStart, keyEnd))]!;
+      let partition: number;
+      if (keyStart < 0) {
+        partition = this.ctx.partitioner.roundRobin();
+        if (this.ctx.counts.keyless++ === 0) this.ctx.onFirstKeyless();
+      } else partition = this.ctx.partitioner.partitionOfHash(keyHash(buf, keyStart, keyEnd));
+      const lane = this.ctx.lanes[partition]!;
       lane.add(this, offset, buf, start, end, keyStart, keyEnd, route);
       if (lane.full) {
         this.flushRejects();
-        await lane.room.wait();
+        await Promise.race([lane.room.wait(), this.stopSignal]);
+        // Stopped while waiting: the rest of this read is left untaken. Every line before
+        // `resumeOffset` still completes, so a CLI run resumed there (--skip) misses nothing; waiting
+        // for room first would make a slow model's drain take as long as a whole read.
+        if (this.stopped) break;
       }
     }
     this.flushRejects();
@@ -208,6 +234,7 @@ export class StageRun implements BatchSink {
         }
         route = r;
       }
+      if ((key === undefined || key === null) && this.ctx.counts.keyless++ === 0) this.ctx.onFirstKeyless();
       const lane = this.ctx.lanes[this.ctx.partitioner.partitionOf(key)]!;
       lane.add(this, offset, text, 0, 0, -1, -1, route, key ?? null);
       if (lane.full) {

@@ -11,24 +11,37 @@
  * starts the replacement with the current models.
  */
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, realpathSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { rmSync } from 'node:fs';
 import { Duplex, PassThrough, Readable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import { Piscina } from 'piscina';
 import { PartitionsError, StageClosedError, errorFromRecord } from './errors.js';
 import type { LineBatch } from './line-reader.js';
-import { createLogger, type Logger } from './logger.js';
+import { createLogger } from './logger.js';
+import { mathThreadsPerServer } from './math-threads.js';
+import { StageMetrics } from './metrics.js';
+import type { StageLogger } from './stage-logger.js';
 import { checkModelSpec, modelFile, resolveOptions, type ResolvedOptions, type StageOptions } from './options.js';
 import { PartitionLane, replyFailure } from './partition-lane.js';
 import { Partitioner } from './partitioner.js';
+import { killProcessGroup } from './process-group.js';
 import { resolvePython } from './python-interpreter.js';
+import { createSpoolDir, removeOrphanedSpoolDirs } from './spool-dir.js';
 import { toRecords, type StageRecord } from './records.js';
-import { StageRun, type BatchRange } from './stage-run.js';
+import type { BatchRange } from './ordered-merge.js';
+import { StageRun } from './stage-run.js';
 import type { ModelSpec, PartitionStatus, WorkerConfig, WorkerReply, WorkerTask } from './worker-protocol.js';
 
 export { StageOutput, type StageFailure, type StageRecord } from './records.js';
+
+/** One partition's load right now. */
+export interface PartitionLoad {
+  partition: number;
+  /** Messages read and waiting on the main thread for their batch to be sent. */
+  queued: number;
+  /** Messages sent to the partition's worker and Python server, not answered yet. */
+  inFlight: number;
+}
 
 /** Counters of a stage since it was created. */
 export interface StageStats {
@@ -36,6 +49,8 @@ export interface StageStats {
   out: number;
   noOutput: number;
   errors: number;
+  /** Messages without a key (no key field, or null): spread round-robin, so their relative order is not kept. */
+  keyless: number;
   restarts: number;
   seconds: number;
   msgPerSec: number;
@@ -54,13 +69,14 @@ export async function createStage(options: StageOptions): Promise<Stage> {
 /** A running stage. Create it with `createStage`. */
 export class Stage {
   readonly id = randomBytes(4).toString('hex');
-  readonly logger: Logger;
+  /** JSON lines on stderr at the stage's logLevel. */
+  readonly logger: StageLogger;
   private readonly lanes: PartitionLane[] = [];
   private readonly pools: Piscina[] = [];
   private readonly partitioner: Partitioner;
   private readonly spoolDir: string;
   private models: ModelSpec[];
-  private readonly counts = { in: 0, out: 0, noOutput: 0, errors: 0 };
+  private readonly counts = { in: 0, out: 0, noOutput: 0, errors: 0, keyless: 0 };
   private readonly startedAt = performance.now();
   private closing = false;
   private python = '';
@@ -68,14 +84,29 @@ export class Stage {
   private readonly runs = new Set<StageRun>();
   private readonly running = new Set<Promise<void>>();
   private readonly killLeftovers = () => this.killServers();
+  private readonly metrics: StageMetrics | null;
+  private servedAt: string | null = null;
 
   /** @internal Use createStage. */
   constructor(private readonly options: ResolvedOptions) {
     this.logger = createLogger(options.logLevel, { stage: this.id });
     this.partitioner = new Partitioner(options.partitions);
     this.models = options.models;
-    // The real path: the server names its output files by real path, and a temp dir may be a symlink (macOS).
-    this.spoolDir = realpathSync(mkdtempSync(join(tmpdir(), 'pystage-')));
+    this.metrics = options.metricsPort === null ? null : new StageMetrics({
+      messagesIn: () => this.counts.in,
+      partitions: () => this.lanes.map((lane) => ({
+        partition: lane.partition, queued: lane.queued, inFlight: lane.inFlight, serverPid: lane.serverPid,
+        recovery: lane.recovery, threadReplacements: lane.threadReplacements,
+      })),
+    });
+    const orphans = removeOrphanedSpoolDirs();
+    if (orphans.length > 0) this.logger.info({ removed: orphans }, 'removed spool directories of pystage processes that are gone');
+    this.spoolDir = createSpoolDir();
+  }
+
+  /** Where Prometheus metrics are served (`metricsPort`), e.g. `http://127.0.0.1:9464/metrics`; null when not. */
+  get metricsUrl(): string | null {
+    return this.servedAt;
   }
 
   get partitions(): number {
@@ -91,10 +122,10 @@ export class Stage {
     process.once('exit', this.killLeftovers);
     for (let partition = 0; partition < o.partitions; partition++) {
       const config: WorkerConfig = {
-        stageId: this.id, partition, pythonPath: o.pythonPath, serverScript,
+        stageId: this.id, partition, pythonPath: o.pythonPath[0]!, extraPythonPaths: o.pythonPath.slice(1), allowRoots: o.allowRoots, serverScript,
         spoolDir: this.spoolDir, inlineLimit: o.inlineLimit, maxFrameBytes: o.maxFrameBytes,
-        executeTimeoutMs: o.executeTimeoutMs, startTimeoutMs: o.startTimeoutMs, maxAttempts: o.maxAttempts,
-        logLevel: o.logLevel,
+        executeTimeoutMs: o.executeTimeoutMs, loadTimeoutMs: o.loadTimeoutMs, startTimeoutMs: o.startTimeoutMs, maxAttempts: o.maxAttempts,
+        logLevel: o.logLevel, nanAsNull: o.nanAsNull, mathThreads: mathThreadsPerServer(o.partitions),
       };
       const pool = new Piscina({
         filename: workerFile, workerData: config,
@@ -105,7 +136,7 @@ export class Stage {
       this.pools.push(pool);
       this.lanes.push(new PartitionLane(pool, {
         partition, maxBatch: o.maxBatch, maxBatchBytes: o.maxBatchBytes, batchTargetMs: o.batchTargetMs,
-        pipelineDepth: o.pipelineDepth, maxInFlight: o.maxInFlight, maxInFlightBytes: o.maxInFlightBytes,
+        pipelineDepth: o.pipelineDepth, maxInFlight: o.maxInFlight, maxInFlightBytes: o.maxInFlightBytes, maxInFlightMs: o.maxInFlightMs,
         startTask: () => ({ op: 'start', python: this.python, models: this.models }),
       }));
     }
@@ -123,6 +154,15 @@ export class Stage {
       await this.shutdown();
       throw failure;
     }
+    if (this.metrics !== null) {
+      try {
+        this.servedAt = await this.metrics.listen(o.metricsPort!);
+      } catch (err) {
+        await this.shutdown();
+        throw err;
+      }
+      this.logger.info({ metricsUrl: this.servedAt }, 'serving Prometheus metrics');
+    }
     this.logger.info({ partitions: o.partitions, models: this.models.map((m) => m.name) }, 'stage ready');
   }
 
@@ -134,8 +174,8 @@ export class Stage {
   }
 
   /** @internal Run input lines (the CLI); completed messages come back as ranges of batches, outputs as bytes. */
-  processLines(source: AsyncIterable<LineBatch>): AsyncIterable<BatchRange[]> {
-    return this.startRun((run) => run.runLines(source));
+  processLines(source: AsyncIterable<LineBatch>, firstOffset = 0): AsyncIterable<BatchRange[]> {
+    return this.startRun((run) => run.runLines(source), firstOffset);
   }
 
   /** An object-mode Duplex for stream.pipeline(): write messages, read StageRecords. */
@@ -148,6 +188,7 @@ export class Stage {
   async addModel(spec: ModelSpec): Promise<void> {
     checkModelSpec(spec);
     const resolved = { ...spec, file: modelFile(spec.file, this.options.pythonPath) };
+    if (resolved.initData !== undefined) resolved.initData = modelFile(resolved.initData, this.options.pythonPath);
     await this.broadcast({ op: 'addModel', spec: resolved });
     this.models = [...this.models.filter((m) => m.name !== spec.name), resolved];
   }
@@ -156,6 +197,7 @@ export class Stage {
   async updateModel(spec: ModelSpec): Promise<void> {
     checkModelSpec(spec);
     const resolved = { ...spec, file: modelFile(spec.file, this.options.pythonPath) };
+    if (resolved.initData !== undefined) resolved.initData = modelFile(resolved.initData, this.options.pythonPath);
     await this.broadcast({ op: 'updateModel', spec: resolved });
     this.models = this.models.map((m) => (m.name === spec.name ? resolved : m));
   }
@@ -168,6 +210,7 @@ export class Stage {
 
   /** Call a model's `init(dataFile)` on every partition. */
   async initModel(name: string, dataFile: string): Promise<void> {
+    dataFile = modelFile(dataFile, this.options.pythonPath);
     await this.broadcast({ op: 'initModel', name, dataFile });
     this.models = this.models.map((m) => (m.name === name ? { ...m, initData: dataFile } : m));
   }
@@ -184,6 +227,11 @@ export class Stage {
     return { ...this.counts, restarts, seconds, msgPerSec: seconds > 0 ? this.counts.in / seconds : 0 };
   }
 
+  /** Every partition's queued and in-flight messages right now. */
+  load(): PartitionLoad[] {
+    return this.lanes.map((lane) => ({ partition: lane.partition, queued: lane.queued, inFlight: lane.inFlight }));
+  }
+
   /** Stop taking input, finish and emit every message in flight, stop every server, destroy the pools. */
   close(): Promise<void> {
     this.closing = true;
@@ -198,18 +246,16 @@ export class Stage {
   private async shutdown(): Promise<void> {
     await Promise.all(this.lanes.map((lane) => lane.command({ op: 'stop' })));
     await Promise.all(this.pools.map((pool) => pool.destroy()));
+    await this.metrics?.close();
     this.killServers();
     process.off('exit', this.killLeftovers);
     rmSync(this.spoolDir, { recursive: true, force: true });
     this.logger.info(this.stats(), 'stage closed');
   }
 
-  /** Last resort, also on process exit: SIGKILL every server pid a worker reported. */
+  /** Last resort, also on process exit (a second signal): SIGKILL the process group of every server a worker reported. */
   killServers(): void {
-    for (const lane of this.lanes) {
-      if (lane.serverPid === null) continue;
-      try { process.kill(lane.serverPid, 'SIGKILL'); } catch { /* already gone */ }
-    }
+    for (const lane of this.lanes) killProcessGroup(lane.serverPid);
   }
 
   private async broadcast(task: WorkerTask): Promise<unknown[]> {
@@ -227,12 +273,18 @@ export class Stage {
   }
 
   /** Start a run over a source; its completed ranges are read from the returned iterable. */
-  private startRun(feed: (run: StageRun) => Promise<void>): AsyncIterable<BatchRange[]> {
+  private startRun(feed: (run: StageRun) => Promise<void>, firstOffset = 0): AsyncIterable<BatchRange[]> {
     if (this.closing) throw new StageClosedError('the stage is closing; it takes no more input');
     const run = new StageRun({
       lanes: this.lanes, partitioner: this.partitioner, keyField: this.options.keyField, routeField: this.options.routeField,
       ordered: this.options.ordered, emitLimit: this.options.maxInFlight * this.options.partitions, counts: this.counts,
+      firstOffset,
+      metrics: this.metrics,
       closing: () => this.closing,
+      onFirstKeyless: () => this.logger.warn(
+        { keyField: this.options.keyField },
+        `a message has no "${this.options.keyField}" field (or it is null): such messages are spread round-robin across partitions and keep no order; the summary counts them as "keyless". Pick the key field with --key / keyField`,
+      ),
     });
     this.runs.add(run);
     const running = feed(run).then(() => run.results.end(), (err: unknown) => run.results.end(err));

@@ -9,7 +9,7 @@ import type { ErrorRecord } from './errors.js';
 export interface ModelSpec {
   /** The name messages and commands use. */
   name: string;
-  /** The model's file, relative to the python path (or absolute inside it). */
+  /** The model's file: absolute, or relative to the current directory (the API also looks in the python path). */
   file: string;
   /** The class to instantiate; by default the file's only class with an `execute` method. */
   className?: string;
@@ -17,21 +17,33 @@ export interface ModelSpec {
   options?: Record<string, unknown>;
   /** A data file passed to the model's `init(path)` after loading. */
   initData?: string;
+  /** Give a model with `execute_batch` whole batches (default true); false runs it one message at a time. */
+  batch?: boolean;
 }
 
 /** Everything a partition worker needs to run its Python server (its workerData). */
 export interface WorkerConfig {
   stageId: string;
   partition: number;
+  /** The first python path entry (relative names resolve against it). */
   pythonPath: string;
+  /** Further python path entries, in order. */
+  extraPythonPaths: string[];
+  /** Further folders model and data files may lie in. */
+  allowRoots: string[];
   serverScript: string;
   spoolDir: string;
   inlineLimit: number;
   maxFrameBytes: number;
   executeTimeoutMs: number;
+  loadTimeoutMs: number;
   startTimeoutMs: number;
   maxAttempts: number;
   logLevel: string;
+  /** NaN and infinities in outputs become null instead of failing the message. */
+  nanAsNull: boolean;
+  /** Threads for numpy's BLAS/OpenMP in each server (see math-threads.ts). */
+  mathThreads: number;
 }
 
 /** One task from the main thread to a partition worker. */
@@ -58,10 +70,18 @@ export interface ExecTask {
   routes: (string | null)[] | null;
 }
 
+/** A partition's recoveries so far, for metrics: restarts by cause, messages sent again after a break. */
+export interface RecoveryCounts {
+  /** Server restarts by the reason its connection broke (closed, timeout, bad-frame, ...). */
+  restartCauses: Record<string, number>;
+  /** Messages sent to a server again because the one running them broke. */
+  reexecuted: number;
+}
+
 /** What every task returns: Piscina loses thrown errors' classes, so failures are values. */
 export type WorkerReply<T> =
-  | { ok: true; value: T; restarts: number; serverPid: number | null }
-  | { ok: false; error: ErrorRecord; restarts: number; serverPid: number | null };
+  | { ok: true; value: T; restarts: number; serverPid: number | null; recovery?: RecoveryCounts }
+  | { ok: false; error: ErrorRecord; restarts: number; serverPid: number | null; recovery?: RecoveryCounts };
 
 /** The value of an exec task: the batch's Outcomes (batch.ts), its buffers transferred back. */
 export type ExecValue = Outcomes;

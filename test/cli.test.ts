@@ -11,8 +11,8 @@ import { waitGone } from './support/processes.js';
 const fixtures = fileURLToPath(new URL('../../test/fixtures/models/', import.meta.url));
 const twoModels = [
   'run', '--python-path', fixtures,
-  '--model', 'add=arith.py', '--model-options', 'add={"op":"add"}',
-  '--model', 'mul=arith.py:Arith', '--model-options', 'mul={"op":"mul"}',
+  '--model', `add=${fixtures}arith.py`, '--model-options', 'add={"op":"add"}',
+  '--model', `mul=${fixtures}arith.py:Arith`, '--model-options', 'mul={"op":"mul"}',
 ];
 
 function lines(n: number, make: (i: number) => object): string {
@@ -55,7 +55,7 @@ describe('pystage run', () => {
   test('per-key order: running totals per key match a sequential computation', async () => {
     const n = 20_000;
     const input = lines(n, (i) => ({ key: `k${(i * 7919) % 50}`, a: (i % 13) + 1, seq: i }));
-    const result = await runCli(['run', '--python-path', fixtures, '--model', 'total=running_total.py', '--partitions', '3'], input);
+    const result = await runCli(['run', '--python-path', fixtures, '--model', `total=${fixtures}running_total.py`, '--partitions', '3'], input);
     assert.equal(result.code, 0, result.stderr.slice(-2000));
     const expected = new Map<number, number>();
     const totals = new Map<string, number>();
@@ -115,7 +115,7 @@ describe('pystage run', () => {
       Buffer.from('{"key":"y","seq":6,"fail":true}\n'),
       Buffer.from('{"seq":7}'), // no key, no final newline
     ]);
-    const result = await runCli(['run', '--python-path', fixtures, '--model', 'h=hostile.py', '--partitions', '2', '--errors', errorsFile], input);
+    const result = await runCli(['run', '--python-path', fixtures, '--model', `h=${fixtures}hostile.py`, '--partitions', '2', '--errors', errorsFile], input);
     assert.equal(result.code, 0, result.stderr);
     assert.deepEqual(jsonLines(result.stdout).map((o) => o.offset).sort(), [0, 7]);
     const errors = jsonLines(readFileSync(errorsFile, 'utf8')).sort((x, y) => x.offset - y.offset);
@@ -128,6 +128,10 @@ describe('pystage run', () => {
     assert.equal(errors[5]!.model, 'h');
     assert.equal(errors[5]!.error.type, 'ValueError');
     assert.match(errors[5]!.error.message, /asked to fail at seq 6/);
+    // The model's frame, as in the API's record: file, line and function.
+    assert.match(errors[5]!.error.traceback, /hostile\.py", line 17, in execute\n/);
+    assert.match(errors[5]!.error.traceback, /ValueError: asked to fail at seq 6/);
+    assert.equal(errors[0]!.error.traceback, null);
     const summary = summaryOf(result.stderr);
     assert.deepEqual([summary.in, summary.out, summary.errors], [8, 2, 6]);
   });
@@ -135,7 +139,7 @@ describe('pystage run', () => {
   test('a 20 MB message travels through spool files both ways', async () => {
     const blob = 'x'.repeat(10_000_000) + 'é'.repeat(5_000_000); // 20 MB of UTF-8
     const input = JSON.stringify({ key: 'big', blob }) + '\n' + JSON.stringify({ key: 'small', blob: 'ab' }) + '\n';
-    const result = await runCli(['run', '--python-path', fixtures, '--model', 'echo=echo_blob.py', '--partitions', '1'], input);
+    const result = await runCli(['run', '--python-path', fixtures, '--model', `echo=${fixtures}echo_blob.py`, '--partitions', '1'], input);
     assert.equal(result.code, 0, result.stderr.slice(-2000));
     const outputs = jsonLines(result.stdout);
     assert.equal(outputs.length, 2);
@@ -148,20 +152,20 @@ describe('pystage run', () => {
     const usage = await runCli(['run']);
     assert.equal(usage.code, 2);
     assert.match(usage.stderr, /--model/);
-    const badOptions = await runCli(['run', '--model', 'a=arith.py', '--model-options', 'a=[1]', '--python-path', fixtures]);
+    const badOptions = await runCli(['run', '--model', `a=${fixtures}arith.py`, '--model-options', 'a=[1]', '--python-path', fixtures]);
     assert.equal(badOptions.code, 2);
     assert.match(badOptions.stderr, /must be a JSON object/);
-    const missing = await runCli(['run', '--python-path', fixtures, '--model', 'ghost=no_such_model.py', '--partitions', '1']);
+    const missing = await runCli(['run', '--python-path', fixtures, '--model', `ghost=${fixtures}no_such_model.py`, '--partitions', '1']);
     assert.equal(missing.code, 1);
     assert.match(missing.stderr, /ghost/);
     assert.match(missing.stderr, /no_such_model\.py/);
-    const noPython = await runCli(['run', '--python', '/nonexistent/python3', '--python-path', fixtures, '--model', 'a=arith.py', '--partitions', '1']);
+    const noPython = await runCli(['run', '--python', '/nonexistent/python3', '--python-path', fixtures, '--model', `a=${fixtures}arith.py`, '--partitions', '1']);
     assert.equal(noPython.code, 1);
     assert.match(noPython.stderr, /\/nonexistent\/python3/);
-    const noPath = await runCli(['run', '--python-path', '/nonexistent/models', '--model', 'a=arith.py']);
+    const noPath = await runCli(['run', '--python-path', '/nonexistent/models', '--model', `a=${fixtures}arith.py`]);
     assert.equal(noPath.code, 1);
     assert.match(noPath.stderr, /\/nonexistent\/models/);
-    const badErrors = await runCli(['run', '--python-path', fixtures, '--model', 'a=arith.py', '--errors', '/nonexistent/dir/errors.jsonl']);
+    const badErrors = await runCli(['run', '--python-path', fixtures, '--model', `a=${fixtures}arith.py`, '--errors', '/nonexistent/dir/errors.jsonl']);
     assert.equal(badErrors.code, 1);
     assert.match(badErrors.stderr, /--errors file.*\/nonexistent\/dir\/errors\.jsonl/);
     const help = await runCli(['--help']);
@@ -170,7 +174,7 @@ describe('pystage run', () => {
   });
 
   test('a reader that closes stdout early (| head) stops the run with exit 1 and a summary, not a crash', async () => {
-    const { child, done } = startCli(['run', '--python-path', fixtures, '--model', 'add=arith.py', '--partitions', '2']);
+    const { child, done } = startCli(['run', '--python-path', fixtures, '--model', `add=${fixtures}arith.py`, '--partitions', '2']);
     child.stdin!.on('error', () => {});
     child.stdin!.end(lines(200_000, (i) => ({ key: `k${i % 10}`, a: i, b: 1 })));
     await new Promise<void>((resolve) => child.stdout!.once('data', () => resolve()));
@@ -183,8 +187,8 @@ describe('pystage run', () => {
     assert.equal(summary.in, summary.out + summary.errors);
   });
 
-  test('SIGTERM finishes what was read, exits 0 with a summary; SIGKILL of node leaves no Python server after 3 s', async () => {
-    const args = ['run', '--python-path', fixtures, '--model', 'add=arith.py', '--partitions', '2', '--log-level', 'info'];
+  test('SIGTERM finishes what was read, exits 143 with an interrupted summary; SIGKILL of node leaves no Python server after 3 s', async () => {
+    const args = ['run', '--python-path', fixtures, '--model', `add=${fixtures}arith.py`, '--partitions', '2', '--log-level', 'info'];
     for (const signal of ['SIGTERM', 'SIGKILL'] as const) {
       const { child, done } = startCli(args);
       let stderr = '';
@@ -203,9 +207,11 @@ describe('pystage run', () => {
       child.kill(signal);
       const result = await done;
       if (signal === 'SIGTERM') {
-        assert.equal(result.code, 0, stderr.slice(-2000));
+        assert.equal(result.code, 143, stderr.slice(-2000));
         const summary = summaryOf(stderr);
         assert.equal(summary.in, 1000);
+        assert.equal(summary.interrupted, true);
+        assert.equal(summary.resumeOffset, 1000);
         assert.equal(jsonLines(result.stdout).length, 1000);
       }
       assert.ok(await waitGone(pids, 3000), `Python servers ${pids} still alive 3 s after node got ${signal}`);

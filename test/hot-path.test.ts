@@ -10,7 +10,7 @@ import { jsonLines, runCli, summaryOf } from './support/cli-runner.js';
 import { collect } from './support/collect.js';
 
 const fixtures = fileURLToPath(new URL('../../test/fixtures/models/', import.meta.url));
-const model = (name: string, file: string) => ['run', '--python-path', fixtures, '--model', `${name}=${file}`];
+const model = (name: string, file: string) => ['run', '--python-path', fixtures, '--model', `${name}=${fixtures}${file}`];
 
 describe('bytes pass through untouched', () => {
   test('integers beyond 2^53 in messages, outputs and keys come out digit for digit (CLI)', async () => {

@@ -46,3 +46,12 @@ test('a UTF-8 byte order mark at the start is skipped, not a bad line', async ()
   const whole = await linesOf([Buffer.concat([Buffer.from([0xef, 0xbb, 0xbf]), Buffer.from('{"a":1}\n')])]);
   assert.deepEqual(whole, [{ text: '{"a":1}', badUtf8: false }]);
 });
+
+test('a byte order mark split across reads is skipped too; input shorter than one is a line', async () => {
+  const split = await linesOf([Buffer.from([0xef]), Buffer.from([0xbb]), Buffer.from([0xbf, 0x7b, 0x7d]), Buffer.from('\n{"b":2}\n')]);
+  assert.deepEqual(split, [{ text: '{}', badUtf8: false }, { text: '{"b":2}', badUtf8: false }]);
+  const short = await linesOf([Buffer.from([0xef, 0xbb])]);
+  assert.deepEqual(short.map((l) => l.badUtf8), [true]);
+  const notBom = await linesOf([Buffer.from([0xef]), Buffer.from('x\n')]);
+  assert.deepEqual(notBom.map((l) => l.badUtf8), [true]);
+});

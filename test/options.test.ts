@@ -1,6 +1,7 @@
 /** Options are validated once, with errors that name the option and the value. */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { InvalidOptionError } from '../src/errors.js';
 import { resolveOptions } from '../src/options.js';
@@ -23,13 +24,18 @@ test('bad options are rejected with the option and value named', () => {
   assert.throws(() => resolveOptions({ ...base, models: [] }), /non-empty array/);
   assert.throws(() => resolveOptions({ ...base, models: [{ name: 'a', file: 'x.py' }, { name: 'a', file: 'y.py' }] }), /"a" is given twice/);
   assert.throws(() => resolveOptions({ ...base, pythonPath: '/no/such/dir' }), /\/no\/such\/dir/);
+  assert.throws(() => resolveOptions({ ...base, loadTimeoutMs: 0 }), /loadTimeoutMs.*got 0/);
+  assert.equal(resolveOptions(base).loadTimeoutMs, 300_000, 'loading gets 5 minutes by default');
+  const command = parseCommandLine(['run', '--model', 'm=f.py', '--load-timeout', '90000']);
+  assert.ok(command.kind === 'run' && command.options.loadTimeoutMs === 90000, '--load-timeout reaches loadTimeoutMs');
 });
 
 test('the command line: FILE:CLASS, options, init, and usage errors', () => {
   const c = parseCommandLine(['run', '--model', 'm=dir/f.py:Cls', '--model-options', 'm={"x":1}', '--init', 'm=data.bin', '--partitions', '3', '--ordered']);
   assert.equal(c.kind, 'run');
   if (c.kind !== 'run') return;
-  assert.deepEqual(c.options.models, [{ name: 'm', file: 'dir/f.py', className: 'Cls', options: { x: 1 }, initData: 'data.bin' }]);
+  // Paths typed on the command line are relative to the current directory.
+  assert.deepEqual(c.options.models, [{ name: 'm', file: join(process.cwd(), 'dir/f.py'), className: 'Cls', options: { x: 1 }, initData: join(process.cwd(), 'data.bin') }]);
   assert.equal(c.options.partitions, 3);
   assert.equal(c.options.ordered, true);
   assert.throws(() => parseCommandLine(['run', '--model', 'm=f.py', '--partitions', 'two']), UsageError);

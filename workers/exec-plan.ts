@@ -24,10 +24,18 @@ export interface Operation {
   giveUp(err: PystageError): void;
   /** Times the server died or hung while this operation was alone in flight. */
   crashes: number;
+  /** Messages the request runs (0 for a command), for counting re-executions. */
+  messages?: number;
+  /** Set once sent: sending it again (or a piece of it) re-executes its messages. */
+  sentBefore?: boolean;
   /** In flight when the server broke with others: resent alone until it is answered. */
   suspect?: boolean;
   /** A batch of several messages: what replaces it after a break, `done` of them known finished. */
   split?(done: number): Operation[];
+  /** How long the server may stay silent on it; default: the execute timeout. */
+  timeoutMs?: number;
+  /** The error when it is given up for hanging or for crashing its server too often; default: poison. */
+  failure?(hung: boolean, crashes: number): PystageError;
 }
 
 /** What a plan needs from the runtime. */
@@ -84,6 +92,7 @@ function batchRun(task: ExecTask, model: string, items: number[], slotOf: (i: nu
     };
     const make = (part: number[]): Operation => ({
       crashes: 0,
+      messages: part.length,
       frame: (id, checksum) => batchFrame(id, model, task.data, task.spans, part, env.maxFrameBytes, checksum),
       settle: (payload) => {
         mapBatchReply(payload, model, part, slotOf, table, env).then(() => settled(part.length), reject);
@@ -116,10 +125,13 @@ async function mapBatchReply(payload: Buffer, model: string, items: number[], sl
   const base = table.addPiece(payload);
   for (let k = 0; k < items.length; k++) mapOutput(table, slotOf(items[k]!), payload, base, reply.spans[2 * k]!, reply.spans[2 * k + 1]!);
   for (const [k, code, error] of reply.errors) table.error(slotOf(items[k]!), itemError(code, error, env.partition, model));
-  for (const [k, path] of reply.files) {
-    const text = await env.spool.takeOutput(path);
+  // Every file is claimed now, before the first await: a sweep after a crash must not take one from under us.
+  const texts = reply.files.map(([, path]) => env.spool.takeOutput(path));
+  for (const text of texts) text.catch(() => { /* awaited below; a failure is reported there */ });
+  for (let f = 0; f < texts.length; f++) {
+    const text = await texts[f]!;
     const at = table.addPiece(text);
-    table.output(slotOf(items[k]!), at, at + text.length);
+    table.output(slotOf(items[reply.files[f]![0]]!), at, at + text.length);
   }
 }
 
@@ -129,6 +141,7 @@ async function fileRun(task: ExecTask, model: string, i: number, slot: number, t
   try {
     const payload = await new Promise<Buffer | PystageError>((resolve) => env.submit({
       crashes: 0,
+      messages: 1,
       frame: (id, checksum) => encodeFrame(commandRequest('executeModel', id, { ModelName: model, InputFile: path }), env.maxFrameBytes, checksum),
       settle: resolve,
       giveUp: resolve,

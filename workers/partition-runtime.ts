@@ -9,17 +9,21 @@
  * message is given up after `maxAttempts` crashes or one deadline. Then the
  * server is reconnected or restarted (with backoff), the registry replayed, and
  * every remaining operation resent in order.
+ *
+ * Starting is the same path as a restart: a server killed from outside before its ready line or
+ * while its models load is simply started again; only failures that a retry cannot fix (no
+ * interpreter, a server that exits on start, a model that cannot load) end the start.
  */
-import pRetry from 'p-retry';
+import pRetry, { AbortError } from 'p-retry';
 import { threadId } from 'node:worker_threads';
 import type { Outcomes } from '../src/batch.js';
-import { PartitionFailedError, PoisonMessageError, PythonStartError, type PystageError } from '../src/errors.js';
+import { ModelLoadError, PartitionFailedError, PoisonMessageError, PystageError, PythonStartError } from '../src/errors.js';
 import type { Logger } from '../src/logger.js';
 import { PipelineQueue } from '../src/pipeline-queue.js';
 import { encodeFrame, type CommandName, type ReplyError } from '../src/protocol/index.js';
 import { readReplyHead } from '../src/protocol/replies.js';
 import { commandRequest } from '../src/protocol/requests.js';
-import type { ExecTask, ModelSpec, WorkerConfig } from '../src/worker-protocol.js';
+import type { ExecTask, ModelSpec, RecoveryCounts, WorkerConfig } from '../src/worker-protocol.js';
 import { runExec, type ExecEnv, type Operation } from './exec-plan.js';
 import { ModelRegistry } from './model-registry.js';
 import { PythonServerProcess } from './python-server-process.js';
@@ -35,6 +39,8 @@ type State = 'up' | 'recovering' | 'failed' | 'stopped';
 /** The worker's partition: owns one Python server over one connection. */
 export class PartitionRuntime {
   restarts = 0;
+  /** Restarts by cause and re-executed messages, reported with every reply for the stage's metrics. */
+  readonly recoveries: RecoveryCounts = { restartCauses: {}, reexecuted: 0 };
   private server: PythonServerProcess | null = null;
   private connection: ServerConnection | null = null;
   /** Every operation not yet answered, in submission order; the running ones are on the wire. */
@@ -45,6 +51,8 @@ export class PartitionRuntime {
   private stopping = false;
   /** The restart under way, if any. */
   private recovery: Promise<void> | null = null;
+  /** Servers spawned so far; a server that comes up after the first spawn is a restart. */
+  private launches = 0;
   private readonly registry = new ModelRegistry();
   private readonly env: ExecEnv;
   private logger: Logger;
@@ -62,9 +70,11 @@ export class PartitionRuntime {
   static async start(config: RuntimeConfig, models: ModelSpec[], logger: Logger): Promise<PartitionRuntime> {
     const runtime = new PartitionRuntime(config, logger);
     try {
-      await runtime.launch();
+      // Models still to load: each one moves into the registry once loaded, so a retry after a kill
+      // replays those and loads the rest.
+      const pending = [...models];
+      await runtime.launchWithRetries(false, pending, 'start');
       runtime.state = 'up';
-      for (const spec of models) await runtime.addModel(spec, 'addModel');
     } catch (err) {
       await runtime.stop();
       throw err;
@@ -114,14 +124,16 @@ export class PartitionRuntime {
     return this.command('serverStatus', {});
   }
 
-  /** Finish what is queued, ask the server to stop, and kill it by pid if it lingers. */
+  /** Finish what is queued, ask the server to stop, and kill its process group if it lingers. */
   async stop(): Promise<void> {
     // A restart under way finishes first, so that the server it starts is the one stopped here.
     if (this.recovery) await this.recovery;
+    let asked = false;
     if (this.state === 'up' && this.connection && !this.connection.isBroken) {
       const stopped = this.command('stopServer', {}).catch(() => {});
       this.stopping = true;
       await stopped;
+      asked = true;
     }
     this.stopping = true;
     this.state = 'stopped';
@@ -129,13 +141,22 @@ export class PartitionRuntime {
     this.connection?.close();
     const server = this.server;
     if (server) {
-      const exited = await Promise.race([server.whenExited().then(() => true), delay(2000).then(() => false)]);
-      if (!exited) await server.kill();
+      // A server that was asked to stop gets 2 s to do it; one that was not (a failed start) is killed now.
+      const exited = asked && await Promise.race([server.whenExited().then(() => true), delay(2000).then(() => false)]);
+      await this.retire(server, !exited);
     }
+  }
+
+  /** The server is done: kill its process group (unless it exited) and remove output files it left behind. */
+  private async retire(server: PythonServerProcess, kill = true): Promise<void> {
+    if (kill) await server.kill();
+    else await server.whenExited();
+    await this.env.spool.removeOutputsOf(server.spawnedPid);
   }
 
   /** A command through the queue, behind every message submitted before it. */
   private command(cmd: CommandName, cmdOptions: Record<string, unknown>, modelOptions?: Record<string, unknown>): Promise<unknown> {
+    const loading = isLoading(cmd);
     return new Promise((resolve, reject) => {
       this.submit({
         frame: (id, checksum) => encodeFrame(commandRequest(cmd, id, cmdOptions, modelOptions), this.config.maxFrameBytes, checksum),
@@ -146,8 +167,21 @@ export class PartitionRuntime {
         },
         giveUp: reject,
         crashes: 0,
+        ...(loading ? {
+          timeoutMs: this.config.loadTimeoutMs,
+          failure: (hung: boolean, crashes: number) => this.loadFailure(cmd, cmdOptions.ModelName as string, hung, crashes),
+        } : {}),
       });
     });
+  }
+
+  /** The error of a model whose loading (or init) hung past the load timeout or kept killing its server. */
+  private loadFailure(cmd: CommandName, model: string, hung: boolean, crashes: number): ModelLoadError {
+    const what = cmd === 'initModel' ? `running init() of model "${model}"` : `loading model "${model}"`;
+    return new ModelLoadError(hung
+      ? `${what} did not finish within ${this.config.loadTimeoutMs} ms (the load timeout: --load-timeout, loadTimeoutMs); its Python server was replaced`
+      : `${what} broke its Python server ${crashes} times; given up`,
+    { partition: this.config.partition, model, type: hung ? 'LoadTimeout' : 'ServerCrash' });
   }
 
   private submit(operation: Operation): void {
@@ -179,7 +213,9 @@ export class PartitionRuntime {
         continue;
       }
       this.queue.markSent();
-      connection.send(id, frame).then((payload) => {
+      if (operation.sentBefore) this.recoveries.reexecuted += operation.messages ?? 0;
+      operation.sentBefore = true;
+      connection.send(id, frame, operation.timeoutMs).then((payload) => {
         this.queue.answer(operation);
         operation.settle(payload);
         this.pump();
@@ -229,7 +265,10 @@ export class PartitionRuntime {
     const head = this.queue.first()!;
     if (head.split) {
       this.queue.dropFirst();
-      this.queue.unshift(...head.split(err.progress));
+      // Every piece was on the wire inside the batch: sending it again re-executes it.
+      const pieces = head.split(err.progress);
+      for (const piece of pieces) piece.sentBefore = true;
+      this.queue.unshift(...pieces);
       return;
     }
     head.crashes++;
@@ -237,7 +276,7 @@ export class PartitionRuntime {
     const hung = err.reason === 'timeout';
     if (hung || head.crashes >= this.config.maxAttempts) {
       this.queue.dropFirst();
-      head.giveUp(new PoisonMessageError(
+      head.giveUp(head.failure?.(hung, head.crashes) ?? new PoisonMessageError(
         hung
           ? `the model did not finish the message within ${this.config.executeTimeoutMs} ms; its Python server was replaced`
           : `the message broke its Python server ${head.crashes} times; given up after ${this.config.maxAttempts} tries`,
@@ -250,7 +289,17 @@ export class PartitionRuntime {
     const server = this.server;
     const serverGone = err.reason === 'timeout' || !server?.alive
       || await Promise.race([server.whenExited().then(() => true), delay(100).then(() => false)]);
-    let reconnect = !serverGone;
+    await this.launchWithRetries(!serverGone, [], err.reason);
+  }
+
+  /**
+   * Reconnect (when the server may still be alive) or start a server, with backoff: kills from outside
+   * cost no retry, failures of our own use one up, and failures no retry can fix end it at once.
+   * `pending` are models to load strictly (at start): one that fails to load ends the start with its error.
+   * `cause`: why (the way the connection broke, or `start`), counted per restart for the metrics.
+   */
+  private async launchWithRetries(reconnectFirst: boolean, pending: ModelSpec[], cause: string): Promise<void> {
+    let reconnect = reconnectFirst;
     await pRetry(async () => {
       if (reconnect) {
         reconnect = false;
@@ -258,42 +307,74 @@ export class PartitionRuntime {
         this.logger.info('reconnected to the Python server');
         return;
       }
-      await this.server?.kill();
-      await this.launch();
-      this.restarts++;
-      this.logger.info({ restarts: this.restarts }, 'Python server restarted');
+      if (this.server) await this.retire(this.server);
+      try {
+        await this.launch(pending);
+      } catch (err) {
+        throw isDeterministic(err) ? new AbortError(err as Error) : err;
+      }
+      if (this.launches > 1) {
+        this.restarts++;
+        this.recoveries.restartCauses[cause] = (this.recoveries.restartCauses[cause] ?? 0) + 1;
+        this.logger.info({ restarts: this.restarts, cause }, 'Python server restarted');
+      }
     }, {
       retries: 5, factor: 2, minTimeout: 50, maxTimeout: 2000,
       // Outside kills do not use up retries, but they cannot keep a partition recovering forever either.
       maxRetryTime: 60_000,
       // A new server killed from outside (or its connection cut) says nothing about whether the next start
-      // will work: only failures of our own (no interpreter, a crash on start, a replay refused) use up retries.
+      // will work: only failures of our own (a crash on start, a replay refused, no ready line) use up retries.
       shouldConsumeRetry: ({ error }) => !isExternalFailure(error),
       shouldRetry: () => this.state === 'recovering',
     });
   }
 
-  /** Spawn a server, connect, say hello, and replay the registry. */
-  private async launch(): Promise<void> {
+  /** Spawn a server, connect, say hello, replay the registry, then load `pending` models (emptying it). */
+  private async launch(pending: ModelSpec[]): Promise<void> {
     const c = this.config;
+    this.launches++;
     this.server = await PythonServerProcess.start({
       python: c.python, serverScript: c.serverScript, pythonPath: c.pythonPath, spoolDir: c.spoolDir,
+      extraPythonPaths: c.extraPythonPaths, allowRoots: c.allowRoots,
       uniq: `${c.stageId}.p${c.partition}.t${threadId}.{port}`,
       maxFrameBytes: c.maxFrameBytes, inlineLimit: c.inlineLimit, logLevel: c.logLevel, startTimeoutMs: c.startTimeoutMs,
+      nanAsNull: c.nanAsNull, mathThreads: c.mathThreads,
       logger: this.baseLogger,
     });
+    const server = this.server;
     // Every line from this partition names the server it is talking to.
-    this.logger = this.baseLogger.child({ uniq: this.server.ready.uniq });
+    this.logger = this.baseLogger.child({ uniq: server.ready.uniq });
     await this.connect();
+    let current: ModelSpec | null = null;
     try {
       for (const spec of this.registry.specs()) {
+        current = spec;
         await this.direct('addModel', loadOptions(spec), spec.options ?? {});
         if (spec.initData !== undefined) await this.direct('initModel', { ModelName: spec.name, DataFile: spec.initData });
       }
+      while (pending.length > 0) {
+        const spec = current = pending[0]!;
+        await this.load('addModel', loadOptions(spec), spec.options ?? {});
+        if (spec.initData !== undefined) await this.load('initModel', { ModelName: spec.name, DataFile: spec.initData });
+        this.registry.set(spec);
+        pending.shift();
+      }
     } catch (err) {
-      // A model that kills or hangs its fresh server while loading is our failure, not an outside kill:
-      // it must use up retries, or the partition would respawn servers forever.
-      throw new PythonStartError(`reloading the models onto the restarted server failed: ${(err as Error).message}`);
+      if (isDeterministic(err)) throw err;
+      const name = current?.name ?? '?';
+      if (err instanceof ConnectionBrokenError && err.reason === 'timeout') {
+        throw this.loadFailure('addModel', name, true, 0);
+      }
+      // Killed by a signal while loading (an outside kill, the OOM killer): a free retry, like any outside kill.
+      // Anything else (a model whose constructor kills or breaks its fresh server) is our failure and must
+      // use up retries, or the partition would respawn servers forever.
+      const exited = await Promise.race([server.whenExited().then(() => true), delay(500).then(() => false)]);
+      const signal = exited ? server.exitSignal : null;
+      const how = !exited ? '' : signal ? ` (the server was killed by ${signal})` : ` (the server exited with code ${server.exitCode} while loading it)`;
+      throw new PythonStartError(
+        `loading model "${name}" onto the ${this.launches > 1 ? 'restarted' : 'new'} server failed: ${(err as Error).message}${how}`,
+        { partition: c.partition, type: signal ? 'Killed' : 'LoadCrash' },
+      );
     }
   }
 
@@ -316,7 +397,15 @@ export class PartitionRuntime {
     if ((hello.Result as { Checksum?: unknown } | undefined)?.Checksum === 'crc32') connection.checksum = 'crc32';
   }
 
-  /** A request outside the queue, for the handshake and the replay. */
+  /** Load a model (or run its init) outside the queue, at start: a refusal is the start's error. */
+  private async load(cmd: 'addModel' | 'initModel', cmdOptions: Record<string, unknown>, modelOptions?: Record<string, unknown>): Promise<void> {
+    const reply = parseReply(await this.request(this.connection!, cmd, cmdOptions, modelOptions));
+    if (reply.Code < 0) {
+      throw replyError(reply.Code, reply.Error, this.config.partition, cmdOptions.ModelName as string | undefined, cmd, cmdOptions.ModelFile as string | undefined);
+    }
+  }
+
+  /** A request outside the queue, for the replay onto a restarted server. */
   private async direct(cmd: CommandName, cmdOptions: Record<string, unknown>, modelOptions?: Record<string, unknown>): Promise<void> {
     const reply = parseReply(await this.request(this.connection!, cmd, cmdOptions, modelOptions));
     if (reply.Code < 0) {
@@ -327,7 +416,8 @@ export class PartitionRuntime {
 
   private request(connection: ServerConnection, cmd: CommandName, cmdOptions: object, modelOptions?: object): Promise<Buffer> {
     const id = connection.takeId();
-    return connection.send(id, encodeFrame(commandRequest(cmd, id, cmdOptions, modelOptions), this.config.maxFrameBytes, connection.checksum));
+    const timeoutMs = isLoading(cmd) ? this.config.loadTimeoutMs : undefined;
+    return connection.send(id, encodeFrame(commandRequest(cmd, id, cmdOptions, modelOptions), this.config.maxFrameBytes, connection.checksum), timeoutMs);
   }
 }
 
@@ -343,15 +433,32 @@ function parseReply(payload: Buffer): ParsedReply {
   return JSON.parse(payload.toString('utf8')) as ParsedReply;
 }
 
-/** addModel/updateModel CmdOptions of a spec. */
+/** addModel/updateModel CmdOptions of a spec. Batch is always sent: the spec, not the server, decides. */
 function loadOptions(spec: ModelSpec): Record<string, unknown> {
-  return { ModelName: spec.name, ModelFile: spec.file, ...(spec.className ? { ClassName: spec.className } : {}) };
+  return { ModelName: spec.name, ModelFile: spec.file, ...(spec.className ? { ClassName: spec.className } : {}), Batch: spec.batch !== false };
+}
+
+/** Commands that load a model or run its init: they get the load timeout, not the execute timeout. */
+function isLoading(cmd: CommandName): boolean {
+  return cmd === 'addModel' || cmd === 'updateModel' || cmd === 'initModel';
+}
+
+/**
+ * A start failure no retry can fix: the interpreter is missing or the server exits on start (a bad
+ * interpreter, a bad --python-path), or a model refuses to load or hangs while loading.
+ */
+function isDeterministic(error: unknown): boolean {
+  const e = error as { type?: string };
+  if (error instanceof PythonStartError) return e.type === 'NotFound' || e.type === 'Exited';
+  return error instanceof PystageError && !(error instanceof ConnectionBrokenError);
 }
 
 /** A failure caused by the server being killed or its connection cut, not by anything we did. */
 function isExternalFailure(error: unknown): boolean {
   const e = error as { code?: string; type?: string };
-  return error instanceof ConnectionBrokenError || e.type === 'Killed'
+  // A deadline is the server hanging, which is no outside kill.
+  if (error instanceof ConnectionBrokenError) return error.reason !== 'timeout';
+  return e.type === 'Killed'
     || e.code === 'ECONNREFUSED' || e.code === 'ECONNRESET' || e.code === 'EPIPE';
 }
 

@@ -25,14 +25,14 @@ export default async function handleTask(task: WorkerTask): Promise<WorkerReply<
       const r = runtime ?? await starting;
       if (!r) throw new Error(`partition ${config.partition} was not started`);
       const value = await r.exec(task);
-      const reply: WorkerReply<unknown> = { ok: true, value, restarts: r.restarts, serverPid: r.serverPid };
+      const reply: WorkerReply<unknown> = { ok: true, value, restarts: r.restarts, serverPid: r.serverPid, recovery: r.recoveries };
       // The outputs' bytes and their table move to the main thread instead of being copied.
       return move({ [transferableSymbol]: [value.data.buffer, value.table.buffer], [valueSymbol]: reply }) as unknown as WorkerReply<unknown>;
     }
     const value = await run(task);
-    return { ok: true, value, restarts: runtime?.restarts ?? 0, serverPid: runtime?.serverPid ?? null };
+    return { ok: true, value, restarts: runtime?.restarts ?? 0, serverPid: runtime?.serverPid ?? null, recovery: runtime?.recoveries };
   } catch (err) {
-    return { ok: false, error: toErrorRecord(err), restarts: runtime?.restarts ?? 0, serverPid: runtime?.serverPid ?? null };
+    return { ok: false, error: toErrorRecord(err), restarts: runtime?.restarts ?? 0, serverPid: runtime?.serverPid ?? null, recovery: runtime?.recoveries };
   }
 }
 

@@ -1,23 +1,38 @@
 /**
  * One Python model server process: spawned by a partition worker, ready when it
- * prints its ready line, killed by pid. Its stderr JSON log lines are forwarded
- * into the worker's pino logger.
+ * prints its ready line, killed with its whole process group.
+ *
+ * Its file descriptors: fd 0 carries the auth token (written once, then closed: never in the
+ * environment, where /proc/PID/environ would show it to the models and their subprocesses); fd 1
+ * the ready line; fd 3 the server's own JSON log records, forwarded field by field into the
+ * worker's pino logger; fd 2 anything else (a model's or its subprocess' raw writes to fd 1/2, an
+ * interpreter crash), forwarded as text under one field so it can never pose as a log record.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { createInterface } from 'node:readline';
+import type { Readable } from 'node:stream';
 import { PythonStartError } from '../src/errors.js';
 import type { Logger } from '../src/logger.js';
+import { mathThreadEnv } from '../src/math-threads.js';
+import { killProcessGroup } from '../src/process-group.js';
 
 export interface ServerProcessOptions {
   python: string;
   serverScript: string;
   pythonPath: string;
+  /** Further sys.path entries, and further folders model and data files may lie in. */
+  extraPythonPaths?: string[];
+  allowRoots?: string[];
   spoolDir: string;
   /** May contain `{port}`, which the server replaces with the port it bound. */
   uniq: string;
   maxFrameBytes: number;
   inlineLimit: number;
+  /** NaN and infinities in outputs become null (`--nan-as-null`) instead of failing the message. */
+  nanAsNull?: boolean;
+  /** Threads for numpy's BLAS/OpenMP in this server, unless the environment already says (default 1). */
+  mathThreads?: number;
   logLevel: string;
   startTimeoutMs: number;
   logger: Logger;
@@ -37,10 +52,23 @@ const pinoLevels: Record<string, string> = {
   debug: 'debug', info: 'info', warning: 'warn', warn: 'warn', error: 'error', critical: 'fatal',
 };
 
+/**
+ * Why a start failed, as PythonStartError `type`: `Killed` (a signal from outside: retry at no cost),
+ * `NotFound` and `Exited` (the interpreter or the server script cannot run: retrying cannot help),
+ * `StartTimeout` and `BadReadyLine` (may pass on a retry).
+ */
+export type StartFailure = 'Killed' | 'NotFound' | 'Exited' | 'StartTimeout' | 'BadReadyLine';
+
 /** A running Python server: spawn it with `start`, stop it with `kill`. */
 export class PythonServerProcess {
   readonly token = randomBytes(24).toString('hex');
   ready!: ReadyLine;
+  /** The pid it was spawned with, kept after it exited (for its group and its spool files). */
+  spawnedPid: number | null = null;
+  /** The signal that ended the server, once it exited by one (SIGKILL from outside, an OOM kill...). */
+  exitSignal: NodeJS.Signals | null = null;
+  /** Its exit code, once it exited without a signal. */
+  exitCode: number | null = null;
   private child!: ChildProcess;
   private exited: Promise<void> = Promise.resolve();
   private recentStderr: string[] = [];
@@ -67,21 +95,15 @@ export class PythonServerProcess {
     return this.exited;
   }
 
-  /** SIGKILL the server (if still running) and wait for its exit. */
+  /** SIGKILL the server's process group and wait for the server's exit. */
   async kill(): Promise<void> {
     this.killSync();
     await this.exited;
   }
 
-  /**
-   * Kill without waiting: for process exit hooks, where nothing async runs. The server leads its own
-   * process group (it is spawned detached), so the group is killed with it: a model's subprocesses too.
-   */
+  /** Kill without waiting: for process exit hooks, where nothing async runs. */
   killSync(): void {
-    const pid = this.pid;
-    if (pid === null) return;
-    try { process.kill(-pid, 'SIGKILL'); } catch { /* group gone */ }
-    try { process.kill(pid, 'SIGKILL'); } catch { /* already gone */ }
+    killProcessGroup(this.spawnedPid);
   }
 
   private spawnAndWait(): Promise<void> {
@@ -90,32 +112,49 @@ export class PythonServerProcess {
       o.serverScript,
       '--host', '127.0.0.1', '--port', '0',
       '--python-path', o.pythonPath,
+      ...(o.extraPythonPaths ?? []).flatMap((dir) => ['--python-path', dir]),
+      ...(o.allowRoots ?? []).flatMap((dir) => ['--allow-root', dir]),
       '--uniq', o.uniq,
       '--spool-dir', o.spoolDir,
       '--max-frame-bytes', String(o.maxFrameBytes),
       '--inline-limit', String(o.inlineLimit),
       '--log-level', o.logLevel === 'trace' ? 'debug' : o.logLevel,
+      '--token-stdin', '--log-fd', '3',
+      ...(o.nanAsNull ? ['--nan-as-null'] : []),
     ];
-    // The token goes through the environment only: argv is visible to every local user.
     // detached: a process group of its own, so a terminal's Ctrl-C reaches the stage (which drains and
-    // then stops its servers), not the servers directly. Parent death is still caught by the server's watchdog.
+    // then stops its servers), not the servers directly, and so the group can be killed as one.
+    // Parent death is caught by the server's watchdog, which then kills the group itself.
+    const { PYSTAGE_TOKEN: _inherited, ...env } = process.env;
     const child = spawn(o.python, args, {
-      stdio: ['ignore', 'pipe', 'pipe'],
+      stdio: ['pipe', 'pipe', 'pipe', 'pipe'],
       detached: true,
-      env: { ...process.env, PYSTAGE_TOKEN: this.token, PYTHONUNBUFFERED: '1' },
+      env: { ...mathThreadEnv(o.mathThreads ?? 1, env), ...env, PYTHONUNBUFFERED: '1' },
     });
     this.child = child;
+    this.spawnedPid = child.pid ?? null;
+    // The token on stdin (argv and the environment are readable in /proc); the server reads one line.
+    const stdin = child.stdin!;
+    stdin.on('error', () => { /* the server died before reading it: its exit is reported below */ });
+    stdin.end(`${this.token}\n`);
+    const log = child.stdio[3] as Readable;
     // 'exit', not 'close': a model's own subprocess may hold the inherited pipes open long after.
-    this.exited = new Promise((resolve) => child.once('exit', () => {
+    this.exited = new Promise((resolve) => child.once('exit', (code, signal) => {
+      this.exitSignal = signal;
+      this.exitCode = code;
+      // Whatever the server's models started dies with it, however the server ended.
+      killProcessGroup(this.spawnedPid);
       child.stdout?.destroy();
       child.stderr?.destroy();
+      log.destroy();
       resolve();
     }));
-    this.forwardStderr(child);
+    this.forwardLog(log);
+    this.forwardOutput(child.stderr!);
 
     return new Promise<void>((resolve, reject) => {
       let settled = false;
-      const fail = (message: string, type?: string) => {
+      const fail = (message: string, type: StartFailure) => {
         if (settled) return;
         settled = true;
         clearTimeout(timer);
@@ -124,17 +163,19 @@ export class PythonServerProcess {
         reject(new PythonStartError(tail ? `${message}\n${tail}` : message, { type }));
       };
       const timer = setTimeout(
-        () => fail(`Python server did not print its ready line within ${o.startTimeoutMs} ms (${o.python} ${o.serverScript})`),
+        () => fail(`Python server did not print its ready line within ${o.startTimeoutMs} ms (${o.python} ${o.serverScript})`, 'StartTimeout'),
         o.startTimeoutMs,
       );
       child.once('error', (err: NodeJS.ErrnoException) => {
         fail(err.code === 'ENOENT'
           ? `Python interpreter "${o.python}" was not found: install Python 3.9+ or pass its path with --python`
-          : `Python interpreter "${o.python}" could not be started: ${err.message}`);
+          : `Python interpreter "${o.python}" could not be started: ${err.message}`, 'NotFound');
       });
       child.once('exit', (code, signal) => {
         if (signal !== null) fail(`Python server was killed by ${signal} before it was ready`, 'Killed');
-        else fail(`Python server exited with code ${code} before it was ready; check --python-path "${o.pythonPath}"`);
+        // The server exits 0 before its ready line only when a SIGTERM/SIGINT reached it while starting.
+        else if (code === 0) fail('Python server was stopped by a signal before it was ready', 'Killed');
+        else fail(`Python server exited with code ${code} before it was ready; check --python-path "${o.pythonPath}"`, 'Exited');
       });
       const lines = createInterface({ input: child.stdout! });
       lines.once('line', (line) => {
@@ -145,7 +186,7 @@ export class PythonServerProcess {
           if (ready.event !== 'ready' || typeof ready.port !== 'number') throw new Error('not a ready line');
           this.ready = ready;
         } catch {
-          fail(`Python server printed an unexpected first line: ${line.slice(0, 200)}`);
+          fail(`Python server printed an unexpected first line: ${line.slice(0, 200)}`, 'BadReadyLine');
           return;
         }
         if (settled) return;
@@ -156,23 +197,41 @@ export class PythonServerProcess {
     });
   }
 
-  private forwardStderr(child: ChildProcess): void {
+  private remember(line: string): void {
+    this.recentStderr.push(line);
+    if (this.recentStderr.length > 20) this.recentStderr.shift();
+  }
+
+  /** The server's own log records (fd 3): one JSON object per line, its fields kept. */
+  private forwardLog(log: Readable): void {
     const logger = this.options.logger;
-    const lines = createInterface({ input: child.stderr! });
-    lines.on('line', (line) => {
-      this.recentStderr.push(line);
-      if (this.recentStderr.length > 20) this.recentStderr.shift();
+    createInterface({ input: log }).on('line', (line) => {
+      this.remember(line);
       let record: Record<string, unknown> | null = null;
-      try { record = JSON.parse(line); } catch { /* a raw line, e.g. an interpreter crash */ }
-      if (record === null || typeof record !== 'object') {
-        logger.warn({ source: 'python' }, line);
+      try { record = JSON.parse(line); } catch { /* not a record: shown as text below */ }
+      if (record === null || typeof record !== 'object' || Array.isArray(record)) {
+        logger.warn({ source: 'python', output: line }, 'unexpected line on the Python server\'s log channel');
         return;
       }
-      const { level, msg, time: _time, ...rest } = record;
+      // The worker's own fields (its pid, stage, partition) are never overridden by a record's extras.
+      const { level, msg, time: _time, pid, stage: _stage, partition: _partition, source: _source, hostname: _host, ...rest } = record;
+      if (pid !== undefined) rest.serverPid = pid;
       const method = pinoLevels[String(level).toLowerCase()] ?? 'info';
       (logger as unknown as Record<string, (o: object, m: string) => void>)[method]!.call(
         logger, { source: 'python', ...rest }, String(msg ?? ''),
       );
+    });
+  }
+
+  /**
+   * Raw writes to the server's fd 1 and 2 (a model's subprocess, `os.write`, an interpreter crash): text
+   * under one field, never parsed, so a JSON line there cannot fake a record's level or partition.
+   */
+  private forwardOutput(output: Readable): void {
+    const logger = this.options.logger;
+    createInterface({ input: output }).on('line', (line) => {
+      this.remember(line);
+      logger.warn({ source: 'python', stream: 'stdout/stderr', output: line }, 'output of the Python server process');
     });
   }
 }

@@ -30,6 +30,8 @@ export class ConnectionBrokenError extends PystageError {
 
 interface Pending {
   id: number;
+  /** How long the server may send nothing while this request is at the head. */
+  timeoutMs: number;
   resolve: (payload: Buffer) => void;
   reject: (err: Error) => void;
 }
@@ -100,12 +102,15 @@ export class ServerConnection {
     return this.nextId++;
   }
 
-  /** Send one framed request carrying `id` (from takeId); resolves with the reply's payload bytes. */
-  send(id: number, frame: Buffer): Promise<Buffer> {
+  /**
+   * Send one framed request carrying `id` (from takeId); resolves with the reply's payload bytes.
+   * `timeoutMs` replaces `requestTimeoutMs` for this request (loading a model has a limit of its own).
+   */
+  send(id: number, frame: Buffer, timeoutMs = this.options.requestTimeoutMs): Promise<Buffer> {
     if (this.broken) return Promise.reject(this.broken);
     return new Promise((resolve, reject) => {
       if (this.pending.size === 0) this.startHead();
-      this.pending.push({ id, resolve, reject });
+      this.pending.push({ id, timeoutMs, resolve, reject });
       this.pending.markSent();
       this.socket.write(frame);
     });
@@ -147,8 +152,9 @@ export class ServerConnection {
   }
 
   private checkDeadline(): void {
-    if (this.pending.size > 0 && performance.now() - this.lastSign > this.options.requestTimeoutMs) {
-      this.break('timeout', `no reply to request ${this.pending.first()!.id} within ${this.options.requestTimeoutMs} ms`);
+    const head = this.pending.first();
+    if (head !== undefined && performance.now() - this.lastSign > head.timeoutMs) {
+      this.break('timeout', `no reply to request ${head.id} within ${head.timeoutMs} ms`);
     }
   }
 

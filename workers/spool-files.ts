@@ -5,11 +5,14 @@
  */
 import { randomBytes } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
-import { readFile, unlink } from 'node:fs/promises';
+import { readdir, readFile, unlink } from 'node:fs/promises';
 import { join, sep } from 'node:path';
 
 /** The spool directory of one partition worker. */
 export class SpoolFiles {
+  /** Output files being read: a sweep must leave them to takeOutput. */
+  private readonly taking = new Set<string>();
+
   constructor(private readonly dir: string, private readonly partition: number) {}
 
   /**
@@ -23,14 +26,33 @@ export class SpoolFiles {
     return path;
   }
 
-  /** Read a file the server wrote (an OutputFile) and delete it. */
+  /**
+   * Read a file the server wrote (an OutputFile) and delete it. The file is claimed in the same turn as
+   * the call, so a sweep that starts later never removes it: call it as soon as the reply is read.
+   */
   async takeOutput(path: string): Promise<Buffer> {
     if (!path.startsWith(this.dir + sep)) throw new Error(`server named an output file outside the spool directory: ${path}`);
+    this.taking.add(path);
     try {
       return await readFile(path);
     } finally {
       await this.remove(path);
+      this.taking.delete(path);
     }
+  }
+
+  /**
+   * Delete the output files a server wrote for replies that never arrived (it names them `out-PID-…`).
+   * Call once the server exited and its connection is closed, so every reply it did send was read.
+   */
+  async removeOutputsOf(pid: number | null): Promise<void> {
+    if (pid === null) return;
+    const prefix = `out-${pid}-`;
+    const names = await readdir(this.dir).catch(() => [] as string[]);
+    await Promise.all(names.filter((name) => name.startsWith(prefix))
+      .map((name) => join(this.dir, name))
+      .filter((path) => !this.taking.has(path))
+      .map((path) => this.remove(path)));
   }
 
   async remove(path: string): Promise<void> {

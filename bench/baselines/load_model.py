@@ -11,11 +11,20 @@ def model_arguments(description: str) -> argparse.ArgumentParser:
     parser.add_argument("--model-file", required=True, help="the model's .py file")
     parser.add_argument("--class", dest="class_name", help="the model class (default: the file's only class with execute)")
     parser.add_argument("--py-root", required=True, help="directory holding the pystage package (models import it)")
+    parser.add_argument("--init", dest="init_file", help="a data file passed to the model's init(path), like --init")
     return parser
 
 
-def load_model(model_file: str, class_name: Optional[str], py_root: str) -> Any:
-    """Import `model_file` under its own module name and instantiate its model class with empty options."""
+def load_model(model_file: str, class_name: Optional[str], py_root: str, init_file: Optional[str] = None) -> Any:
+    """Import `model_file` under its own module name, instantiate its model class with empty options, and
+    call its init(init_file) when one is given."""
+    model = _instantiate(model_file, class_name, py_root)
+    if init_file is not None:
+        model.init(init_file)
+    return model
+
+
+def _instantiate(model_file: str, class_name: Optional[str], py_root: str) -> Any:
     sys.path.insert(0, py_root)
     spec = importlib.util.spec_from_file_location("bench_model", model_file)
     if spec is None or spec.loader is None:

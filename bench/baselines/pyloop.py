@@ -25,7 +25,7 @@ def run_lines(model: Any, source: TextIO, sink: TextIO) -> None:
 
 def main() -> int:
     args = model_arguments("Baseline A: the in-process Python loop").parse_args()
-    run_lines(load_model(args.model_file, args.class_name, args.py_root), sys.stdin, sys.stdout)
+    run_lines(load_model(args.model_file, args.class_name, args.py_root, args.init_file), sys.stdin, sys.stdout)
     return 0
 
 

@@ -23,6 +23,10 @@ class ClientConnection:
         self.decoder = FrameDecoder(max_frame_bytes)
         self.admitted = False
         self.closed = False
+        # Until hello: when the server drops the connection if it has not said hello, and how much one recv
+        # may take (small while unauthenticated, so a flood never sits in memory).
+        self.hello_deadline = float("inf")
+        self.recv_limit = RECV_SIZE
         # Set by the server once accepted: what hello negotiated (progress frames, checksum).
         self.session: Optional[Session] = None
         # Frames the socket did not take yet, oldest first. Kept as separate buffers (not joined) so that
@@ -34,7 +38,7 @@ class ClientConnection:
         return bool(self._unsent)
 
     def recv(self) -> bytes:
-        return self.sock.recv(RECV_SIZE)
+        return self.sock.recv(self.recv_limit)
 
     def send(self, data: bytes) -> bool:
         """Send what the socket takes now; keep the rest. True when nothing is left over."""

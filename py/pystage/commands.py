@@ -83,13 +83,15 @@ class CommandHandler:
 
     def _add_model(self, options: Dict[str, Any], model_options: Any) -> Dict[str, Any]:
         model = self.registry.add(options.get("ModelName"), options.get("ModelFile"),
-                                  options.get("ClassName"), model_options)
-        return {"ModelName": model.name, "File": model.file, "Class": model.class_name}
+                                  options.get("ClassName"), model_options, options.get("Batch"))
+        return {"ModelName": model.name, "File": model.file, "Class": model.class_name,
+                "Vectorised": model.execute_batch is not None}
 
     def _update_model(self, options: Dict[str, Any], model_options: Any) -> Dict[str, Any]:
         model = self.registry.update(options.get("ModelName"), options.get("ModelFile"),
-                                     options.get("ClassName"), model_options)
-        return {"ModelName": model.name, "File": model.file, "Class": model.class_name}
+                                     options.get("ClassName"), model_options, options.get("Batch"))
+        return {"ModelName": model.name, "File": model.file, "Class": model.class_name,
+                "Vectorised": model.execute_batch is not None}
 
     def _remove_model(self, options: Dict[str, Any], _model_options: Any) -> Dict[str, Any]:
         model = self.registry.remove(options.get("ModelName"))

@@ -14,8 +14,9 @@ class ModelContext(NamedTuple):
 class Model:
     """Optional base class: keeps the options, and gives `context` a usable value even inside __init__.
 
-    A subclass defines `execute(self, msg) -> dict | None`. The base deliberately has none, so a
-    class that forgot it is refused when the model is added, not at its first message.
+    A subclass defines `execute(self, msg) -> dict | None`, or `execute_batch(self, msgs) -> list` (one
+    dict or None per message), or both. The base deliberately has neither, so a class that forgot them
+    is refused when the model is added, not at its first message.
     """
 
     # Replaced per instance by the server right after construction; this default only makes

@@ -7,6 +7,7 @@ from typing import Any, Callable, Dict, List, Optional, Tuple
 from .batch_lines import BadMessage
 from .model_failure import bad_output_error, model_error, model_failure, unencodable_output_error
 from .model_registry import LoadedModel, ModelRegistry
+from .output_encoding import OutputEncoder
 from .paths import ConfinedPaths
 from .protocol import (
     BAD_REQUEST, EXECUTE_BATCH, EXECUTE_MODEL, MODEL_ERROR, NO_OUTPUT, OK, RequestError, encode_json,
@@ -15,6 +16,7 @@ from .protocol import (
 from .progress import Progress
 from .shutdown import ShutdownRequested
 from .spool import Spool
+from .vectorised_batch import run_vectorised
 
 _log = logging.getLogger("pystage.execution")
 
@@ -35,8 +37,10 @@ class ModelExecutor:
     (the other half leaves room for errors, file paths and the reply's own fields)."""
 
     def __init__(self, registry: ModelRegistry, spool: Spool, input_paths: ConfinedPaths, inline_limit: int,
-                 max_frame_bytes: int) -> None:
+                 max_frame_bytes: int, nan_as_null: bool = False) -> None:
         self.registry = registry
+        # One output's JSON bytes: plain outputs in one C call, numpy and the rest of the type table converted.
+        self._encode_output = OutputEncoder(nan_as_null).encode
         # The registry's own dict (only ever mutated in place): one lookup per request.
         self._models = registry.models
         self.spool = spool
@@ -82,7 +86,7 @@ class ModelExecutor:
             error = bad_output_error(result)
             return self._model_failed(req_id, model.name, RequestError(error["Type"], error["Message"], MODEL_ERROR))
         try:
-            data = encode_json(result).encode("utf-8")
+            data = self._encode_output(result)
         except Exception as exc:
             model.errors += 1
             error = unencodable_output_error(exc)
@@ -123,6 +127,11 @@ class ModelExecutor:
     def _run_batch(self, model: LoadedModel, req_id: Optional[int], inputs: List[Any],
                    progress: Optional[Progress]) -> Tuple[List[Optional[Dict[str, Any]]], List[ItemError]]:
         """Run every message: each one's dict (None for no output or a failure), and the failures in index order."""
+        if model.execute_batch is not None:
+            outcome = run_vectorised(model, inputs, self._not_an_object_error)
+            if outcome is not None:
+                return outcome
+            # execute_batch raised and the model has execute: one at a time, so only the culprits fail.
         execute = model.execute
         results: List[Optional[Dict[str, Any]]] = []
         append = results.append
@@ -221,7 +230,7 @@ class ModelExecutor:
             if result is None:
                 continue
             try:
-                data = encode_json(result).encode("utf-8")
+                data = self._encode_output(result)
             except Exception as exc:
                 errors.append((index, MODEL_ERROR, unencodable_output_error(exc)))
                 failed = True

@@ -35,10 +35,26 @@ def model_failure(exc: BaseException) -> RequestError:
     return RequestError(type(exc).__name__, str(exc), MODEL_ERROR, _model_traceback(exc))
 
 
-def bad_output_error(value: Any) -> Dict[str, Any]:
+def bad_output_error(value: Any, method: str = "execute()") -> Dict[str, Any]:
     return error_object(BAD_MODEL_OUTPUT,
-                        f"execute() must return a dict or None, not {type(value).__name__}", None)
+                        f"{method} must return a dict or None, not {type(value).__name__}", None)
 
 
 def unencodable_output_error(exc: Exception) -> Dict[str, Any]:
-    return error_object(BAD_MODEL_OUTPUT, f"execute() returned a dict that is not valid JSON: {exc}", None)
+    return error_object(BAD_MODEL_OUTPUT, f"the model returned a dict that is not valid JSON: {exc}", None)
+
+
+class BadModelOutput(Exception):
+    """Raised for a vectorised model's wrongly shaped result; its class name is the error's Type."""
+
+
+def batch_shape_problem(outputs: Any, expected: int) -> str:
+    """What is wrong with execute_batch's return value, given that it is not a list of `expected` items."""
+    if type(outputs) is not list:
+        return f"execute_batch() must return a list (one dict or None per message), not {type(outputs).__name__}"
+    return f"execute_batch() returned {len(outputs)} items for {expected} messages: it must return one per message"
+
+
+def batch_shape_error(outputs: Any, expected: int) -> Dict[str, Any]:
+    """The Error of every message of a batch whose execute_batch result has the wrong shape."""
+    return error_object(BAD_MODEL_OUTPUT, batch_shape_problem(outputs, expected), None)

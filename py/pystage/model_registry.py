@@ -5,7 +5,7 @@ from types import ModuleType
 from typing import Any, Callable, Dict, List, Optional
 
 from .model import ModelContext
-from .model_failure import model_failure
+from .model_failure import BadModelOutput, batch_shape_problem, model_failure
 from .module_loader import load_module, module_name_for, unload_module
 from .paths import ConfinedPaths
 from .protocol import RequestError
@@ -14,13 +14,16 @@ _log = logging.getLogger("pystage.registry")
 
 
 class LoadedModel:
-    """One registered model. `execute` is the instance's bound method, looked up once, for the hot path."""
+    """One registered model. `execute` is the instance's bound method, looked up once, for the hot path.
+
+    `execute_batch` is the vectorised method when the model has one and batches are allowed (`batch`),
+    else None. A model with only execute_batch still gets an `execute`: one message as a batch of one."""
 
     __slots__ = ("name", "file", "class_name", "explicit_class", "options", "module_name",
-                 "instance", "execute", "executed", "errors")
+                 "instance", "execute", "execute_batch", "has_execute", "batch", "executed", "errors")
 
     def __init__(self, name: str, file: str, class_name: str, explicit_class: Optional[str],
-                 options: Dict[str, Any], module_name: str, instance: Any) -> None:
+                 options: Dict[str, Any], module_name: str, instance: Any, batch: bool = True) -> None:
         self.name = name
         self.file = file
         self.class_name = class_name
@@ -28,17 +31,23 @@ class LoadedModel:
         self.options = options
         self.module_name = module_name
         self.instance = instance
-        self.execute: Callable[[Dict[str, Any]], Any] = instance.execute
+        self.batch = batch
+        vectorised = getattr(instance, "execute_batch", None)
+        own = getattr(instance, "execute", None)
+        self.has_execute = callable(own)
+        self.execute: Callable[[Dict[str, Any]], Any] = own if callable(own) else single_via_batch(vectorised)
+        self.execute_batch: Optional[Callable[[List[Dict[str, Any]]], Any]] = (
+            vectorised if batch and callable(vectorised) else None)
         self.executed = 0
         self.errors = 0
 
     def status(self) -> Dict[str, Any]:
         return {"Name": self.name, "File": self.file, "Class": self.class_name,
-                "Executed": self.executed, "Errors": self.errors}
+                "Vectorised": self.execute_batch is not None, "Executed": self.executed, "Errors": self.errors}
 
 
 def _has_execute(cls: type) -> bool:
-    return callable(getattr(cls, "execute", None))
+    return callable(getattr(cls, "execute", None)) or callable(getattr(cls, "execute_batch", None))
 
 
 def _pick_class(module: ModuleType, class_name: Optional[str], path: str) -> type:
@@ -47,7 +56,7 @@ def _pick_class(module: ModuleType, class_name: Optional[str], path: str) -> typ
         if not inspect.isclass(cls):
             raise RequestError("ClassNotFound", f"{path} defines no class {class_name!r}")
         if not _has_execute(cls):
-            raise RequestError("ClassNotFound", f"class {class_name!r} in {path} has no execute method")
+            raise RequestError("ClassNotFound", f"class {class_name!r} in {path} has no execute or execute_batch method")
         return cls
     # Only classes defined by the file itself: an imported base class or helper is never the model.
     defined = [obj for obj in vars(module).values()
@@ -58,10 +67,10 @@ def _pick_class(module: ModuleType, class_name: Optional[str], path: str) -> typ
     if not candidates:
         names = ", ".join(sorted(cls.__name__ for cls in defined)) or "none"
         raise RequestError("ClassNotFound",
-                           f"{path} defines no class with an execute method (classes defined: {names})")
+                           f"{path} defines no class with an execute or execute_batch method (classes defined: {names})")
     names = ", ".join(sorted(cls.__name__ for cls in candidates))
     raise RequestError("AmbiguousClass",
-                       f"{path} defines several classes with an execute method ({names}): pass ClassName")
+                       f"{path} defines several classes with an execute or execute_batch method ({names}): pass ClassName")
 
 
 def _instantiate(cls: type, options: Dict[str, Any]) -> Any:
@@ -89,16 +98,17 @@ class ModelRegistry:
             raise RequestError("UnknownModel", f"no model named {name!r} is loaded")
         return model
 
-    def add(self, name: Any, file: Any, class_name: Any, options: Any) -> LoadedModel:
+    def add(self, name: Any, file: Any, class_name: Any, options: Any, batch: Any = None) -> LoadedModel:
         name = _model_name(name)
         if name in self.models:
             raise RequestError("ModelExists", f"a model named {name!r} is already loaded: use updateModel")
-        model = self._build(name, file, class_name, options)
+        model = self._build(name, file, class_name, options, _batch_option(batch, True))
         self.models[name] = model
-        _log.info("model added", extra={"model": name, "file": model.file, "class": model.class_name})
+        _log.info("model added", extra={"model": name, "file": model.file, "class": model.class_name,
+                                        "vectorised": model.execute_batch is not None})
         return model
 
-    def update(self, name: Any, file: Any, class_name: Any, options: Any) -> LoadedModel:
+    def update(self, name: Any, file: Any, class_name: Any, options: Any, batch: Any = None) -> LoadedModel:
         old = self.get(name)
         # Whatever the request leaves out is kept from the model being replaced.
         if file is None:
@@ -107,7 +117,7 @@ class ModelRegistry:
                 class_name = old.explicit_class
         if options is None:
             options = old.options
-        model = self._build(old.name, file, class_name, options)
+        model = self._build(old.name, file, class_name, options, _batch_option(batch, old.batch))
         self.models[old.name] = model
         unload_module(old.module_name)
         _log.info("model updated", extra={"model": old.name, "file": model.file, "class": model.class_name})
@@ -136,7 +146,7 @@ class ModelRegistry:
     def status(self) -> List[Dict[str, Any]]:
         return [model.status() for model in self.models.values()]
 
-    def _build(self, name: str, file: Any, class_name: Any, options: Any) -> LoadedModel:
+    def _build(self, name: str, file: Any, class_name: Any, options: Any, batch: bool) -> LoadedModel:
         if class_name is not None and (not isinstance(class_name, str) or not class_name):
             raise RequestError("BadOption", "ClassName must be a non-empty string")
         if options is None:
@@ -154,7 +164,7 @@ class ModelRegistry:
             try:
                 instance = _instantiate(cls, options)
                 instance.context = ModelContext(self.uniq, name, logging.getLogger(f"model.{name}"))
-                return LoadedModel(name, path, cls.__name__, class_name, options, module_name, instance)
+                return LoadedModel(name, path, cls.__name__, class_name, options, module_name, instance, batch)
             except (Exception, SystemExit) as exc:
                 raise model_failure(exc) from exc
         except BaseException:
@@ -166,3 +176,22 @@ def _model_name(name: Any) -> str:
     if not isinstance(name, str) or not name:
         raise RequestError("MissingOption", "ModelName must be a non-empty string")
     return name
+
+
+def _batch_option(value: Any, default: bool) -> bool:
+    """addModel/updateModel's Batch: false makes a model with execute_batch run one message at a time."""
+    if value is None:
+        return default
+    if type(value) is not bool:
+        raise RequestError("BadOption", "Batch must be true or false")
+    return value
+
+
+def single_via_batch(execute_batch: Callable[[List[Dict[str, Any]]], Any]) -> Callable[[Dict[str, Any]], Any]:
+    """`execute` for a model that only has execute_batch: the message as a batch of one."""
+    def execute(msg: Dict[str, Any]) -> Any:
+        outputs = execute_batch([msg])
+        if type(outputs) is not list or len(outputs) != 1:
+            raise BadModelOutput(batch_shape_problem(outputs, 1))
+        return outputs[0]
+    return execute

@@ -9,12 +9,14 @@ import logging
 import os
 import platform
 import selectors
+import signal
 import socket
 import sys
+import time
 from typing import List, Optional, Tuple
 
 from .auth import TokenCheck
-from .client_connection import ClientConnection
+from .client_connection import RECV_SIZE, ClientConnection
 from .commands import CommandHandler
 from .frame_decoder import BAD_CHECKSUM, BAD_VERSION, ERROR, FRAME, MISSING_END, SKIPPED, TOO_LONG, FrameEvent
 from .frame_encoder import encode_frame
@@ -38,6 +40,9 @@ _log = logging.getLogger("pystage.server")
 
 # Connections that have not said hello yet; beyond this the oldest is dropped (they cost a socket each).
 MAX_PENDING = 16
+# Bytes a connection may have buffered before it said hello (when a token is required): a hello is a few
+# dozen bytes, so an unauthenticated peer never makes the server hold more than this per connection.
+PRE_HELLO_MAX_BYTES = 8 * 1024
 # How long a reply may take to leave before a close or an exit gives up on it.
 FLUSH_TIMEOUT = 2.0
 
@@ -85,23 +90,27 @@ class ModelServer:
     def _start(self) -> None:
         config = self.config
         python_path = os.path.realpath(config.python_path)
-        # First on the path, so models import their own helpers; the server's package stays reachable after it.
-        sys.path.insert(0, python_path)
+        python_paths = [python_path] + [os.path.realpath(p) for p in config.more_python_paths]
+        # First on the path, in order, so models import their own helpers; the server's package stays reachable after.
+        sys.path[0:0] = python_paths
+        roots = python_paths + [os.path.realpath(r) for r in config.allow_roots]
         self._spool = Spool(config.spool_dir)
         self._listener, self._address = open_listener(config.host, config.port, config.unix_socket)
         self.uniq = config.uniq.replace("{port}", str(self._address.port) if self._address.port else "unix")
         self._formatter.uniq = self.uniq
-        # Relative names resolve against the python path; data may also live in the spool dir.
-        data_paths = ConfinedPaths(python_path, [self._spool.path, python_path])
-        registry = ModelRegistry(self.uniq, model_paths=ConfinedPaths(python_path, [python_path]),
+        # Relative names resolve against the first python path; data may also live in the spool dir.
+        data_paths = ConfinedPaths(python_path, [self._spool.path] + roots)
+        registry = ModelRegistry(self.uniq, model_paths=ConfinedPaths(python_path, roots),
                                  data_paths=data_paths)
-        executor = ModelExecutor(registry, self._spool, data_paths, config.inline_limit, config.max_frame_bytes)
+        executor = ModelExecutor(registry, self._spool, data_paths, config.inline_limit, config.max_frame_bytes,
+                                 config.nan_as_null)
         self._handler = CommandHandler(self.uniq, registry, executor)
         self._selector.register(self._listener, selectors.EVENT_READ, None)
         _log.info("server listening", extra={
             "pid": os.getpid(), "parentPid": os.getppid(), "python": platform.python_version(),
             "host": self._address.host, "port": self._address.port, "unixSocket": self._address.unix_socket,
-            "pythonPath": python_path, "spoolDir": self._spool.path, "tokenRequired": self._tokens.required,
+            "pythonPath": python_paths, "allowRoots": roots[len(python_paths):], "spoolDir": self._spool.path,
+            "tokenRequired": self._tokens.required,
             "maxFrameBytes": config.max_frame_bytes, "inlineLimit": config.inline_limit})
         self._announce_ready()
 
@@ -147,15 +156,23 @@ class ModelServer:
 
     def _on_parent_death(self, parent_pid: int) -> None:
         # Runs in the watchdog thread while the main thread may be stuck in a model: write the log line
-        # straight to fd 2 (no logging locks), clean up files, and leave without unwinding anything.
+        # straight to the log fd (no logging locks), clean up files, and leave without unwinding anything.
         record = logging.LogRecord("pystage.server", logging.WARNING, __file__, 0,
                                    "parent process died: exiting", None, None)
         record.parentPid = parent_pid
         try:
-            os.write(2, (self._formatter.format(record) + "\n").encode("utf-8"))
+            os.write(self.config.log_fd, (self._formatter.format(record) + "\n").encode("utf-8"))
         except OSError:
             pass
         self._remove_files()
+        # Nobody is left to kill what the models started: take the whole process group down, this process
+        # last (SIGKILL to the group includes it). Only when the server leads its group, as the stage starts
+        # it; run by hand from a shell, the group may hold other processes that are not ours to kill.
+        if os.getpgrp() == os.getpid():
+            try:
+                os.killpg(os.getpid(), signal.SIGKILL)
+            except OSError:
+                pass
         os._exit(0)
 
     # --- the loop ------------------------------------------------------------------------------------
@@ -163,7 +180,7 @@ class ModelServer:
     def _serve(self) -> None:
         select = self._selector.select
         while not self._stopping:
-            for key, mask in select():
+            for key, mask in select(self._expire_pending()):
                 conn = key.data
                 if conn is None:
                     self._accept()
@@ -182,6 +199,19 @@ class ModelServer:
                 if self._stopping:
                     break
 
+    def _expire_pending(self) -> Optional[float]:
+        """Drop connections that did not say hello in time; the select timeout until the next one is due."""
+        if not self._pending:
+            return None
+        now = time.monotonic()
+        for conn in [c for c in self._pending if c.hello_deadline <= now]:
+            _log.warning("connection did not say hello in time: closed", extra={
+                "conn": conn.serial, "peer": conn.peer, "helloTimeout": self.config.hello_timeout})
+            self._drop(conn, "no hello in time")
+        if not self._pending:
+            return None
+        return max(0.0, min(c.hello_deadline for c in self._pending) - now)
+
     def _accept(self) -> None:
         assert self._listener is not None
         try:
@@ -193,6 +223,9 @@ class ModelServer:
             return
         self._serial += 1
         conn = ClientConnection(sock, _peer_name(peer), self._serial, self.config.max_frame_bytes)
+        conn.hello_deadline = time.monotonic() + self.config.hello_timeout
+        if self._tokens.required:
+            conn.recv_limit = PRE_HELLO_MAX_BYTES
         conn.session = Session(functools.partial(self._send_frame, conn))
         self._pending.append(conn)
         self._selector.register(sock, selectors.EVENT_READ, conn)
@@ -242,6 +275,11 @@ class ModelServer:
                 return  # the send failed: the rest was for a client that is gone
         if skipped:
             _log.warning("bytes skipped while looking for a frame start", extra={"conn": conn.serial, "bytes": skipped})
+        if not conn.admitted and self._tokens.required and conn.decoder.buffered > PRE_HELLO_MAX_BYTES:
+            # A frame announced bigger than any hello: refuse it before it is held in memory.
+            self._reject(conn, self._not_authenticated(
+                conn, None, None, f"more than {PRE_HELLO_MAX_BYTES} bytes before hello: the first request must be a hello"))
+            return
         if handler.stop_requested:
             self._finish(conn)
 
@@ -296,8 +334,10 @@ class ModelServer:
             return None
         return self._not_authenticated(conn, request.cmd, request.req_id)
 
-    def _not_authenticated(self, conn: ClientConnection, cmd: Optional[str], req_id: Optional[int]) -> bytes:
-        message = "wrong or missing token" if cmd == HELLO else "the first request must be hello with the token"
+    def _not_authenticated(self, conn: ClientConnection, cmd: Optional[str], req_id: Optional[int],
+                           message: Optional[str] = None) -> bytes:
+        if message is None:
+            message = "wrong or missing token" if cmd == HELLO else "the first request must be hello with the token"
         _log.warning("connection not authenticated", extra={
             "conn": conn.serial, "peer": conn.peer, "cmd": cmd, "id": req_id, "code": NOT_AUTHENTICATED})
         return encode_payload(error_reply(cmd, req_id, NOT_AUTHENTICATED, "NotAuthenticated", message))
@@ -310,6 +350,7 @@ class ModelServer:
         if conn in self._pending:
             self._pending.remove(conn)
         conn.admitted = True
+        conn.recv_limit = RECV_SIZE
         self._active = conn
         _log.info("client connected", extra={"conn": conn.serial, "peer": conn.peer})
 

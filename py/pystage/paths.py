@@ -26,4 +26,5 @@ class ConfinedPaths:
             if real == root or real.startswith(root + os.sep) or (root == os.sep and real.startswith(os.sep)):
                 return real
         allowed = " or ".join(self.roots)
-        raise RequestError(PATH_ERROR, f"{option} {path!r} resolves to {real!r}, outside {allowed}")
+        raise RequestError(PATH_ERROR, f"{option} {path!r} resolves to {real!r}, outside {allowed}: "
+                           "files must lie in the stage's python path or the folders of the files it started with")

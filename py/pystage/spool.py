@@ -20,8 +20,11 @@ class Spool:
             self.owned = False
 
     def write_output(self, data: bytes) -> str:
-        """Write one result to a new file (mode 0600) and return its path; the client deletes it."""
-        fd, path = tempfile.mkstemp(prefix="out-", suffix=".json", dir=self.path)
+        """Write one result to a new file (mode 0600) and return its path; the client deletes it.
+
+        Named after this process, so that when a server dies before its reply leaves, the client can
+        remove that server's files at once."""
+        fd, path = tempfile.mkstemp(prefix=f"out-{os.getpid()}-", suffix=".json", dir=self.path)
         try:
             view = memoryview(data)
             while view:

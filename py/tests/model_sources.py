@@ -168,3 +168,18 @@ class SideEffect:
             handle.write(str(msg.get("seq")) + "\\n")
         return {"logged": msg.get("seq")}
 '''
+
+SPAWNER = '''
+import os
+import subprocess
+
+
+class Spawner:
+    """Starts a helper process in its constructor, like a model launching a sidecar."""
+
+    def __init__(self, options):
+        self.child = subprocess.Popen(["sleep", "1000"], stdin=subprocess.DEVNULL)
+
+    def execute(self, msg):
+        return {"child": self.child.pid}
+'''

@@ -57,15 +57,19 @@ class ServerProcess:
     """A server started as `python3 py/server.py ...`, with its ready line and its stderr log lines."""
 
     def __init__(self, python_path: str, token: Optional[str] = None, args: Optional[List[str]] = None,
-                 uniq: str = "test.{port}") -> None:
+                 uniq: str = "test.{port}", token_stdin: bool = False, python: str = sys.executable) -> None:
         env = dict(os.environ)
         env.pop("PYSTAGE_TOKEN", None)
-        if token is not None:
+        if token is not None and not token_stdin:
             env["PYSTAGE_TOKEN"] = token
-        command = [sys.executable, SERVER_SCRIPT, "--python-path", python_path, "--uniq", uniq,
-                   "--log-level", "debug", *(args or [])]
-        self.process = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                                        stderr=subprocess.PIPE, env=env)
+        command = [python, SERVER_SCRIPT, "--python-path", python_path, "--uniq", uniq,
+                   "--log-level", "debug", *(["--token-stdin"] if token_stdin else []), *(args or [])]
+        self.process = subprocess.Popen(command, stdin=subprocess.PIPE if token_stdin else subprocess.DEVNULL,
+                                        stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
+        if token_stdin:
+            assert self.process.stdin is not None
+            self.process.stdin.write((token or "").encode("utf-8") + b"\n")
+            self.process.stdin.close()
         self.pid = self.process.pid
         self.stderr_lines: List[str] = []
         self._stderr_thread = threading.Thread(target=self._read_stderr, daemon=True)
@@ -248,8 +252,10 @@ class ServerTestCase(unittest.TestCase):
         return path
 
     def start_server(self, python_path: Optional[str] = None, token: Optional[str] = None,
-                     args: Optional[List[str]] = None, uniq: str = "test.{port}") -> ServerProcess:
-        server = ServerProcess(python_path or self.models, token=token, args=args, uniq=uniq)
+                     args: Optional[List[str]] = None, uniq: str = "test.{port}",
+                     token_stdin: bool = False, python: str = sys.executable) -> ServerProcess:
+        server = ServerProcess(python_path or self.models, token=token, args=args, uniq=uniq, token_stdin=token_stdin,
+                               python=python)
         self.addCleanup(server.kill)
         return server
 

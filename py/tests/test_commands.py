@@ -56,7 +56,7 @@ class CommandsTest(ServerTestCase):
         self.assertGreaterEqual(status["UptimeSeconds"], 0)
         self.assertEqual(status["Models"], [{
             "Name": "aff", "File": os.path.realpath(os.path.join(self.models, "affine.py")),
-            "Class": "Affine", "Executed": 2, "Errors": 1}])
+            "Class": "Affine", "Vectorised": False, "Executed": 2, "Errors": 1}])
 
     def test_missing_and_unknown_commands(self) -> None:
         client = self.client

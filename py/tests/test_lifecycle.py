@@ -130,11 +130,13 @@ class ProcessLifecycleTest(ServerTestCase):
 class ParentDeathTest(ServerTestCase):
     """The server's parent is killed with SIGKILL: the server must be gone within 2 s."""
 
-    def start_with_intermediate_parent(self) -> Tuple["subprocess.Popen[bytes]", int, Dict[str, Any]]:
+    def start_with_intermediate_parent(self, own_group: bool = False) -> Tuple["subprocess.Popen[bytes]", int, Dict[str, Any]]:
+        """A parent that starts the server (leading its own process group when own_group, as the stage does)."""
         launcher = textwrap.dedent(f"""
             import subprocess, sys, time
             server = subprocess.Popen([sys.executable, {SERVER_SCRIPT!r}, "--python-path", {self.models!r},
-                                       "--uniq", "orphan"], stdin=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                                       "--uniq", "orphan"], stdin=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                                      start_new_session={own_group!r})
             print(server.pid, flush=True)
             time.sleep(120)
         """)
@@ -176,6 +178,19 @@ class ParentDeathTest(ServerTestCase):
         time.sleep(0.2)
         os.kill(parent.pid, signal.SIGKILL)
         self.assertTrue(wait_until(lambda: not pid_alive(server_pid), 2.0), "server outlived its parent by 2 s")
+
+    def test_a_models_helper_process_goes_with_the_server_when_its_parent_is_killed(self) -> None:
+        self.write_model("spawner.py", src.SPAWNER)
+        parent, server_pid, ready = self.start_with_intermediate_parent(own_group=True)
+        client = Client(socket.create_connection((ready["host"], ready["port"]), timeout=5))
+        self.addCleanup(client.close)
+        self.assertCode(client.request("addModel", {"ModelName": "s", "ModelFile": "spawner.py"}), 0)
+        child = client.request("executeModel", {"ModelName": "s", "InputDictionary": {}})["Result"]["child"]
+        self.addCleanup(self.kill_quietly, child)
+        self.assertTrue(pid_alive(child))
+        os.kill(parent.pid, signal.SIGKILL)
+        self.assertTrue(wait_until(lambda: not pid_alive(server_pid), 2.0), "server outlived its parent by 2 s")
+        self.assertTrue(wait_until(lambda: not pid_alive(child), 2.0), "the model's helper outlived the server")
 
 
 class ConnectionLifecycleTest(ServerTestCase):

@@ -82,3 +82,47 @@ class PathConfinementTest(ServerTestCase):
                 self.assertCode(reply, -1, "PathError")
         self.assertEqual(self.client.request("executeModel", {"ModelName": "l", "InputDictionary": {}})["Result"],
                          {"data": None}, "init never ran")
+
+
+class SeveralRootsTest(ServerTestCase):
+    """Several --python-path entries and --allow-root folders: files in any of them load, nothing else does."""
+
+    def setUp(self) -> None:
+        super().setUp()
+        self.dirs = {}
+        for name in ("first", "second", "extra", "outside"):
+            self.dirs[name] = os.path.join(self.models, name)
+            os.makedirs(self.dirs[name])
+        with open(os.path.join(self.dirs["second"], "helper_two.py"), "w") as handle:
+            handle.write("FACTOR = 3\n")
+        with open(os.path.join(self.dirs["second"], "uses_helper.py"), "w") as handle:
+            handle.write("import helper_two\n\nclass M:\n    def __init__(self, options):\n        pass\n\n"
+                         "    def execute(self, msg):\n        return {\"r\": msg[\"a\"] * helper_two.FACTOR}\n")
+        for name in ("extra", "outside"):
+            with open(os.path.join(self.dirs[name], "loaded.py"), "w") as handle:
+                handle.write(src.WITH_INIT)
+            with open(os.path.join(self.dirs[name], "data.json"), "w") as handle:
+                json.dump({"a": 1, "b": 1}, handle)
+        self.server = self.start_server(python_path=self.dirs["first"], args=[
+            "--python-path", self.dirs["second"], "--allow-root", self.dirs["extra"]])
+        self.client = self.connect(self.server)
+
+    def test_models_and_data_in_every_root(self) -> None:
+        second = os.path.join(self.dirs["second"], "uses_helper.py")
+        self.assertCode(self.client.request("addModel", {"ModelName": "two", "ModelFile": second}), 0)
+        reply = self.client.request("executeModel", {"ModelName": "two", "InputDictionary": {"a": 2}})
+        self.assertEqual(reply["Result"], {"r": 6}, "a second python path entry is on sys.path")
+        extra = os.path.join(self.dirs["extra"], "loaded.py")
+        self.assertCode(self.client.request("addModel", {"ModelName": "x", "ModelFile": extra}), 0)
+        data = os.path.join(self.dirs["extra"], "data.json")
+        self.assertCode(self.client.request("initModel", {"ModelName": "x", "DataFile": data}), 0)
+
+    def test_outside_every_root_is_refused_with_a_hint(self) -> None:
+        outside = os.path.join(self.dirs["outside"], "loaded.py")
+        reply = self.client.request("addModel", {"ModelName": "o", "ModelFile": outside})
+        self.assertCode(reply, -1, "PathError")
+        self.assertIn("python path", reply["Error"]["Message"])
+        extra = os.path.join(self.dirs["extra"], "loaded.py")
+        self.assertCode(self.client.request("addModel", {"ModelName": "x", "ModelFile": extra}), 0)
+        data = os.path.join(self.dirs["outside"], "data.json")
+        self.assertCode(self.client.request("initModel", {"ModelName": "x", "DataFile": data}), -1, "PathError")

@@ -57,6 +57,8 @@ export interface AddModelOptions {
   ModelName: string;
   ModelFile: string;
   ClassName?: string;
+  /** false: a model with execute_batch runs one message at a time (default true). */
+  Batch?: boolean;
 }
 
 /** `removeModel` options. */

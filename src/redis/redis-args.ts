@@ -27,7 +27,7 @@ export interface RedisCommand {
 }
 
 interface RedisValues {
-  source?: string; group?: string; consumer?: string; sink?: string; errors?: string; 'claim-idle'?: string; 'max-deliveries'?: string; exclusive?: boolean;
+  source?: string; group?: string; consumer?: string; sink?: string; errors?: string; 'claim-idle'?: string; 'max-deliveries'?: string; exclusive?: boolean; skip?: string;
 }
 
 /** The Redis flags, or null when --source is absent (and then no other Redis flag may be given). */
@@ -38,6 +38,8 @@ export function redisArgs(values: RedisValues, integer: (flag: string, text: str
     if (values.errors !== undefined && isStreamUrl(values.errors)) throw new UsageError('--errors with a stream URL needs --source redis://HOST:PORT[/DB]/STREAM');
     return null;
   }
+  // The group remembers what was read; there is no line count to resume from.
+  if (values.skip !== undefined) throw new UsageError('--skip has no meaning with --source: the consumer group resumes by itself');
   if (values.group === undefined || values.group === '') throw new UsageError('--source needs --group GROUP: the consumer group this stage reads as');
   if (values.consumer === '') throw new UsageError('--consumer must not be empty');
   checkUrl('--source', values.source);

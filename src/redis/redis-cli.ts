@@ -4,7 +4,9 @@
  * and exits 0 (SIGTERM) or 130 (SIGINT); a second signal leaves at once (what was not yet
  * acknowledged stays pending and is taken over by the next start or another member's claim).
  */
+import type { RunFlags } from '../cli-args.js';
 import type { StageOptions } from '../options.js';
+import { ProgressLine } from '../progress-line.js';
 import { createStage, type Stage } from '../stage.js';
 import type { RedisCommand } from './redis-args.js';
 import { redisSource } from './redis-source.js';
@@ -15,7 +17,7 @@ import { LineTarget, type RecordTarget } from './record-target.js';
 import { runRedisStage } from './redis-run.js';
 
 /** Run the stage over the consumer group; resolves to the exit code. */
-export async function runRedisCli(options: StageOptions, command: RedisCommand): Promise<number> {
+export async function runRedisCli(options: StageOptions, command: RedisCommand, flags: RunFlags): Promise<number> {
   let stage: Stage;
   try {
     stage = await createStage(options);
@@ -48,6 +50,10 @@ export async function runRedisCli(options: StageOptions, command: RedisCommand):
   };
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
+  const progress = (flags.progress ?? process.stderr.isTTY === true)
+    ? new ProgressLine(stage, flags.progressIntervalMs, (line) => process.stderr.write(line))
+    : null;
+  progress?.start();
   try {
     const outputs: RecordTarget = command.sink === null ? new LineTarget(process.stdout, false) : target(command.sink);
     let errors: RecordTarget;
@@ -59,6 +65,7 @@ export async function runRedisCli(options: StageOptions, command: RedisCommand):
     process.stderr.write(`pystage: ${(err as Error).message}\n`);
     exitCode = 1;
   } finally {
+    progress?.stop();
     source.stop();
     await stage.close();
     await source.close();

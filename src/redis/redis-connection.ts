@@ -5,7 +5,7 @@
  * so the reader can look for entries whose reply was lost with the old connection.
  */
 import { Redis, ReplyError } from 'ioredis';
-import type { Logger } from '../logger.js';
+import type { StageLogger } from '../stage-logger.js';
 import { RedisStreamError } from './redis-error.js';
 import type { StreamUrl } from './redis-url.js';
 
@@ -13,7 +13,7 @@ export interface ConnectionOptions {
   name: string;
   reconnectMinMs: number;
   reconnectMaxMs: number;
-  logger: Logger;
+  logger: StageLogger;
   onReconnect?: () => void;
 }
 
@@ -87,4 +87,10 @@ export async function closeConnection(redis: Redis): Promise<void> {
     return;
   }
   await redis.quit().catch(() => redis.disconnect());
+}
+
+/** A logger that adds `fields` to every line (the stage's logger has no child()). */
+export function withFields(logger: StageLogger, fields: object): StageLogger {
+  const bind = (method: keyof StageLogger) => (more: object, message?: string) => logger[method]({ ...fields, ...more }, message);
+  return { trace: bind('trace'), debug: bind('debug'), info: bind('info'), warn: bind('warn'), error: bind('error'), fatal: bind('fatal') };
 }

@@ -5,17 +5,18 @@
  */
 import { Writable } from 'node:stream';
 import type { ChainableCommander, Redis } from 'ioredis';
-import { createLogger, type Logger } from '../logger.js';
+import { createLogger } from '../logger.js';
+import type { StageLogger } from '../stage-logger.js';
 import { redisDefaults } from '../options.js';
 import { StageOutput, type StageRecord } from '../records.js';
-import { closeConnection, connect, retrying } from './redis-connection.js';
+import { closeConnection, connect, retrying, withFields } from './redis-connection.js';
 import { RedisStreamError } from './redis-error.js';
 import { parseStreamUrl, type StreamUrl } from './redis-url.js';
 
 /** Open a sink on `url` (`redis://HOST:PORT[/DB]/STREAM`). */
-export function redisSink(url: string, options: { logger?: Logger } = {}): RedisSink {
+export function redisSink(url: string, options: { logger?: StageLogger } = {}): RedisSink {
   const parsed = parseStreamUrl(url, 'the sink');
-  const logger = (options.logger ?? createLogger('warn')).child({ sink: parsed.stream });
+  const logger = withFields(options.logger ?? createLogger('warn'), { sink: parsed.stream });
   const redis = connect(parsed, { name: `pystage-sink-${process.pid}`, logger, reconnectMinMs: redisDefaults.reconnectMinMs, reconnectMaxMs: redisDefaults.reconnectMaxMs });
   return new RedisSink(parsed, redis, logger, true);
 }
@@ -23,7 +24,7 @@ export function redisSink(url: string, options: { logger?: Logger } = {}): Redis
 /** A stream records are appended to. */
 export class RedisSink {
   /** @internal Use redisSink; `owns` says whether closing the sink closes the connection. */
-  constructor(readonly url: StreamUrl, readonly redis: Redis, private readonly logger: Logger, private readonly owns: boolean) {}
+  constructor(readonly url: StreamUrl, readonly redis: Redis, private readonly logger: StageLogger, private readonly owns: boolean) {}
 
   /** Queue one XADD per record on a pipeline of this sink's server. */
   private addTo(batch: ChainableCommander, records: Buffer[]): void {

@@ -14,8 +14,9 @@
  * them first keeps ID order. Entries already in hand (`inFlight`) are never handed out twice.
  */
 import type { Redis } from 'ioredis';
-import { createLogger, type Logger } from '../logger.js';
-import { closeConnection, connect, isReplyError, retrying } from './redis-connection.js';
+import { createLogger } from '../logger.js';
+import type { StageLogger } from '../stage-logger.js';
+import { closeConnection, connect, isReplyError, retrying, withFields } from './redis-connection.js';
 import { RedisStreamError } from './redis-error.js';
 import { resolveRedisSourceOptions, type RedisSourceOptions, type ResolvedRedisSourceOptions } from './redis-options.js';
 import { parseStreamUrl, type StreamUrl } from './redis-url.js';
@@ -40,7 +41,7 @@ export interface RedisMessage {
 }
 
 /** Open a consumer-group reader on `url` (`redis://HOST:PORT[/DB]/STREAM`). Connects on first use. */
-export function redisSource(url: string, options: RedisSourceOptions & { logger?: Logger }): RedisSource {
+export function redisSource(url: string, options: RedisSourceOptions & { logger?: StageLogger }): RedisSource {
   return new RedisSource(parseStreamUrl(url, 'the source'), resolveRedisSourceOptions(options), options.logger);
 }
 
@@ -50,7 +51,7 @@ export class RedisSource implements AsyncIterable<RedisMessage> {
   /** The connection for acks, claims and (when on the same server) the sink's writes. */
   readonly commands: Redis;
   private readonly reader: Redis;
-  readonly logger: Logger;
+  readonly logger: StageLogger;
   private readonly inFlight = new Set<string>();
   private started: Promise<void> | null = null;
   private stopped = false;
@@ -67,8 +68,8 @@ export class RedisSource implements AsyncIterable<RedisMessage> {
   private readonly claimInterval: number;
 
   /** @internal Use redisSource. */
-  constructor(readonly url: StreamUrl, readonly options: ResolvedRedisSourceOptions, logger?: Logger) {
-    this.logger = (logger ?? createLogger('warn')).child({ source: url.stream, group: options.group, consumer: options.consumer });
+  constructor(readonly url: StreamUrl, readonly options: ResolvedRedisSourceOptions, logger?: StageLogger) {
+    this.logger = withFields(logger ?? createLogger('warn'), { source: url.stream, group: options.group, consumer: options.consumer });
     const recover = () => {
       this.pendingFrom = '0-0';
       this.recoveries++;
@@ -111,7 +112,7 @@ export class RedisSource implements AsyncIterable<RedisMessage> {
   private async createGroup(): Promise<void> {
     try {
       await this.command('XGROUP CREATE', () => this.commands.xgroup('CREATE', this.stream, this.options.group, '0', 'MKSTREAM'));
-      this.logger.info('created the consumer group at ID 0');
+      this.logger.info({}, 'created the consumer group at ID 0');
     } catch (err) {
       if (!/BUSYGROUP/.test((err as Error).message)) throw err;
     }
@@ -159,7 +160,7 @@ export class RedisSource implements AsyncIterable<RedisMessage> {
         if (this.stopped) return null;
         if (/NOGROUP/.test((err as Error).message)) {
           // The stream or the group went away (deleted, or a restarted Redis that kept no data).
-          this.logger.warn('the stream or its consumer group is gone; creating it again at ID 0');
+          this.logger.warn({}, 'the stream or its consumer group is gone; creating it again at ID 0');
           await this.createGroup();
           this.pendingFrom = '0-0';
           continue;

@@ -24,7 +24,7 @@ test('a 50 MB line, CRLF, blanks, scalars, arrays, bad UTF-8 and keyless lines: 
     Buffer.from('{"seq":8,"key":null}\n'),
     Buffer.from('{"key":"b","seq":9'), // truncated JSON at EOF
   ];
-  const result = await runCli(['run', '--python-path', fixtures, '--model', 'h=hostile.py', '--partitions', '2', '--errors', errorsFile], Buffer.concat(parts));
+  const result = await runCli(['run', '--python-path', fixtures, '--model', `h=${fixtures}hostile.py`, '--partitions', '2', '--errors', errorsFile], Buffer.concat(parts));
   assert.equal(result.code, 0, result.stderr.slice(-2000));
   const outputs = jsonLines(result.stdout).sort((x, y) => x.offset - y.offset);
   assert.deepEqual(outputs.map((o) => [o.offset, o.output.seq]), [[0, 0], [1, 1], [7, 7], [8, 8]]);

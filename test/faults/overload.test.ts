@@ -15,7 +15,7 @@ function rssMb(pid: number): number {
 
 test('a stdout reader that stops for 5 s: stdin stops being read, memory stays bounded, nothing is lost', async () => {
   const n = 400_000;
-  const { child, done } = startCli(['run', '--python-path', fixtures, '--model', 'add=arith.py', '--partitions', '2']);
+  const { child, done } = startCli(['run', '--python-path', fixtures, '--model', `add=${fixtures}arith.py`, '--partitions', '2']);
   let accepted = 0;
   const writeAll = (async () => {
     for (let i = 0; i < n; i += 1000) {

@@ -8,7 +8,7 @@ import { waitGone } from '../support/processes.js';
 const fixtures = fileURLToPath(new URL('../../../test/fixtures/models/', import.meta.url));
 
 test('a second SIGTERM exits at once; the servers are gone within 3 s', async () => {
-  const { child, done } = startCli(['run', '--python-path', fixtures, '--model', 'slow=slow_leaky.py',
+  const { child, done } = startCli(['run', '--python-path', fixtures, '--model', `slow=${fixtures}slow_leaky.py`,
     '--model-options', 'slow={"delay":0.05}', '--partitions', '2', '--log-level', 'info']);
   let stderr = '';
   const pids: number[] = [];

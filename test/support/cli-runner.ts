@@ -13,9 +13,15 @@ export interface CliResult {
   stderr: string;
 }
 
+/** Where and with what environment the CLI runs (default: the repository root, this process's environment). */
+export interface CliSpawnOptions {
+  cwd?: string;
+  env?: NodeJS.ProcessEnv;
+}
+
 /** Start the CLI; `input` (if given) is written to stdin and stdin closed. */
-export function startCli(args: string[], input?: string | Buffer): { child: ChildProcess; done: Promise<CliResult> } {
-  const child = spawn(process.execPath, [cliPath, ...args], { stdio: ['pipe', 'pipe', 'pipe'], cwd: repoRoot });
+export function startCli(args: string[], input?: string | Buffer, options: CliSpawnOptions = {}): { child: ChildProcess; done: Promise<CliResult> } {
+  const child = spawn(process.execPath, [cliPath, ...args], { stdio: ['pipe', 'pipe', 'pipe'], cwd: options.cwd ?? repoRoot, env: options.env ?? process.env });
   const out: Buffer[] = [];
   const err: Buffer[] = [];
   child.stdout!.on('data', (c: Buffer) => out.push(c));
@@ -31,8 +37,8 @@ export function startCli(args: string[], input?: string | Buffer): { child: Chil
 }
 
 /** Run the CLI to completion. */
-export function runCli(args: string[], input: string | Buffer = ''): Promise<CliResult> {
-  return startCli(args, input).done;
+export function runCli(args: string[], input: string | Buffer = '', options: CliSpawnOptions = {}): Promise<CliResult> {
+  return startCli(args, input, options).done;
 }
 
 /** Parse JSON lines, ignoring blanks. */
@@ -41,7 +47,7 @@ export function jsonLines(text: string): Record<string, any>[] {
 }
 
 /** The summary line the CLI writes to stderr at exit. */
-export function summaryOf(stderr: string): Record<string, number> {
+export function summaryOf(stderr: string): Record<string, any> {
   const line = stderr.split('\n').reverse().find((l) => l.startsWith('{"summary"'));
   if (!line) throw new Error(`no summary line in stderr:\n${stderr.slice(-2000)}`);
   return JSON.parse(line).summary;

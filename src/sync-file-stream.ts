@@ -1,0 +1,26 @@
+/**
+ * A file opened for writing whose writes complete before `write` returns: error lines written to
+ * --errors survive a forced exit (a second Ctrl-C), which fs.WriteStream's queued writes would not.
+ */
+import { closeSync, openSync, writeSync } from 'node:fs';
+import { Writable } from 'node:stream';
+
+/** Open (truncate) `path` and return a Writable that writes synchronously; throws if it cannot be opened. */
+export function syncFileStream(path: string): Writable {
+  const fd = openSync(path, 'w');
+  return new Writable({
+    write(chunk: Buffer, _encoding, callback) {
+      try {
+        for (let done = 0; done < chunk.length;) done += writeSync(fd, chunk, done, chunk.length - done);
+      } catch (err) {
+        callback(err as Error);
+        return;
+      }
+      callback();
+    },
+    final(callback) {
+      try { closeSync(fd); } catch (err) { callback(err as Error); return; }
+      callback();
+    },
+  });
+}
