@@ -4,6 +4,7 @@
  * stage, and per-key order across a kill with one exclusive stage per shard stream.
  */
 import assert from 'node:assert/strict';
+import { join } from 'node:path';
 import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { fnv1a } from '../../src/partitioner.js';
@@ -15,7 +16,7 @@ const fixtures = fileURLToPath(new URL('../../../test/fixtures/models/', import.
 
 /** A stage running the fixture model `slow` (ms per message) as `consumer` of group `g`, from `source` to `sink`. */
 function stage(redis: TestRedis, consumer: string, { source = 'in', sink = 'out', ms = 3, extra = [] as string[] } = {}) {
-  return startStage(['run', '--python-path', fixtures, '--model', 'slow=slow.py', '--model-options', `slow={"ms":${ms}}`,
+  return startStage(['run', '--model', `slow=${join(fixtures, 'slow.py')}`, '--model-options', `slow={"ms":${ms}}`,
     '--partitions', '2', '--source', redis.url(source), '--group', 'g', '--consumer', consumer, '--sink', redis.url(sink),
     '--log-level', 'warn', ...extra]);
 }
