@@ -2,27 +2,27 @@
  * A stage fed by a consumer group: entries become messages, every output and error record goes
  * to its target, and an entry is acknowledged only after all of its records are stored.
  *
- * Each turn (the ranges the stage completed since the last one) is stored in order: records for
- * line targets and for streams on other servers first, then, on the source's server, one Lua
- * script holding the XADDs for streams there and the XACK of the turn's entries (store-script.ts:
- * atomic, and a refused XADD stops it before the XACK). When the
- * sink lives on the source's server (the usual setup), an entry's outputs and its
- * acknowledgement are stored together or not at all, so a stage killed at any moment leaves no
- * entry both output and pending. Turns are stored one after the other, so outputs of a key keep
- * the order the stage produced them in.
+ * Completed ranges are stored as turns, one turn at a time (a group commit: what completes while
+ * a turn is being stored goes in the next). A turn's records for line targets and for streams on
+ * other servers go first; then, on the source's server, one Lua script holds the XADDs for streams
+ * there and the XACK of the turn's entries (store-script.ts: atomic, and a refused XADD stops it
+ * before the XACK). When the sink lives on the source's server (the usual setup), an entry's
+ * outputs and its acknowledgement are stored together or not at all, so a stage killed at any
+ * moment leaves no entry both output and pending. Turns never overtake each other, so outputs of
+ * a key keep the order the stage produced them in.
  */
 import { isUtf8 } from 'node:buffer';
+import type { Writable } from 'node:stream';
 import { PoisonMessageError } from '../errors.js';
 import type { LineBatch } from '../line-reader.js';
 import type { Stage } from '../stage.js';
-import { retrying } from './redis-connection.js';
 import { EntryRecords, type TurnRecords } from './entry-records.js';
-import type { RedisSource, RedisSourceStats } from './redis-source.js';
-import type { StreamEntry } from './stream-entry.js';
-import type { Writable } from 'node:stream';
 import { LineTarget, toTarget, type RecordTarget } from './record-target.js';
+import { retrying } from './redis-connection.js';
 import { RedisSink } from './redis-sink.js';
+import type { RedisSource, RedisSourceStats } from './redis-source.js';
 import { runStoreScript } from './store-script.js';
+import type { StreamEntry } from './stream-entry.js';
 
 /** Records plus entries per store at most (one range may exceed it): bounds the arguments of one script call, and the records queued before the stage waits. */
 const STORE_LIMIT = 4096;
