@@ -103,8 +103,11 @@ test('without --sink outputs go to stdout; --errors FILE is appended to, never t
     assert.deepEqual(new Set(lines.map((l) => l.id)), new Set(ids.filter((_, i) => i !== 7)));
 
     const more = await addMessages(c, 'in', ['also bad']);
-    const second = startStage(args);
-    await waitFor('the new entry acknowledged', async () => (await pendingIds(c, 'in', 'g')).length === 0 && readFileSync(errorsFile, 'utf8').includes('also bad'));
+    const second = startStage([...args, '--progress', '--progress-interval', '100']);
+    let stderr = '';
+    second.child.stderr!.on('data', (d: Buffer) => { stderr += d.toString(); });
+    await waitFor('the new entry acknowledged, and a progress line', async () => (await pendingIds(c, 'in', 'g')).length === 0
+      && readFileSync(errorsFile, 'utf8').includes('also bad') && stderr.includes('{"progress"'));
     second.child.kill('SIGTERM');
     assert.equal((await second.done).code, 0);
     const errorLines = readFileSync(errorsFile, 'utf8').trim().split('\n').map((l) => JSON.parse(l));
@@ -123,6 +126,8 @@ test('bad usage: --group without --source, --source without --group, a malformed
     [['--source', 'redis://127.0.0.1:6379', '--group', 'g'], /must name exactly one stream/],
     [['--source', 'http://x/in', '--group', 'g'], /must start with redis:\/\//],
     [['--source', 'redis://127.0.0.1:1/in', '--group', 'g', '--claim-idle', 'soon'], /--claim-idle must be an integer/],
+    [['--source', 'redis://127.0.0.1:1/in', '--group', 'g', '--skip', '5'], /--skip has no meaning with --source/],
+    [['--sink', 'redis://127.0.0.1:1/out'], /--sink needs --source/],
   ] as const) {
     const { done } = startStage([...model, ...args]);
     const r = await done;
