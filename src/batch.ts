@@ -8,6 +8,7 @@
  */
 import { copyBytes } from './bytes.js';
 import type { ErrorRecord } from './errors.js';
+import type { StateChanges } from './state-table.js';
 
 /** Joins messages in a batch buffer. JSON text never holds a raw newline, so the split is unambiguous. */
 export const SEPARATOR = Buffer.from(',\n');
@@ -27,6 +28,8 @@ export interface Outcomes {
   table: Int32Array;
   data: Uint8Array;
   errors: ErrorRecord[];
+  /** The partition's state changes of this batch, in order (absent when nothing changed). */
+  state?: StateChanges;
 }
 
 export const NO_OUTPUT = -1;

@@ -36,6 +36,11 @@ Options:
   --progress, --no-progress   a progress line on stderr every interval (default: only when stderr is a terminal)
   --progress-interval MS      how often (default: 5000)
   --metrics-port PORT         serve Prometheus metrics on http://127.0.0.1:PORT/metrics during the run
+  --handlers FILE             an ES module whose named exports answer self.context.request(name, payload)
+  --host-request-timeout MS   how long a model's host request waits unless it names a timeout (default: 30000)
+  --max-state-bytes N         bytes of self.context.state per partition; a write beyond fails (default: 16 MiB)
+  --cache-max-entries N       entries in the shared cache before LRU eviction (default: 100000)
+  --cache-max-bytes N         bytes in the shared cache before LRU eviction (default: 64 MiB)
   --log-level LEVEL           trace, debug, info, warn, error, fatal or silent (default: warn)
   -h, --help                  this help
   -v, --version               the version
@@ -64,7 +69,7 @@ export class UsageError extends Error {
 export type Command =
   | { kind: 'help' }
   | { kind: 'version' }
-  | { kind: 'run'; options: StageOptions; errorsFile: string | null; run: RunFlags; redis: RedisCommand | null };
+  | { kind: 'run'; options: StageOptions; errorsFile: string | null; handlersFile: string | null; run: RunFlags; redis: RedisCommand | null };
 
 /** What the CLI itself does around the stage. */
 export interface RunFlags {
@@ -98,6 +103,11 @@ export function parseCommandLine(argv: string[]): Command {
         errors: { type: 'string' },
         'execute-timeout': { type: 'string' },
         'load-timeout': { type: 'string' },
+        handlers: { type: 'string' },
+        'host-request-timeout': { type: 'string' },
+        'max-state-bytes': { type: 'string' },
+        'cache-max-entries': { type: 'string' },
+        'cache-max-bytes': { type: 'string' },
         'log-level': { type: 'string' },
         skip: { type: 'string' },
         progress: { type: 'boolean' },
@@ -152,6 +162,10 @@ export function parseCommandLine(argv: string[]): Command {
     loadTimeoutMs: values['load-timeout'] === undefined ? undefined : integer('--load-timeout', values['load-timeout'], 86_400_000),
     logLevel: values['log-level'] ?? 'warn',
     nanAsNull: values['nan-as-null'] ?? false,
+    hostRequestTimeoutMs: optionalInteger('--host-request-timeout', values['host-request-timeout'], 86_400_000),
+    maxStateBytes: optionalInteger('--max-state-bytes', values['max-state-bytes'], 2 ** 32),
+    cacheMaxEntries: optionalInteger('--cache-max-entries', values['cache-max-entries'], 2 ** 32),
+    cacheMaxBytes: optionalInteger('--cache-max-bytes', values['cache-max-bytes'], 2 ** 40),
     metricsPort: values['metrics-port'] === undefined ? undefined : integer('--metrics-port', values['metrics-port'], 65535, 0),
   };
   if (values.progress && values['no-progress']) throw new UsageError('--progress and --no-progress contradict each other');
@@ -161,7 +175,11 @@ export function parseCommandLine(argv: string[]): Command {
     progressIntervalMs: values['progress-interval'] === undefined ? 5000 : integer('--progress-interval', values['progress-interval'], 3_600_000, 100),
   };
   const redis = redisArgs(values, (flag, text) => integer(flag, text, 86_400_000));
-  return { kind: 'run', options, errorsFile: redis === null ? values.errors ?? null : null, run, redis };
+  return { kind: 'run', options, errorsFile: redis === null ? values.errors ?? null : null, handlersFile: values.handlers ?? null, run, redis };
+}
+
+function optionalInteger(flag: string, text: string | undefined, max: number): number | undefined {
+  return text === undefined ? undefined : integer(flag, text, max);
 }
 
 function parseModel(text: string): ModelSpec {

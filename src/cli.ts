@@ -14,6 +14,7 @@ import { ProgressLine } from './progress-line.js';
 import { ResumePoint } from './resume-point.js';
 import { createStage, type Stage } from './stage.js';
 import { syncFileStream } from './sync-file-stream.js';
+import { loadHandlers } from './handlers-file.js';
 
 async function main(argv: string[]): Promise<number> {
   let command;
@@ -45,6 +46,15 @@ async function main(argv: string[]): Promise<number> {
     } catch (err) {
       process.stderr.write(`pystage: cannot open the --errors file: ${(err as Error).message}\n`);
       return 1;
+    }
+  }
+
+  if (command.handlersFile !== null) {
+    try {
+      command.options.handlers = await loadHandlers(command.handlersFile);
+    } catch (err) {
+      process.stderr.write(`pystage: ${(err as Error).message}\n`);
+      return 2;
     }
   }
 

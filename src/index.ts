@@ -6,6 +6,9 @@ export type { ModelSpec, PartitionStatus } from './worker-protocol.js';
 export * from './errors.js';
 export { fnv1a, Partitioner } from './partitioner.js';
 export { sampleModel } from './sample-models.js';
+export type { HostHandler, HostRequestContext } from './host-services.js';
+export { SharedCache, CacheValueTooLargeError, type CacheStats } from './shared-cache.js';
+export { loadHandlers } from './handlers-file.js';
 // Redis Streams through consumer groups (README "Redis Streams").
 export { redisSource, RedisSource, type RedisMessage, type RedisSourceStats } from './redis/redis-source.js';
 export type { RedisSourceOptions } from './redis/redis-options.js';

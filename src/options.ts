@@ -5,6 +5,7 @@ import { existsSync, statSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { dirname, isAbsolute, resolve } from 'node:path';
 import { InvalidOptionError } from './errors.js';
+import type { HostHandler } from './host-services.js';
 import type { ModelSpec } from './worker-protocol.js';
 
 /** What createStage accepts. Only `models` is required. */
@@ -67,6 +68,16 @@ export interface StageOptions {
    * see `Stage.metricsUrl`). Default: no server (`Stage.metrics()` still returns the text).
    */
   metricsPort?: number;
+  /** Handlers a model reaches with `self.context.request(name, payload)`: name to `(payload, context) => value`. Default none. */
+  handlers?: Record<string, HostHandler>;
+  /** How long a model's host request waits for its answer, unless it passes its own timeout. Default 30 s. */
+  hostRequestTimeoutMs?: number;
+  /** Bytes one partition's state (`self.context.state`, all models) may take; a write beyond fails its message. Default 16 MiB. */
+  maxStateBytes?: number;
+  /** Entries the shared cache (`self.context.cache`, `stage.cache`) holds before evicting the least recently used. Default 100,000. */
+  cacheMaxEntries?: number;
+  /** Bytes (keys and JSON values) the shared cache holds before evicting the least recently used. Default 64 MiB. */
+  cacheMaxBytes?: number;
 }
 
 /** Options after validation, every default filled in. */
@@ -98,6 +109,11 @@ const defaults = {
   maxAttempts: 3,
   logLevel: 'warn',
   nanAsNull: false,
+  handlers: {},
+  hostRequestTimeoutMs: 30_000,
+  maxStateBytes: 16 * 1024 * 1024,
+  cacheMaxEntries: 100_000,
+  cacheMaxBytes: 64 * 1024 * 1024,
 } as const;
 
 const logLevels = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'];
@@ -170,7 +186,26 @@ export function resolveOptions(options: StageOptions): ResolvedOptions {
   }
   if (typeof resolved.keyField !== 'string' || resolved.keyField === '') throw new InvalidOptionError('keyField must be a non-empty string');
   if (typeof resolved.nanAsNull !== 'boolean') throw new InvalidOptionError(`nanAsNull must be true or false; got ${JSON.stringify(resolved.nanAsNull)}`);
+  positiveInt('hostRequestTimeoutMs', resolved.hostRequestTimeoutMs);
+  positiveInt('cacheMaxEntries', resolved.cacheMaxEntries);
+  positiveInt('cacheMaxBytes', resolved.cacheMaxBytes);
+  positiveInt('maxStateBytes', resolved.maxStateBytes);
+  // The whole state travels in one restoreState frame.
+  if (resolved.maxStateBytes > Math.floor(resolved.maxFrameBytes / 2)) {
+    throw new InvalidOptionError(`maxStateBytes (${resolved.maxStateBytes}) must be at most half of maxFrameBytes (${resolved.maxFrameBytes}): the whole state is restored in one frame`);
+  }
+  checkHandlers(resolved.handlers);
   return resolved;
+}
+
+/** Handlers must be an object of functions. */
+function checkHandlers(handlers: unknown): void {
+  if (handlers === null || typeof handlers !== 'object' || Array.isArray(handlers)) {
+    throw new InvalidOptionError('handlers must be an object of functions: { name: (payload, context) => value }');
+  }
+  for (const [name, fn] of Object.entries(handlers)) {
+    if (typeof fn !== 'function') throw new InvalidOptionError(`handler "${name}" must be a function (payload, context) => value; got ${typeof fn}`);
+  }
 }
 
 /** Check one model spec's shape; used at construction and by addModel/updateModel. */

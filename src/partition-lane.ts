@@ -7,12 +7,14 @@
  * with load. It is closed earlier when it reaches its count limit (maxBatch, lowered for slow models
  * so that a batch takes about `batchTargetMs`), or `maxBatchBytes`.
  */
+import type { MessagePort } from 'node:worker_threads';
 import { Piscina } from 'piscina';
 import { Batch } from './batch.js';
 import { errorFromRecord, PartitionFailedError, toErrorRecord } from './errors.js';
 import { PipelineQueue } from './pipeline-queue.js';
 import { killProcessGroup } from './process-group.js';
 import { Room } from './room.js';
+import type { StateChanges } from './state-table.js';
 import type { ExecTask, ExecValue, RecoveryCounts, WorkerReply, WorkerTask } from './worker-protocol.js';
 
 /** Messages in a batch before the model's speed is measured. */
@@ -53,8 +55,10 @@ export interface LaneOptions {
   maxInFlightBytes: number;
   /** About how long the queued and in-flight messages may take to run, at the measured speed. */
   maxInFlightMs: number;
-  /** The start task for a replacement worker thread (current interpreter and models). */
+  /** The start task for a replacement worker thread (current interpreter, models, state and host port). */
   startTask: () => WorkerTask;
+  /** A delivered batch changed the partition's state: keep the main thread's mirror in step. */
+  onStateChanges?: (changes: StateChanges) => void;
 }
 
 /** One partition's queue, pool and in-order delivery. */
@@ -232,7 +236,7 @@ export class PartitionLane {
 
   /** One Piscina task; a batch's bytes are copied into memory of their own and transferred. */
   private runOnce(job: Job): Promise<WorkerReply<unknown>> {
-    if ('task' in job) return this.pool.run(job.task);
+    if ('task' in job) return this.pool.run(job.task, transferOf(job.task));
     const { batch } = job;
     const data = Buffer.allocUnsafeSlow(batch.length);
     batch.buf.copy(data, 0, 0, batch.length);
@@ -250,7 +254,8 @@ export class PartitionLane {
     killProcessGroup(this.serverPid);
     this.threadReplacements++;
     try {
-      return await this.pool.run(this.options.startTask()) as WorkerReply<unknown>;
+      const task = this.options.startTask();
+      return await this.pool.run(task, transferOf(task)) as WorkerReply<unknown>;
     } catch (err) {
       const error = new PartitionFailedError(`partition ${this.partition}: its worker thread could not be replaced: ${(err as Error).message}`, { partition: this.partition });
       return { ok: false, error: toErrorRecord(error), restarts: this.restarts, serverPid: this.serverPid };
@@ -267,8 +272,13 @@ export class PartitionLane {
         continue;
       }
       const { batch, sink } = job;
-      if (reply.ok) batch.outcomes = reply.value as ExecValue;
-      else batch.failAll(reply.error);
+      if (reply.ok) {
+        batch.outcomes = reply.value as ExecValue;
+        // In the order batches are delivered: the mirror is the state as of the last emitted output.
+        if (batch.outcomes.state !== undefined) this.options.onStateChanges?.(batch.outcomes.state);
+      } else {
+        batch.failAll(reply.error);
+      }
       this.messages -= batch.count;
       this.sentMessages -= batch.count;
       this.bytes -= batch.length;
@@ -276,6 +286,11 @@ export class PartitionLane {
     }
     if (this.messages < this.messageLimit / 2 && this.bytes < this.options.maxInFlightBytes / 2) this.room.open();
   }
+}
+
+/** A start task's port moves to the worker thread. */
+function transferOf(task: WorkerTask): { transferList: MessagePort[] } | undefined {
+  return task.op === 'start' && task.host ? { transferList: [task.host.port] } : undefined;
 }
 
 /** The typed error of a failed reply. */

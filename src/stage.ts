@@ -15,7 +15,11 @@ import { rmSync } from 'node:fs';
 import { Duplex, PassThrough, Readable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import { Piscina } from 'piscina';
-import { PartitionsError, StageClosedError, errorFromRecord } from './errors.js';
+import { InvalidOptionError, PartitionsError, StageClosedError, errorFromRecord } from './errors.js';
+import { registerContextMetrics } from './context-metrics.js';
+import { HostServices } from './host-services.js';
+import { SharedCache } from './shared-cache.js';
+import { StateTable } from './state-table.js';
 import type { LineBatch } from './line-reader.js';
 import { createLogger } from './logger.js';
 import { mathThreadsPerServer } from './math-threads.js';
@@ -30,7 +34,7 @@ import { createSpoolDir, removeOrphanedSpoolDirs } from './spool-dir.js';
 import { toRecords, type StageRecord } from './records.js';
 import type { BatchRange } from './ordered-merge.js';
 import { StageRun } from './stage-run.js';
-import type { ModelSpec, PartitionStatus, WorkerConfig, WorkerReply, WorkerTask } from './worker-protocol.js';
+import type { ModelSpec, PartitionHost, PartitionStatus, WorkerConfig, WorkerReply, WorkerTask } from './worker-protocol.js';
 
 export { StageOutput, type StageFailure, type StageRecord } from './records.js';
 
@@ -54,6 +58,16 @@ export interface StageStats {
   restarts: number;
   seconds: number;
   msgPerSec: number;
+  /** Bytes and keys of every partition's state (`self.context.state`), as of the last emitted outputs. */
+  stateBytes: number;
+  stateKeys: number;
+  /** The shared cache: entries, bytes, and entries evicted to stay within its limits. */
+  cacheEntries: number;
+  cacheBytes: number;
+  cacheEvictions: number;
+  /** Host requests (`self.context.request`) answered, and those answered with an error (cache errors too). */
+  hostRequests: number;
+  hostRequestErrors: number;
 }
 
 const serverScript = fileURLToPath(new URL('../../py/server.py', import.meta.url));
@@ -86,6 +100,11 @@ export class Stage {
   private readonly killLeftovers = () => this.killServers();
   private readonly metrics: StageMetrics | null;
   private servedAt: string | null = null;
+  /** The cache every partition's models and the host share (`self.context.cache` in Python). */
+  readonly cache: SharedCache;
+  private readonly host: HostServices;
+  /** Each partition's state as of its last delivered batch: survives its worker thread. */
+  private readonly states: StateTable[] = [];
 
   /** @internal Use createStage. */
   constructor(private readonly options: ResolvedOptions) {
@@ -102,6 +121,27 @@ export class Stage {
     const orphans = removeOrphanedSpoolDirs();
     if (orphans.length > 0) this.logger.info({ removed: orphans }, 'removed spool directories of pystage processes that are gone');
     this.spoolDir = createSpoolDir();
+    this.cache = new SharedCache(options.cacheMaxEntries, options.cacheMaxBytes);
+    this.host = new HostServices(options.handlers, this.cache, this.logger);
+    if (this.metrics) {
+      registerContextMetrics(this.metrics.registry, {
+        states: () => this.states.map((s, partition) => ({ partition, bytes: s.bytes, keys: s.keys })),
+        cache: () => this.cache.stats(),
+        hostRequests: () => this.host.stats(),
+      });
+    }
+  }
+
+  /** A read-only snapshot of a partition's state: model name to { key: value }, as of its last emitted output. */
+  state(partition: number): Record<string, Record<string, unknown>> {
+    const table = this.states[partition];
+    if (table === undefined) throw new InvalidOptionError(`there is no partition ${partition}: partitions are 0 to ${this.states.length - 1}`);
+    return table.read();
+  }
+
+  /** What a partition's (new) worker thread starts with: a port to the host, and the state to restore. */
+  private partitionHost(partition: number): PartitionHost {
+    return { port: this.host.connect(), state: this.states[partition]!.snapshot() };
   }
 
   /** Where Prometheus metrics are served (`metricsPort`), e.g. `http://127.0.0.1:9464/metrics`; null when not. */
@@ -126,7 +166,10 @@ export class Stage {
         spoolDir: this.spoolDir, inlineLimit: o.inlineLimit, maxFrameBytes: o.maxFrameBytes,
         executeTimeoutMs: o.executeTimeoutMs, loadTimeoutMs: o.loadTimeoutMs, startTimeoutMs: o.startTimeoutMs, maxAttempts: o.maxAttempts,
         logLevel: o.logLevel, nanAsNull: o.nanAsNull, mathThreads: mathThreadsPerServer(o.partitions),
+        keyField: o.keyField, maxStateBytes: o.maxStateBytes, hostRequestTimeoutMs: o.hostRequestTimeoutMs,
       };
+      const state = new StateTable();
+      this.states.push(state);
       const pool = new Piscina({
         filename: workerFile, workerData: config,
         minThreads: 1, maxThreads: 1, idleTimeout: Infinity, atomics: 'disabled',
@@ -137,7 +180,8 @@ export class Stage {
       this.lanes.push(new PartitionLane(pool, {
         partition, maxBatch: o.maxBatch, maxBatchBytes: o.maxBatchBytes, batchTargetMs: o.batchTargetMs,
         pipelineDepth: o.pipelineDepth, maxInFlight: o.maxInFlight, maxInFlightBytes: o.maxInFlightBytes, maxInFlightMs: o.maxInFlightMs,
-        startTask: () => ({ op: 'start', python: this.python, models: this.models }),
+        startTask: () => ({ op: 'start', python: this.python, models: this.models, host: this.partitionHost(partition) }),
+        onStateChanges: (changes) => state.apply(changes),
       }));
     }
     let executable: string;
@@ -148,7 +192,7 @@ export class Stage {
       throw err;
     }
     this.python = executable;
-    const replies = await Promise.all(this.lanes.map((lane) => lane.command({ op: 'start', python: executable, models: this.models })));
+    const replies = await Promise.all(this.lanes.map((lane) => lane.command({ op: 'start', python: executable, models: this.models, host: this.partitionHost(lane.partition) })));
     const failure = replies.map(replyFailure).find((e) => e !== null);
     if (failure) {
       await this.shutdown();
@@ -206,6 +250,7 @@ export class Stage {
   async removeModel(name: string): Promise<void> {
     await this.broadcast({ op: 'removeModel', name });
     this.models = this.models.filter((m) => m.name !== name);
+    for (const state of this.states) state.drop(name);
   }
 
   /** Call a model's `init(dataFile)` on every partition. */
@@ -224,7 +269,14 @@ export class Stage {
   stats(): StageStats {
     const seconds = (performance.now() - this.startedAt) / 1000;
     const restarts = this.lanes.reduce((sum, lane) => sum + lane.restarts, 0);
-    return { ...this.counts, restarts, seconds, msgPerSec: seconds > 0 ? this.counts.in / seconds : 0 };
+    const cache = this.cache.stats();
+    const host = this.host.stats();
+    return {
+      ...this.counts, restarts, seconds, msgPerSec: seconds > 0 ? this.counts.in / seconds : 0,
+      stateBytes: this.states.reduce((sum, s) => sum + s.bytes, 0), stateKeys: this.states.reduce((sum, s) => sum + s.keys, 0),
+      cacheEntries: cache.entries, cacheBytes: cache.bytes, cacheEvictions: cache.evictions,
+      hostRequests: host.calls + host.cacheOps, hostRequestErrors: host.failed,
+    };
   }
 
   /** Every partition's queued and in-flight messages right now. */
@@ -247,6 +299,7 @@ export class Stage {
     await Promise.all(this.lanes.map((lane) => lane.command({ op: 'stop' })));
     await Promise.all(this.pools.map((pool) => pool.destroy()));
     await this.metrics?.close();
+    this.host.close();
     this.killServers();
     process.off('exit', this.killLeftovers);
     rmSync(this.spoolDir, { recursive: true, force: true });

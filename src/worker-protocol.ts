@@ -2,8 +2,10 @@
  * What the main thread and a partition worker say to each other through Piscina.
  * Errors travel as ErrorRecord (Piscina drops error classes); see errors.ts.
  */
+import type { MessagePort } from 'node:worker_threads';
 import type { Outcomes } from './batch.js';
 import type { ErrorRecord } from './errors.js';
+import type { StateSnapshot } from './state-table.js';
 
 /** A Python model as the stage knows it: enough to load it again after a restart. */
 export interface ModelSpec {
@@ -44,12 +46,27 @@ export interface WorkerConfig {
   nanAsNull: boolean;
   /** Threads for numpy's BLAS/OpenMP in each server (see math-threads.ts). */
   mathThreads: number;
+  /** The message field holding the key (a host request's context names the message's key). */
+  keyField: string;
+  /** The partition's state may take this many bytes (the server refuses a write beyond it). */
+  maxStateBytes: number;
+  /** How long a model's host request waits for its answer unless it names its own timeout. */
+  hostRequestTimeoutMs: number;
+}
+
+/**
+ * What a (replacement) worker thread gets from the main thread with its start task: the port to
+ * the host's handlers and cache, and the partition's state as of its last emitted output.
+ */
+export interface PartitionHost {
+  port: MessagePort;
+  state: StateSnapshot;
 }
 
 /** One task from the main thread to a partition worker. */
 export type WorkerTask =
   /** Start the partition's server with these models (sent again if Piscina replaced a crashed thread). */
-  | { op: 'start'; python: string; models: ModelSpec[] }
+  | { op: 'start'; python: string; models: ModelSpec[]; host?: PartitionHost }
   | ExecTask
   | { op: 'addModel' | 'updateModel'; spec: ModelSpec }
   | { op: 'removeModel'; name: string }

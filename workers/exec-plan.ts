@@ -13,6 +13,7 @@ import { batchFrame, commandRequest } from '../src/protocol/requests.js';
 import type { ExecTask } from '../src/worker-protocol.js';
 import { itemError, mapOutput, OutcomeTable, replyError } from './reply-map.js';
 import type { SpoolFiles } from './spool-files.js';
+import type { StateChanges } from '../src/state-table.js';
 
 /** One request to the server, kept until it is answered or given up. */
 export interface Operation {
@@ -36,6 +37,8 @@ export interface Operation {
   timeoutMs?: number;
   /** The error when it is given up for hanging or for crashing its server too often; default: poison. */
   failure?(hung: boolean, crashes: number): PystageError;
+  /** For a host request made while this runs: the model, and the key of its message at `index`. */
+  context?(index: number): { model: string; key: unknown };
 }
 
 /** What a plan needs from the runtime. */
@@ -44,10 +47,26 @@ export interface ExecEnv {
   inlineLimit: number;
   maxFrameBytes: number;
   spool: SpoolFiles;
+  /** The key field's name, as bytes (a host request's context reads the message's key). */
+  keyName: Uint8Array;
   submit(operation: Operation): void;
+  /** Apply a reply's State value (payload[start, end)) to the partition's state; the changes made. */
+  applyState(model: string, payload: Buffer, start: number, end: number): StateChanges;
 }
 
-const RESULT_ERROR_FILE = [Buffer.from('Result'), Buffer.from('Error'), Buffer.from('OutputFile')];
+const RESULT_ERROR_FILE = [Buffer.from('Result'), Buffer.from('Error'), Buffer.from('OutputFile'), Buffer.from('State')];
+
+/** The key of message i of a task (parsed; null when it has none), for a host request's context. */
+function keyOf(task: ExecTask, i: number, env: ExecEnv): unknown {
+  const spans = new Int32Array(2);
+  scanObject(task.data, task.spans[2 * i]!, task.spans[2 * i + 1]!, [env.keyName], spans);
+  if (spans[0]! < 0) return null;
+  try {
+    return JSON.parse(Buffer.from(task.data.buffer, task.data.byteOffset, task.data.length).toString('utf8', spans[0]!, spans[1]!));
+  } catch {
+    return null;
+  }
+}
 
 /** Run an exec task through `models` (every model, or each message's route); resolves with its Outcomes. */
 export async function runExec(task: ExecTask, models: string[], env: ExecEnv): Promise<Outcomes> {
@@ -63,11 +82,18 @@ export async function runExec(task: ExecTask, models: string[], env: ExecEnv): P
   const work: Promise<void>[] = [];
   models.forEach((model, m) => {
     const slotOf = routes === null ? (i: number) => i * width + m : (i: number) => i;
-    const inline: number[] = [];
+    // Requests are submitted in message order (a message over the inline limit ends the batch before
+    // it), so a model sees its messages in order, and so does its partition state.
+    let inline: number[] = [];
     for (let i = 0; i < task.count; i++) {
       if (routes !== null && routes[i] !== model) continue;
-      if (task.spans[2 * i + 1]! - task.spans[2 * i]! > env.inlineLimit) work.push(fileRun(task, model, i, slotOf(i), table, env));
-      else inline.push(i);
+      if (task.spans[2 * i + 1]! - task.spans[2 * i]! > env.inlineLimit) {
+        if (inline.length > 0) work.push(batchRun(task, model, inline, slotOf, table, env));
+        inline = [];
+        work.push(fileRun(task, model, i, slotOf(i), table, env));
+      } else {
+        inline.push(i);
+      }
     }
     if (inline.length > 0) work.push(batchRun(task, model, inline, slotOf, table, env));
   });
@@ -102,6 +128,7 @@ function batchRun(task: ExecTask, model: string, items: number[], slotOf: (i: nu
         for (const i of part) table.error(slotOf(i), record);
         settled(part.length);
       },
+      context: (k) => ({ model, key: keyOf(task, part[k] ?? part[0]!, env) }),
       split: part.length > 1 ? (done) => {
         // The first `done` finished before the break (their replies were lost): they go again as one batch.
         // Any of the rest may be the culprit: each goes alone, as a suspect.
@@ -122,6 +149,8 @@ async function mapBatchReply(payload: Buffer, model: string, items: number[], sl
     return;
   }
   const reply = readLeanBatchReply(payload, items.length);
+  // First, before anything awaits: replies change the state in the order they arrive.
+  if (reply.stateStart >= 0) table.stateChanges(env.applyState(model, payload, reply.stateStart, reply.stateEnd));
   const base = table.addPiece(payload);
   for (let k = 0; k < items.length; k++) mapOutput(table, slotOf(items[k]!), payload, base, reply.spans[2 * k]!, reply.spans[2 * k + 1]!);
   for (const [k, code, error] of reply.errors) table.error(slotOf(items[k]!), itemError(code, error, env.partition, model));
@@ -139,20 +168,29 @@ async function mapBatchReply(payload: Buffer, model: string, items: number[], sl
 async function fileRun(task: ExecTask, model: string, i: number, slot: number, table: OutcomeTable, env: ExecEnv): Promise<void> {
   const path = env.spool.writeInput(task.data.subarray(task.spans[2 * i]!, task.spans[2 * i + 1]!));
   try {
+    const spans = new Int32Array(8);
+    let isObject = false;
     const payload = await new Promise<Buffer | PystageError>((resolve) => env.submit({
       crashes: 0,
       messages: 1,
       frame: (id, checksum) => encodeFrame(commandRequest('executeModel', id, { ModelName: model, InputFile: path }), env.maxFrameBytes, checksum),
-      settle: resolve,
+      settle: (reply) => {
+        // The state changes now, in reply order (not after the await below).
+        isObject = scanObject(reply, 0, reply.length, RESULT_ERROR_FILE, spans) === Scan.OBJECT;
+        if (isObject && spans[6]! >= 0) {
+          table.stateChanges(env.applyState(model, reply, spans[6]!, spans[7]!));
+        }
+        resolve(reply);
+      },
       giveUp: resolve,
+      context: () => ({ model, key: keyOf(task, i, env) }),
     }));
     if (payload instanceof PystageError) {
       table.error(slot, payload.toRecord());
       return;
     }
     const head = readReplyHead(payload);
-    const spans = new Int32Array(6);
-    if (scanObject(payload, 0, payload.length, RESULT_ERROR_FILE, spans) !== Scan.OBJECT) throw new Error('executeModel reply is not a JSON object');
+    if (!isObject) throw new Error('executeModel reply is not a JSON object');
     if (head.code < 0) {
       const error = JSON.parse(payload.subarray(spans[2], spans[3]).toString('utf8')) as ReplyError;
       table.error(slot, itemError(head.code, error, env.partition, model));

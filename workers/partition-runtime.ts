@@ -22,8 +22,11 @@ import type { Logger } from '../src/logger.js';
 import { PipelineQueue } from '../src/pipeline-queue.js';
 import { encodeFrame, type CommandName, type ReplyError } from '../src/protocol/index.js';
 import { readReplyHead } from '../src/protocol/replies.js';
-import { commandRequest } from '../src/protocol/requests.js';
-import type { ExecTask, ModelSpec, RecoveryCounts, WorkerConfig } from '../src/worker-protocol.js';
+import { commandRequest, hostReplyPayload, restoreStateRequest } from '../src/protocol/requests.js';
+import type { ExecTask, ModelSpec, PartitionHost, RecoveryCounts, WorkerConfig } from '../src/worker-protocol.js';
+import type { HostResult } from '../src/host-services.js';
+import { HostLink, parseHostRequest } from './host-link.js';
+import { PartitionState } from './partition-state.js';
 import { runExec, type ExecEnv, type Operation } from './exec-plan.js';
 import { ModelRegistry } from './model-registry.js';
 import { PythonServerProcess } from './python-server-process.js';
@@ -56,19 +59,29 @@ export class PartitionRuntime {
   private readonly registry = new ModelRegistry();
   private readonly env: ExecEnv;
   private logger: Logger;
+  /** The partition's state (the worker owns it): changed by replies, restored onto every new connection. */
+  private readonly partitionState = new PartitionState();
+  /** The way to the host's handlers and cache; null when started without one (no host requests). */
+  private link: HostLink | null = null;
 
   private constructor(private readonly config: RuntimeConfig, private readonly baseLogger: Logger) {
     this.logger = baseLogger;
     this.env = {
       partition: config.partition, inlineLimit: config.inlineLimit, maxFrameBytes: config.maxFrameBytes,
       spool: new SpoolFiles(config.spoolDir, config.partition),
+      keyName: Buffer.from(config.keyField),
       submit: (operation) => this.submit(operation),
+      applyState: (model, payload, start, end) => this.partitionState.applyReply(model, payload, start, end),
     };
   }
 
   /** Start the server, connect, say hello and load the stage's models; rejects with a typed error. */
-  static async start(config: RuntimeConfig, models: ModelSpec[], logger: Logger): Promise<PartitionRuntime> {
+  static async start(config: RuntimeConfig, models: ModelSpec[], logger: Logger, host?: PartitionHost): Promise<PartitionRuntime> {
     const runtime = new PartitionRuntime(config, logger);
+    if (host) {
+      runtime.partitionState.table.load(host.state);
+      runtime.link = new HostLink(host.port);
+    }
     try {
       // Models still to load: each one moves into the registry once loaded, so a retry after a kill
       // replays those and loads the rest.
@@ -111,6 +124,7 @@ export class PartitionRuntime {
   async removeModel(name: string): Promise<unknown> {
     const result = await this.command('removeModel', { ModelName: name });
     this.registry.delete(name);
+    this.partitionState.table.drop(name);
     return result;
   }
 
@@ -137,6 +151,7 @@ export class PartitionRuntime {
     }
     this.stopping = true;
     this.state = 'stopped';
+    this.link?.close();
     this.giveUpAll(new PartitionFailedError(`partition ${this.config.partition} is stopped`, { partition: this.config.partition }));
     this.connection?.close();
     const server = this.server;
@@ -215,7 +230,7 @@ export class PartitionRuntime {
       this.queue.markSent();
       if (operation.sentBefore) this.recoveries.reexecuted += operation.messages ?? 0;
       operation.sentBefore = true;
-      connection.send(id, frame, operation.timeoutMs).then((payload) => {
+      connection.send(id, frame, operation.timeoutMs, operation).then((payload) => {
         this.queue.answer(operation);
         operation.settle(payload);
         this.pump();
@@ -390,11 +405,46 @@ export class PartitionRuntime {
     connection.onBroken((err) => {
       if (this.connection === connection) this.onBroken(err);
     });
+    connection.onHostRequest((payload, tag) => void this.onHostRequest(connection, payload, tag as Operation | undefined));
     const progressMs = Math.max(10, Math.min(1000, Math.floor(this.config.executeTimeoutMs / 5)));
-    const hello = parseReply(await this.request(connection, 'hello', { Token: server.token, Progress: progressMs, Checksum: 'crc32' }));
-    if (hello.Code !== 0) throw replyError(hello.Code, hello.Error, this.config.partition, undefined, 'hello');
+    const c = this.config;
+    const hello = parseReply(await this.request(connection, 'hello', {
+      Token: server.token, Progress: progressMs, Checksum: 'crc32', Partition: c.partition, State: { MaxBytes: c.maxStateBytes },
+      ...(this.link ? { Host: { TimeoutMs: c.hostRequestTimeoutMs } } : {}),
+    }));
+    if (hello.Code !== 0) throw replyError(hello.Code, hello.Error, c.partition, undefined, 'hello');
     // A server that did not echo the option keeps MD5 (protocol v1's default) both ways.
     if ((hello.Result as { Checksum?: unknown } | undefined)?.Checksum === 'crc32') connection.checksum = 'crc32';
+    // Every new connection starts from the state as of the last reply that arrived: a server that ran
+    // requests whose replies were lost (or a fresh one) forgets what they did.
+    const id = connection.takeId();
+    const restoreFrame = encodeFrame(restoreStateRequest(id, this.partitionState.table.toJson()), c.maxFrameBytes, connection.checksum);
+    const restored = parseReply(await connection.send(id, restoreFrame));
+    if (restored.Code !== 0) throw replyError(restored.Code, restored.Error, c.partition, undefined, 'restoreState');
+  }
+
+  /** A model asks the host (while the head request runs): forward it, and send the answer back on that connection. */
+  private async onHostRequest(connection: ServerConnection, payload: Buffer, running: Operation | undefined): Promise<void> {
+    let seq = 0;
+    let answer: HostResult;
+    try {
+      const request = parseHostRequest(payload);
+      seq = request.seq;
+      const context = running?.context?.(request.index) ?? { model: '', key: null };
+      answer = this.link === null
+        ? { ok: false, type: 'HostRequestsDisabled', message: 'this partition has no host to ask' }
+        : await this.link.ask({ kind: request.kind, name: request.name, payload: request.payload, ttlMs: request.ttlMs, partition: this.config.partition, model: context.model, key: context.key });
+    } catch (err) {
+      answer = { ok: false, type: 'BadHostRequest', message: (err as Error).message };
+    }
+    let frame: Buffer;
+    try {
+      frame = encodeFrame(hostReplyPayload(seq, answer), this.config.maxFrameBytes, connection.checksum);
+    } catch (err) {
+      // An answer too big for a frame fails the model's request, not the connection.
+      frame = encodeFrame(hostReplyPayload(seq, { ok: false, type: 'HostAnswerTooLarge', message: (err as Error).message }), this.config.maxFrameBytes, connection.checksum);
+    }
+    connection.answerHost(frame);
   }
 
   /** Load a model (or run its init) outside the queue, at start: a refusal is the start's error. */

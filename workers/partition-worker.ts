@@ -18,8 +18,15 @@ let starting: Promise<PartitionRuntime> | null = null;
 // A child process outlives its worker thread unless killed: kill it by pid when the thread goes.
 process.on('exit', () => runtime?.killSync());
 
-/** Handle one task from the main thread; failures are returned as records, never thrown. */
+/**
+ * Handle one task from the main thread; failures are returned as records, never thrown, but for one:
+ * a batch that reaches a thread nobody started (Piscina's replacement of a thread that died, before
+ * the lane's start task) is rejected, so that the lane resends it once the thread is started.
+ */
 export default async function handleTask(task: WorkerTask): Promise<WorkerReply<unknown>> {
+  if (task.op === 'exec' && runtime === null && starting === null) {
+    throw new Error(`partition ${config.partition}: this worker thread was not started yet`);
+  }
   try {
     if (task.op === 'exec') {
       const r = runtime ?? await starting;
@@ -38,7 +45,7 @@ export default async function handleTask(task: WorkerTask): Promise<WorkerReply<
 
 async function run(task: WorkerTask): Promise<unknown> {
   if (task.op === 'start') {
-    starting ??= PartitionRuntime.start({ ...config, python: task.python }, task.models, logger).then((r) => {
+    starting ??= PartitionRuntime.start({ ...config, python: task.python }, task.models, logger, task.host).then((r) => {
       runtime = r;
       logger.info({ uniq: r.uniq, serverPid: r.serverPid }, 'partition ready');
       return r;

@@ -9,6 +9,7 @@ import {
 } from '../src/errors.js';
 import { isNull } from '../src/json-scan.js';
 import { ReplyCode, type ReplyError } from '../src/protocol/index.js';
+import type { StateChanges } from '../src/state-table.js';
 
 /** The outcomes of one exec task as they arrive, in any order; `finish` packs them. */
 export class OutcomeTable {
@@ -16,6 +17,7 @@ export class OutcomeTable {
   private readonly pieces: Uint8Array[] = [];
   private bytes = 0;
   private readonly errors: ErrorRecord[] = [];
+  private state: StateChanges | null = null;
 
   constructor(private readonly models: string[], private readonly width: number, count: number) {
     // Its own ArrayBuffer (never pooled): transferable. Every slot is set before finish().
@@ -44,6 +46,13 @@ export class OutcomeTable {
     this.errors.push(error);
   }
 
+  /** Keep the state changes of one reply, for the main thread's mirror. */
+  stateChanges(changes: StateChanges): void {
+    if (changes.length === 0) return;
+    if (this.state === null) this.state = changes;
+    else for (const c of changes) this.state.push(c);
+  }
+
   /** The packed Outcomes; `data` and `table` own their memory, so they can be transferred. */
   finish(): Outcomes {
     const data = Buffer.allocUnsafeSlow(this.bytes);
@@ -52,7 +61,9 @@ export class OutcomeTable {
       data.set(piece, at);
       at += piece.length;
     }
-    return { models: this.models, width: this.width, table: this.table, data, errors: this.errors };
+    const outcomes: Outcomes = { models: this.models, width: this.width, table: this.table, data, errors: this.errors };
+    if (this.state !== null) outcomes.state = this.state;
+    return outcomes;
   }
 }
 

@@ -34,6 +34,8 @@ interface Pending {
   timeoutMs: number;
   resolve: (payload: Buffer) => void;
   reject: (err: Error) => void;
+  /** The sender's own reference for this request (handed to the host request listener). */
+  tag: unknown;
 }
 
 export interface ConnectionOptions {
@@ -58,6 +60,10 @@ export class ServerConnection {
   private readonly watchdog: NodeJS.Timeout;
   private readonly decoder: FrameDecoder;
   private brokenListener: (err: ConnectionBrokenError) => void = () => {};
+  private hostRequestListener: (payload: Buffer, tag: unknown) => void = () => {};
+  /** Host requests of the server not answered yet, and until when the longest may wait (its timeout). */
+  private hostOpen = 0;
+  private hostUntil = 0;
 
   private constructor(private readonly socket: Socket, private readonly options: ConnectionOptions) {
     this.decoder = new FrameDecoder({
@@ -97,6 +103,23 @@ export class ServerConnection {
     this.brokenListener = listener;
   }
 
+  /**
+   * Called with each hostRequest frame (a model asking the host while the head request runs). Until
+   * it is answered (`answerHost`), or its timeout passed, the head's deadline does not run: time a model
+   * waits on the host is not time it is stuck.
+   */
+  onHostRequest(listener: (payload: Buffer, tag: unknown) => void): void {
+    this.hostRequestListener = listener;
+  }
+
+  /** Send the hostReply frame of a host request (dropped when the connection broke meanwhile). */
+  answerHost(frame: Buffer): void {
+    if (this.hostOpen > 0) this.hostOpen--;
+    if (this.broken) return;
+    this.lastSign = performance.now();
+    this.socket.write(frame);
+  }
+
   /** Take the next request id; the request built with it must be sent next with `send`. */
   takeId(): number {
     return this.nextId++;
@@ -105,12 +128,13 @@ export class ServerConnection {
   /**
    * Send one framed request carrying `id` (from takeId); resolves with the reply's payload bytes.
    * `timeoutMs` replaces `requestTimeoutMs` for this request (loading a model has a limit of its own).
+   * `tag` is the caller's reference for it, given back with a host request made while it runs.
    */
-  send(id: number, frame: Buffer, timeoutMs = this.options.requestTimeoutMs): Promise<Buffer> {
+  send(id: number, frame: Buffer, timeoutMs = this.options.requestTimeoutMs, tag?: unknown): Promise<Buffer> {
     if (this.broken) return Promise.reject(this.broken);
     return new Promise((resolve, reject) => {
       if (this.pending.size === 0) this.startHead();
-      this.pending.push({ id, timeoutMs, resolve, reject });
+      this.pending.push({ id, timeoutMs, resolve, reject, tag });
       this.pending.markSent();
       this.socket.write(frame);
     });
@@ -142,6 +166,13 @@ export class ServerConnection {
       return;
     }
     this.lastSign = performance.now();
+    if (head.code === ReplyCode.HOST_REQUEST && head.cmd === 'hostRequest') {
+      this.hostOpen++;
+      this.hostUntil = Math.max(this.hostUntil, this.lastSign + hostTimeoutMs(payload, this.options.requestTimeoutMs));
+      // The tag of the running request: its reply has not come, so it is the head.
+      this.hostRequestListener(payload, entry.tag);
+      return;
+    }
     if (head.code === ReplyCode.PROGRESS && head.cmd === 'progress') {
       this.headProgress = progressDone(payload, this.headProgress);
       return;
@@ -152,8 +183,15 @@ export class ServerConnection {
   }
 
   private checkDeadline(): void {
+    const now = performance.now();
+    if (this.hostOpen > 0) {
+      if (now < this.hostUntil) return;
+      // The host took longer than the request's own timeout: the server has given up on it by now.
+      this.hostOpen = 0;
+      this.lastSign = Math.max(this.lastSign, this.hostUntil);
+    }
     const head = this.pending.first();
-    if (head !== undefined && performance.now() - this.lastSign > head.timeoutMs) {
+    if (head !== undefined && now - this.lastSign > head.timeoutMs) {
       this.break('timeout', `no reply to request ${head.id} within ${head.timeoutMs} ms`);
     }
   }
@@ -169,6 +207,16 @@ export class ServerConnection {
     // so the owner never counts an answered request as lost.
     queueMicrotask(() => this.brokenListener(err));
   }
+}
+
+const TIMEOUT_MS = Buffer.from('"TimeoutMs":');
+
+/** A hostRequest frame's TimeoutMs (written by the server as an integer), or `fallback`. */
+function hostTimeoutMs(payload: Buffer, fallback: number): number {
+  const at = payload.indexOf(TIMEOUT_MS);
+  if (at < 0) return fallback;
+  const value = Number.parseInt(payload.toString('latin1', at + TIMEOUT_MS.length, at + TIMEOUT_MS.length + 16), 10);
+  return Number.isFinite(value) && value > 0 ? value : fallback;
 }
 
 /** The `Done` count of a progress frame; never goes back. */

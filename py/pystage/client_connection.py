@@ -3,7 +3,7 @@ import socket
 from collections import deque
 from typing import Deque, Optional
 
-from .frame_decoder import FrameDecoder
+from .frame_decoder import FrameDecoder, FrameEvent
 from .session import Session
 
 RECV_SIZE = 256 * 1024
@@ -32,6 +32,8 @@ class ClientConnection:
         # Frames the socket did not take yet, oldest first. Kept as separate buffers (not joined) so that
         # replies queued behind a slow reader cost one append each, not a copy of everything queued.
         self._unsent: Deque[memoryview] = deque()
+        # Decoded events not handled yet, oldest first (frames that came while a model waited on the host).
+        self.backlog: Deque[FrameEvent] = deque()
 
     @property
     def has_unsent(self) -> bool:

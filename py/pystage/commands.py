@@ -10,7 +10,7 @@ from .model_registry import ModelRegistry
 from .session import Session
 from .protocol import (
     ADD_MODEL, COMMANDS, EXECUTE_BATCH, EXECUTE_MODEL, HELLO, INIT_MODEL, OK, PROTOCOL_VERSION,
-    REMOVE_MODEL, SERVER_STATUS, STOP_SERVER, UPDATE_MODEL, RequestError, encode_payload, error_reply, reply,
+    REMOVE_MODEL, RESTORE_STATE, SERVER_STATUS, STOP_SERVER, UPDATE_MODEL, RequestError, encode_payload, error_reply, reply,
 )
 from .request_parser import ParsedRequest
 from .shutdown import ShutdownRequested
@@ -35,6 +35,7 @@ class CommandHandler:
             INIT_MODEL: self._init_model,
             SERVER_STATUS: self._server_status,
             STOP_SERVER: self._stop_server,
+            RESTORE_STATE: self._restore_state,
         }
 
     def handle(self, request: ParsedRequest, session: Optional[Session] = None) -> bytes:
@@ -79,6 +80,8 @@ class CommandHandler:
                                   "Commands": list(COMMANDS)}
         # Without a connection (a direct call) the options are still checked and echoed.
         result.update((session or Session(_no_frames)).negotiate(options))
+        # State, Host and Partition belong to the server (one client at a time), not to the connection.
+        result.update(self.registry.context.negotiate(options))
         return result
 
     def _add_model(self, options: Dict[str, Any], model_options: Any) -> Dict[str, Any]:
@@ -114,6 +117,9 @@ class CommandHandler:
             "Python": platform.python_version(),
             "Models": self.registry.status(),
         }
+
+    def _restore_state(self, options: Dict[str, Any], _model_options: Any) -> Dict[str, Any]:
+        return self.registry.context.restore(options)
 
     def _stop_server(self, _options: Dict[str, Any], _model_options: Any) -> None:
         self.stop_requested = True

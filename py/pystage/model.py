@@ -1,14 +1,30 @@
 """The optional base class of a model, and the context the server gives every model instance."""
 import logging
-from typing import Any, Dict, NamedTuple, Optional
+from typing import Any, Callable, Dict, Optional
+
+from .host_channel import HostChannel, SharedCache, make_request
+from .partition_state import PartitionState, StateJournal
 
 
-class ModelContext(NamedTuple):
-    """What a model knows about the server running it; set as `self.context` before the first call."""
+class ModelContext:
+    """What a model can reach beyond its message; set as `self.context` before the first call.
 
-    uniq: str
-    model_name: str
-    logger: logging.Logger
+    `state`: the partition's state for this model (dict-like, JSON values, survives server crashes);
+    `request(name, payload=None, timeout=None)`: ask a handler on the host; `cache`: the cache shared by
+    every partition and the host; `uniq`, `model_name` and `logger` describe where it runs."""
+
+    __slots__ = ("uniq", "model_name", "logger", "state", "cache", "request")
+
+    def __init__(self, uniq: str, model_name: str, logger: logging.Logger,
+                 journal: Optional[StateJournal] = None, channel: Optional[HostChannel] = None) -> None:
+        self.uniq = uniq
+        self.model_name = model_name
+        self.logger = logger
+        journal = journal if journal is not None else StateJournal()
+        channel = channel if channel is not None else HostChannel(lambda: 0)
+        self.state = PartitionState(journal, model_name)
+        self.cache = SharedCache(channel)
+        self.request: Callable[..., Any] = make_request(channel)
 
 
 class Model:
@@ -28,4 +44,3 @@ class Model:
 
     def init(self, data_path: str) -> None:
         """Called by initModel with a local file (e.g. training output). Does nothing unless overridden."""
-

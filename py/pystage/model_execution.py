@@ -54,6 +54,8 @@ class ModelExecutor:
         # encoded, so sharing them is safe and saves building a dict per message.
         self._no_output_item: Dict[str, Any] = {"Code": NO_OUTPUT, "Result": None}
         self._not_an_object_error = error_object("BadInput", "a message must be a JSON object", None)
+        # The partition's state: a message's writes commit when it succeeds (see partition_state.py).
+        self._journal = registry.context.journal
 
     def _model_named(self, options: Dict[str, Any]) -> LoadedModel:
         """The loaded model a request names; the registry raises the UnknownModel error."""
@@ -72,29 +74,37 @@ class ModelExecutor:
         elif type(msg) is not dict:
             raise RequestError("BadInput", "InputDictionary must be a JSON object")
         model.executed += 1
+        journal = self._journal
+        journal.begin(model.name, [])
         try:
-            result = model.execute(msg)
-        except ShutdownRequested:
-            raise
-        except BaseException as exc:
-            model.errors += 1
-            return self._model_failed(req_id, model.name, model_failure(exc))
-        if result is None:
-            return b'{"Cmd":"executeModel","Id":%s,"Code":1,"Result":null}' % _id_bytes(req_id)
-        if not isinstance(result, dict):
-            model.errors += 1
-            error = bad_output_error(result)
-            return self._model_failed(req_id, model.name, RequestError(error["Type"], error["Message"], MODEL_ERROR))
-        try:
-            data = self._encode_output(result)
-        except Exception as exc:
-            model.errors += 1
-            error = unencodable_output_error(exc)
-            return self._model_failed(req_id, model.name, RequestError(error["Type"], error["Message"], MODEL_ERROR))
-        if len(data) > self._whole_limit:
-            path = self._spill(data)
-            return encode_payload(reply(EXECUTE_MODEL, req_id, OK, None, output_file=path))
-        return b'{"Cmd":"executeModel","Id":%s,"Code":0,"Result":%s}' % (_id_bytes(req_id), data)
+            try:
+                result = model.execute(msg)
+            except ShutdownRequested:
+                raise
+            except BaseException as exc:
+                model.errors += 1
+                return self._model_failed(req_id, model.name, model_failure(exc))
+            if result is not None and not isinstance(result, dict):
+                model.errors += 1
+                error = bad_output_error(result)
+                return self._model_failed(req_id, model.name, RequestError(error["Type"], error["Message"], MODEL_ERROR))
+            try:
+                data = None if result is None else self._encode_output(result)
+            except Exception as exc:
+                model.errors += 1
+                error = unencodable_output_error(exc)
+                return self._model_failed(req_id, model.name, RequestError(error["Type"], error["Message"], MODEL_ERROR))
+            path = self._spill(data) if data is not None and len(data) > self._whole_limit else None
+            if journal.pending:
+                journal.commit()
+        finally:
+            state = journal.finish()
+        head = b'{"Cmd":"executeModel","Id":%s,"Code":%d,' % (_id_bytes(req_id), OK if data is not None else NO_OUTPUT)
+        if state is not None:
+            head += b'"State":%s,' % state
+        if path is not None:
+            return head + b'"Result":null,"OutputFile":%s}' % encode_json(path).encode("utf-8")
+        return head + b'"Result":%s}' % (b"null" if data is None else data)
 
     def _model_failed(self, req_id: Optional[int], name: str, error: RequestError) -> bytes:
         _log.warning("model failed", extra={"cmd": EXECUTE_MODEL, "id": req_id, "model": name,
@@ -111,11 +121,19 @@ class ModelExecutor:
         lean = options.get("Lean", False)
         if type(lean) is not bool:
             raise RequestError("BadOption", "Lean must be true or false")
-        results, errors = self._run_batch(model, req_id, inputs, progress)
+        journal = self._journal
+        try:
+            results, errors = self._run_batch(model, req_id, inputs, progress)
+        finally:
+            state = journal.finish()
         if lean:
             body = self._lean_body(results, errors)
         else:
             body = self._items_body(results, errors)
+        if state is not None:
+            # Before Result, which stays last (clients split it without parsing).
+            body = b'"State":%s,%s' % (state, body) if not lean else body.replace(
+                b',"Result":[', b',"State":%s,"Result":[' % state, 1)
         model.errors += sum(1 for error in errors if error[1] == MODEL_ERROR)
         if errors:
             first = errors[0][2]
@@ -127,14 +145,27 @@ class ModelExecutor:
     def _run_batch(self, model: LoadedModel, req_id: Optional[int], inputs: List[Any],
                    progress: Optional[Progress]) -> Tuple[List[Optional[Dict[str, Any]]], List[ItemError]]:
         """Run every message: each one's dict (None for no output or a failure), and the failures in index order."""
+        journal = self._journal
         if model.execute_batch is not None:
+            # One call for the whole batch is one unit for the state: its writes stay unless every message
+            # failed (it raised, or returned a wrongly shaped result); then the batch may run one at a time.
+            journal.begin(model.name, [])
             outcome = run_vectorised(model, inputs, self._not_an_object_error)
+            if journal.pending:
+                if outcome is not None and len(outcome[1]) < len(inputs):
+                    journal.commit()
+                else:
+                    journal.rollback()
             if outcome is not None:
                 return outcome
             # execute_batch raised and the model has execute: one at a time, so only the culprits fail.
         execute = model.execute
         results: List[Optional[Dict[str, Any]]] = []
         append = results.append
+        journal.begin(model.name, results)
+        # Tested after every message: empty unless the model wrote to its state, so a model that does
+        # not use the state pays one truth test per message.
+        pending = journal.pending
         errors: List[ItemError] = []
         executed = 0
         # Progress frames only when the connection's hello asked for them; the request's start counts as
@@ -154,10 +185,14 @@ class ModelExecutor:
                 except BaseException as exc:
                     errors.append((len(results), MODEL_ERROR, model_error(exc)))
                     result = None
+                    if pending:
+                        journal.rollback()
                 else:
                     if result is not None and not isinstance(result, dict):
                         errors.append((len(results), MODEL_ERROR, bad_output_error(result)))
                         result = None
+                    if pending:
+                        result = self._commit_with(result, len(results), errors)
             else:
                 error = msg.error if type(msg) is BadMessage else self._not_an_object_error
                 errors.append((len(results), BAD_REQUEST, error))
@@ -168,6 +203,23 @@ class ModelExecutor:
                 deadline = monotonic() + interval
         model.executed += executed
         return results, errors
+
+    def _commit_with(self, result: Optional[Dict[str, Any]], index: int, errors: List[ItemError]) -> Optional[Dict[str, Any]]:
+        """Commit a message's state writes, unless it failed after all: its output must be JSON, found now
+        (not when the reply is encoded) so that a failed message never changes the state."""
+        journal = self._journal
+        if errors and errors[-1][0] == index:
+            journal.rollback()
+            return None
+        if result is not None and not _plainly_json(result):
+            try:
+                self._encode_output(result)
+            except Exception as exc:
+                errors.append((index, MODEL_ERROR, unencodable_output_error(exc)))
+                journal.rollback()
+                return None
+        journal.commit()
+        return result
 
     def _items_body(self, results: List[Optional[Dict[str, Any]]], errors: List[ItemError]) -> bytes:
         """`"Result":[{Code, Result}|{Code, Error}|{Code, Result: null, OutputFile}, ...]`, one item per input."""
@@ -259,6 +311,17 @@ class ModelExecutor:
         except OSError as exc:
             raise RequestError("SpoolWriteError", f"cannot write a result to the spool dir: {exc}",
                                MODEL_ERROR) from exc
+
+
+def _plainly_json(result: Dict[str, Any]) -> bool:
+    """True when a result surely encodes (string keys; strings, ints, bools, None, finite floats): the
+    common case, checked for much less than encoding it."""
+    for key, value in result.items():
+        kind = type(value)
+        if type(key) is not str or not (kind is str or kind is int or value is None or kind is bool
+                                         or (kind is float and value - value == 0)):
+            return False
+    return True
 
 
 def _id_bytes(req_id: Optional[int]) -> bytes:

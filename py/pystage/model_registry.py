@@ -4,7 +4,8 @@ import logging
 from types import ModuleType
 from typing import Any, Callable, Dict, List, Optional
 
-from .model import ModelContext
+from .context import ServerContext
+from .legacy_model import adapt_execute, construct_legacy, is_legacy_class
 from .model_failure import BadModelOutput, batch_shape_problem, model_failure
 from .module_loader import load_module, module_name_for, unload_module
 from .paths import ConfinedPaths
@@ -83,8 +84,10 @@ def _instantiate(cls: type, options: Dict[str, Any]) -> Any:
 class ModelRegistry:
     """Models by name. Every change builds the new model completely before it touches the registry."""
 
-    def __init__(self, uniq: str, model_paths: ConfinedPaths, data_paths: ConfinedPaths) -> None:
+    def __init__(self, uniq: str, model_paths: ConfinedPaths, data_paths: ConfinedPaths,
+                 context: Optional[ServerContext] = None) -> None:
         self.uniq = uniq
+        self.context = context if context is not None else ServerContext(uniq)
         self.model_paths = model_paths
         self.data_paths = data_paths
         self.models: Dict[str, LoadedModel] = {}
@@ -127,6 +130,7 @@ class ModelRegistry:
         model = self.get(name)
         del self.models[model.name]
         unload_module(model.module_name)
+        self.context.journal.drop(model.name)
         _log.info("model removed", extra={"model": model.name})
         return model
 
@@ -162,9 +166,18 @@ class ModelRegistry:
         try:
             cls = _pick_class(module, class_name, path)
             try:
-                instance = _instantiate(cls, options)
-                instance.context = ModelContext(self.uniq, name, logging.getLogger(f"model.{name}"))
-                return LoadedModel(name, path, cls.__name__, class_name, options, module_name, instance, batch)
+                legacy = is_legacy_class(cls)
+                if legacy:
+                    ctx = self.context
+                    instance = construct_legacy(cls, options, ctx.host, ctx.port, ctx.partition,
+                                                logging.getLogger(f"model.{name}"))
+                else:
+                    instance = _instantiate(cls, options)
+                instance.context = self.context.for_model(name)
+                loaded = LoadedModel(name, path, cls.__name__, class_name, options, module_name, instance, batch)
+                if legacy:
+                    loaded.execute = adapt_execute(instance.execute)
+                return loaded
             except (Exception, SystemExit) as exc:
                 raise model_failure(exc) from exc
         except BaseException:

@@ -8,16 +8,19 @@ import functools
 import logging
 import os
 import platform
+import select
 import selectors
 import signal
 import socket
 import sys
 import time
-from typing import List, Optional, Tuple
+from typing import Any, Dict, List, Optional, Tuple
 
 from .auth import TokenCheck
 from .client_connection import RECV_SIZE, ClientConnection
 from .commands import CommandHandler
+from .context import ServerContext
+from .host_channel import HostRequestError
 from .frame_decoder import BAD_CHECKSUM, BAD_VERSION, ERROR, FRAME, MISSING_END, SKIPPED, TOO_LONG, FrameEvent
 from .frame_encoder import encode_frame
 from .frame_format import VERSION_MD5
@@ -29,7 +32,7 @@ from .parent_watchdog import ParentWatchdog
 from .paths import ConfinedPaths
 from .session import Session
 from .protocol import (
-    BAD_FRAME, HELLO, NOT_AUTHENTICATED, RequestError, encode_json, encode_payload, error_reply,
+    BAD_FRAME, HELLO, NOT_AUTHENTICATED, RequestError, decode_json, encode_json, encode_payload, error_reply,
 )
 from .request_parser import ParsedRequest, parse_payload, parse_request, read_ids
 from .server_config import ServerConfig
@@ -45,6 +48,9 @@ MAX_PENDING = 16
 PRE_HELLO_MAX_BYTES = 8 * 1024
 # How long a reply may take to leave before a close or an exit gives up on it.
 FLUSH_TIMEOUT = 2.0
+
+# How every hostReply payload starts (the client writes it so): the server reads these itself.
+_HOST_REPLY_PREFIX = b'{"Cmd":"hostReply"'
 
 _FRAME_ERROR_MESSAGES = {
     BAD_VERSION: "frame VERSION is neither 1 (MD5) nor 2 (CRC32)",
@@ -100,8 +106,11 @@ class ModelServer:
         self._formatter.uniq = self.uniq
         # Relative names resolve against the first python path; data may also live in the spool dir.
         data_paths = ConfinedPaths(python_path, [self._spool.path] + roots)
+        self._context = ServerContext(self.uniq, self._address.host or "127.0.0.1", str(self._address.port or 0))
+        self._context.channel.exchange = self._host_exchange
+        self._context.channel.max_payload = config.max_frame_bytes // 2
         registry = ModelRegistry(self.uniq, model_paths=ConfinedPaths(python_path, roots),
-                                 data_paths=data_paths)
+                                 data_paths=data_paths, context=self._context)
         executor = ModelExecutor(registry, self._spool, data_paths, config.inline_limit, config.max_frame_bytes,
                                  config.nan_as_null)
         self._handler = CommandHandler(self.uniq, registry, executor)
@@ -247,19 +256,32 @@ class ModelServer:
         skipped = 0
         handler = self._handler
         assert handler is not None
+        # Events wait in the connection's backlog: a model's host request reads frames that arrive while it
+        # waits for its answer, and appends them there, behind the ones already decoded.
+        backlog = conn.backlog
+        backlog.extend(conn.decoder.feed(data))
+        channel = self._context.channel
         # Each reply leaves as soon as its request is done, so a request pipelined behind a slow one
         # does not hold the slow one's reply back (nor the other way round).
-        for event in conn.decoder.feed(data):
+        while backlog:
+            event = backlog.popleft()
             kind = event.event
             if kind == FRAME:
                 assert event.payload is not None
+                if event.payload.startswith(_HOST_REPLY_PREFIX):
+                    continue  # an answer that came after its request gave up waiting
                 request = parse_request(event.payload)
                 if not conn.admitted or request.cmd == HELLO:
                     refusal = self._gate(conn, request)
                     if refusal is not None:
                         self._reject(conn, refusal)
                         return
-                self._send_frame(conn, handler.handle(request, conn.session))
+                channel.req_id = request.req_id
+                try:
+                    payload = handler.handle(request, conn.session)
+                finally:
+                    channel.req_id = None
+                self._send_frame(conn, payload)
                 if handler.stop_requested:
                     break
             elif kind == ERROR:
@@ -282,6 +304,48 @@ class ModelServer:
             return
         if handler.stop_requested:
             self._finish(conn)
+
+    def _host_exchange(self, frame: bytes, seq: int, deadline: float) -> Dict[str, Any]:
+        """Send a model's hostRequest on the active connection and wait for the hostReply with its Seq.
+
+        Runs inside a model's execute: every other frame read meanwhile joins the connection's backlog."""
+        conn = self._active
+        if conn is None or conn.closed:
+            raise HostRequestError("no client is connected", "HostUnavailable")
+        self._send_frame(conn, frame)
+        try:
+            conn.flush_blocking(max(0.001, deadline - time.monotonic()))
+        except OSError as exc:
+            self._drop(conn, f"send failed: {exc}")
+            raise HostRequestError(f"the host request could not be sent: {exc}", "HostUnavailable") from exc
+        while True:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise HostRequestError("no answer from the host within the request's timeout", "HostRequestTimeout")
+            readable, _, _ = select.select([conn.sock], [], [], remaining)
+            if not readable:
+                continue
+            try:
+                data = conn.recv()
+            except (BlockingIOError, InterruptedError):
+                continue
+            except OSError as exc:
+                self._drop(conn, f"receive failed: {exc}")
+                raise HostRequestError(f"the connection to the host failed: {exc}", "HostUnavailable") from exc
+            if not data:
+                self._drop(conn, "closed by the client")
+                raise HostRequestError("the client closed the connection", "HostUnavailable")
+            answer: Optional[Dict[str, Any]] = None
+            for event in conn.decoder.feed(data):
+                if answer is None and event.event == FRAME and event.payload is not None \
+                        and event.payload.startswith(_HOST_REPLY_PREFIX):
+                    reply = _parse_host_reply(event.payload)
+                    if reply is not None and reply.get("Seq") == seq:
+                        answer = reply
+                    continue  # an answer to an earlier request that gave up: dropped
+                conn.backlog.append(event)
+            if answer is not None:
+                return answer
 
     def _on_writable(self, conn: ClientConnection) -> None:
         try:
@@ -401,6 +465,14 @@ def _ids_of(event: FrameEvent) -> Tuple[Optional[str], Optional[int]]:
         return read_ids(parse_payload(event.payload))
     except RequestError:
         return None, None
+
+
+def _parse_host_reply(payload: bytes) -> Optional[Dict[str, Any]]:
+    try:
+        value = decode_json(payload.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError, RecursionError):
+        return None
+    return value if type(value) is dict else None
 
 
 def _peer_name(peer: object) -> str:

@@ -6,6 +6,7 @@ import re
 import sys
 from types import CodeType, ModuleType
 
+from .legacy_model import expand_leading_tabs
 from .model_failure import model_failure
 from .protocol import RequestError
 
@@ -16,7 +17,12 @@ class _FreshSourceLoader(importlib.machinery.SourceFileLoader):
     Nothing is written next to the user's model either."""
 
     def get_code(self, fullname: str) -> CodeType:
-        return self.source_to_code(self.get_data(self.path), self.path)
+        source = self.get_data(self.path)
+        try:
+            return self.source_to_code(source, self.path)
+        except TabError:
+            # Written for Python 2, which read a tab as indentation to the next multiple of 8.
+            return self.source_to_code(expand_leading_tabs(source), self.path)
 
 
 def module_name_for(serial: int, path: str) -> str:

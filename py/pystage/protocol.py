@@ -9,10 +9,14 @@ OK = 0
 NO_OUTPUT = 1
 # Not a reply: a progress frame of a request that is still running (see progress.py).
 PROGRESS = 2
+# Not a reply either: a model asks the host while the request with this Id runs (host_channel.py).
+HOST_REQUEST = 3
 BAD_REQUEST = -1
 MODEL_ERROR = -2
 BAD_FRAME = -3
 NOT_AUTHENTICATED = -4
+# Only in a hostReply, from the client: the host could not answer the model's request.
+HOST_FAILED = -5
 
 HELLO = "hello"
 ADD_MODEL = "addModel"
@@ -23,10 +27,13 @@ EXECUTE_MODEL = "executeModel"
 EXECUTE_BATCH = "executeBatch"
 SERVER_STATUS = "serverStatus"
 STOP_SERVER = "stopServer"
+RESTORE_STATE = "restoreState"
+# Not a command: the client's answer to a hostRequest frame (host_channel.py), read by the server itself.
+HOST_REPLY = "hostReply"
 
 COMMANDS = (
     HELLO, ADD_MODEL, UPDATE_MODEL, REMOVE_MODEL, INIT_MODEL,
-    EXECUTE_MODEL, EXECUTE_BATCH, SERVER_STATUS, STOP_SERVER,
+    EXECUTE_MODEL, EXECUTE_BATCH, SERVER_STATUS, STOP_SERVER, RESTORE_STATE,
 )
 
 # Error.Type of -3 replies: the decoder's kinds, so both ends of the wire name them alike.

@@ -39,7 +39,7 @@ class CommandsTest(ServerTestCase):
         self.assertEqual(result["ProtocolVersion"], 1)
         self.assertEqual(sorted(result["Commands"]), sorted([
             "hello", "addModel", "updateModel", "removeModel", "initModel",
-            "executeModel", "executeBatch", "serverStatus", "stopServer"]))
+            "executeModel", "executeBatch", "serverStatus", "stopServer", "restoreState"]))
         self.assertEqual(self.server.ready["uniq"], result["Uniq"])
 
     def test_server_status(self) -> None:

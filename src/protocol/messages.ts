@@ -23,6 +23,7 @@ export const COMMAND_NAMES = [
   'executeBatch',
   'serverStatus',
   'stopServer',
+  'restoreState',
 ] as const;
 
 /** The name of a command (`Cmd`). */
@@ -34,10 +35,14 @@ export const ReplyCode = {
   NO_OUTPUT: 1,
   /** Not a reply: a progress frame for a request still running (only after hello asked for them). */
   PROGRESS: 2,
+  /** Not a reply: a model's request to the host while the request with this Id runs (only after hello asked for them). */
+  HOST_REQUEST: 3,
   BAD_REQUEST: -1,
   MODEL_ERROR: -2,
   BAD_FRAME: -3,
   NOT_AUTHENTICATED: -4,
+  /** In a hostReply (client to server): the host could not answer (handler threw, unknown handler, cache full). */
+  HOST_FAILED: -5,
 } as const;
 
 /** One of the ReplyCode values. */
@@ -50,6 +55,17 @@ export interface HelloOptions {
   Progress?: number;
   /** Ask for CRC32 frames (VERSION 2) both ways; the reply echoes it when agreed. */
   Checksum?: 'md5' | 'crc32';
+  /** Take each request's state changes with its reply (`State`), within this many bytes of state. */
+  State?: { MaxBytes?: number };
+  /** Answer the models' host requests (hostRequest frames); a request without its own timeout gets TimeoutMs. */
+  Host?: { TimeoutMs?: number };
+  /** The partition this server runs (models in the original server's style get it as PartitionHash). */
+  Partition?: number;
+}
+
+/** `restoreState` options: every model's state, as [key, value] pairs. */
+export interface RestoreStateOptions {
+  States: Record<string, [string, unknown][]>;
 }
 
 /** `addModel` / `updateModel` options; ModelFile is relative to the server's python path. */
@@ -94,6 +110,7 @@ export interface CommandOptions {
   executeBatch: ExecuteBatchOptions;
   serverStatus: Record<string, never>;
   stopServer: Record<string, never>;
+  restoreState: RestoreStateOptions;
 }
 
 /** The `Error` of a failed reply (Code < 0) or batch item. */
@@ -151,6 +168,7 @@ export interface CommandResults {
   executeBatch: BatchItemReply[];
   serverStatus: ServerStatusResult;
   stopServer: unknown;
+  restoreState: { Keys: number };
 }
 
 /** A request frame's payload. */

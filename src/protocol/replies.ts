@@ -19,6 +19,7 @@ const ID = Buffer.from(',"Id":');
 const CODE = Buffer.from(',"Code":');
 const ERRORS = Buffer.from(',"Errors":');
 const FILES = Buffer.from(',"Files":');
+const STATE = Buffer.from(',"State":');
 const RESULT = Buffer.from(',"Result":');
 
 /** A cursor over a payload that reads the fixed parts of a reply. */
@@ -75,6 +76,9 @@ export interface LeanBatchReply {
   errors: [number, number, ReplyError][];
   /** [index, path] of each message whose output went to a spool file. */
   files: [number, string][];
+  /** The span of the reply's `State` value (the request's state changes), or -1, -1 when it has none. */
+  stateStart: number;
+  stateEnd: number;
 }
 
 /** Read a lean executeBatch reply of `expected` messages; throws if it is not one. */
@@ -85,9 +89,16 @@ export function readLeanBatchReply(payload: Buffer, expected: number): LeanBatch
   const errors = parseText(c.value()) as [number, number, ReplyError][];
   if (!c.literal(FILES)) throw new Error('executeBatch reply has no Files');
   const files = parseText(c.value()) as [number, string][];
+  let stateStart = -1;
+  let stateEnd = -1;
+  if (c.literal(STATE)) {
+    stateStart = c.at;
+    if (c.value() === null) throw new Error('executeBatch reply has a bad State');
+    stateEnd = c.at;
+  }
   if (!c.literal(RESULT)) throw new Error('executeBatch reply has no Result');
   const spans = new Int32Array(expected * 2);
   const count = splitArray(payload, c.at, payload.length - 1, spans);
   if (count !== expected) throw new Error(`server answered ${count} of ${expected} batch items`);
-  return { spans, count, errors, files };
+  return { spans, count, errors, files, stateStart, stateEnd };
 }

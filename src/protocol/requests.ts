@@ -5,7 +5,7 @@
 import { frameVersion, writeChecksum, type Checksum } from './checksum.js';
 import { CHECKSUM_OFFSET, FRAME_OVERHEAD, HEADER_BYTES, LENGTH_OFFSET, VERSION_OFFSET } from './frame-constants.js';
 import { FrameTooLargeError } from './frame-errors.js';
-import { COMMAND_VERSION, type CommandName } from './messages.js';
+import { COMMAND_VERSION, ReplyCode, type CommandName } from './messages.js';
 
 const json = JSON.stringify;
 
@@ -13,6 +13,21 @@ const json = JSON.stringify;
 export function commandRequest(cmd: CommandName, id: number, cmdOptions: object, modelOptions?: object): string {
   const tail = modelOptions === undefined ? '' : `,"ModelOptions":${json(modelOptions)}`;
   return `{"Cmd":"${cmd}","CmdVer":${COMMAND_VERSION},"Id":${id},"CmdOptions":${json(cmdOptions)}${tail}}`;
+}
+
+/**
+ * The JSON text of a hostReply: the answer to the server's hostRequest `seq`, either a result (JSON
+ * text, spliced in as is) or an error. Not a request: the server reads it while the model waits.
+ */
+export function hostReplyPayload(seq: number, answer: { ok: true; json: string } | { ok: false; type: string; message: string }): string {
+  const head = `{"Cmd":"hostReply","CmdVer":${COMMAND_VERSION},"Seq":${seq},`;
+  if (answer.ok) return `${head}"Code":0,"Result":${answer.json}}`;
+  return `${head}"Code":${ReplyCode.HOST_FAILED},"Error":${json({ Type: answer.type, Message: answer.message, Traceback: null })}}`;
+}
+
+/** The JSON text of restoreState for the states given as JSON text (`{"model":[["key",value],…],…}`). */
+export function restoreStateRequest(id: number, statesJson: string): string {
+  return `{"Cmd":"restoreState","CmdVer":${COMMAND_VERSION},"Id":${id},"CmdOptions":{"States":${statesJson}}}`;
 }
 
 const BATCH_TAIL = Buffer.from('\n]}}');

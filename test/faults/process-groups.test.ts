@@ -57,6 +57,30 @@ describe('a model\'s subprocesses end with their server', () => {
     }
   });
 
+  test('API: the partition\'s worker thread dies; its server\'s group goes, a new thread and server take over', async () => {
+    const stage = await createStage({
+      partitions: 1, pythonPath: fixtures, logLevel: 'silent',
+      models: [{ name: 'spawn', file: 'spawner.py' }],
+    });
+    try {
+      const first = pidsOf(await collect(stage.process([{ key: 'a' }])));
+      assert.ok(isAlive(first.server) && isAlive(first.child));
+      // A real thread death, as an uncaught error or an out-of-memory abort in the worker would cause:
+      // the thread is terminated under Piscina, whose pool then starts a new one.
+      const pool = (stage as unknown as { pools: { threads: { terminate(): Promise<number> }[] }[] }).pools[0]!;
+      await pool.threads[0]!.terminate();
+      const records = await collect(stage.process([{ key: 'a' }, { key: 'b' }]));
+      assert.deepEqual(records.map((r) => r.kind), ['output', 'output'], JSON.stringify(records));
+      const second = pidsOf(records);
+      assert.notEqual(second.server, first.server, 'a new server serves the new thread');
+      assert.ok(await waitGone([first.server, first.child], 3000), `the dead thread's server ${first.server} or its helper ${first.child} lives on`);
+      await stage.close();
+      assert.ok(await waitGone([second.server, second.child], 3000));
+    } finally {
+      await stage.close();
+    }
+  });
+
   test('CLI: the end of input stops the server with stopServer; its helper goes too', async () => {
     const result = await runCli(spawnerArgs, '{"key":"a"}\n');
     assert.equal(result.code, 0, result.stderr);

@@ -423,6 +423,27 @@ vector(
     33 + rescanned(mixed_bad_version) + 21 + rescanned(mixed_short) + 2,
 )
 
+# --- protocol 1.1: the frames of self.context (state changes, host requests) -------------------------
+# Payloads exactly as each side writes them (docs/protocol.md, "Partition state" and "Host requests"):
+# a server's hostRequest while request 7 runs, the client's hostReply (an answer, then an error), and
+# request 7's lean reply carrying its state changes (a set and a delete) before Result.
+host_request = ('{"Cmd":"hostRequest","Id":7,"Code":3,"Seq":1,"Kind":"call","Name":"lookup","Index":2,'
+                '"TimeoutMs":30000,"Payload":{"id":12345678901234567890}}')
+cache_set = ('{"Cmd":"hostRequest","Id":7,"Code":3,"Seq":2,"Kind":"cache.set","Name":"rate","Index":2,'
+             '"TimeoutMs":30000,"TtlMs":60000,"Payload":{"eur":1.08}}')
+host_reply = '{"Cmd":"hostReply","CmdVer":1,"Seq":1,"Code":0,"Result":{"name":"Ada"}}'
+host_error = ('{"Cmd":"hostReply","CmdVer":1,"Seq":2,"Code":-5,"Error":{"Type":"HandlerError",'
+              '"Message":"it broke","Traceback":null}}')
+state_reply = ('{"Cmd":"executeBatch","Id":7,"Code":0,"Errors":[],"Files":[],"State":[["count",3],["gone"]],'
+               '"Result":[{"n":1},null,{"n":3}]}')
+vector(
+    "context-exchange",
+    "a hostRequest (Code 3), its hostReply, a cache.set request, an error hostReply, then the lean reply with State",
+    [frame(host_request), frame(host_reply), frame(cache_set), frame(host_error), frame(state_reply)],
+    [ok(host_request), ok(host_reply), ok(cache_set), ok(host_error), ok(state_reply)],
+    0,
+)
+
 
 def main():
     names = set()

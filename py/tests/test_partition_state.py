@@ -1,0 +1,81 @@
+"""The partition state's dict-like view and its journal: copies, per-message commit and rollback, limits."""
+import json
+import unittest
+
+from pystage import StateFullError
+from pystage.partition_state import StateJournal, PartitionState
+
+
+class PartitionStateTest(unittest.TestCase):
+    def setUp(self) -> None:
+        self.journal = StateJournal()
+        self.journal.report = True
+        self.state = PartitionState(self.journal, "m")
+
+    def run_message(self, body, fail: bool = False) -> None:
+        """One message: body(state), then commit, or rollback when it fails."""
+        try:
+            body(self.state)
+            if fail:
+                raise ValueError("failed")
+        except ValueError:
+            self.journal.rollback()
+        else:
+            self.journal.commit()
+
+    def test_dict_like_view_and_copies(self) -> None:
+        self.journal.begin("m", [])
+        self.run_message(lambda s: s.__setitem__("a", {"list": [1, 2]}))
+        value = self.state.get("a")
+        value["list"].append(3)  # a copy: the state does not change unless assigned
+        self.assertEqual(self.state["a"], {"list": [1, 2]})
+        self.assertEqual(self.state.get("missing", 7), 7)
+        self.assertIn("a", self.state)
+        self.assertNotIn(1, self.state)
+        self.assertEqual((self.state.keys(), len(self.state), list(self.state)), (["a"], 1, ["a"]))
+        self.run_message(lambda s: s.__delitem__("a"))
+        self.assertEqual(len(self.state), 0)
+        with self.assertRaises(KeyError):
+            self.state["a"]
+        with self.assertRaises(TypeError):
+            self.state[1] = 2  # type: ignore[index]
+        with self.assertRaisesRegex(TypeError, "must be JSON"):
+            self.state["x"] = float("nan")
+        self.assertEqual(json.loads(self.journal.finish() or b"null"), [["a"]])
+
+    def test_a_failed_message_changes_nothing(self) -> None:
+        self.journal.begin("m", [])
+        self.run_message(lambda s: (s.__setitem__("a", 1), s.__setitem__("b", 2)))
+
+        def meddle(s: PartitionState) -> None:
+            s["a"] = 100
+            s["a"] = 101
+            del s["b"]
+            s["c"] = 3
+
+        self.run_message(meddle, fail=True)
+        self.assertEqual({k: self.state[k] for k in self.state}, {"a": 1, "b": 2})
+        self.assertEqual(json.loads(self.journal.finish() or b"null"), [["a", 1], ["b", 2]])
+        self.assertEqual(self.journal.bytes_used, (1 + 1 + 8) * 2)
+
+    def test_writes_only_while_a_message_runs_and_models_are_separate(self) -> None:
+        with self.assertRaisesRegex(RuntimeError, "inside execute"):
+            self.state["a"] = 1
+        other = PartitionState(self.journal, "other")
+        self.journal.begin("other", [])
+        self.run_message(lambda s: other.__setitem__("a", "theirs"))
+        self.journal.finish()
+        self.assertIsNone(self.state.get("a"))
+        self.assertEqual(other.get("a"), "theirs")
+
+    def test_limit_and_restore(self) -> None:
+        self.journal.max_bytes = 40
+        self.journal.begin("m", [])
+        self.run_message(lambda s: s.__setitem__("k", "x" * 20))
+        with self.assertRaises(StateFullError):
+            self.state["k2"] = "y" * 20
+        self.journal.rollback()
+        self.journal.finish()
+        self.assertEqual(self.journal.restore({"m": [["n", 41]], "z": [["q", [1]]]}), 2)
+        self.assertEqual((self.state.get("n"), self.state.get("k")), (41, None))
+        self.assertEqual(self.journal.bytes_used, (1 + 2 + 8) + (1 + 3 + 8))

@@ -1,0 +1,56 @@
+/**
+ * The frames of self.context as the shared vector `context-exchange` holds them (test/vectors/):
+ * the client reads the server's hostRequest and the State of a lean reply, and writes hostReply
+ * payloads byte for byte as the vector states them.
+ */
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { test } from 'node:test';
+import { readLeanBatchReply, readReplyHead } from '../src/protocol/replies.js';
+import { hostReplyPayload, restoreStateRequest } from '../src/protocol/requests.js';
+import { ReplyCode } from '../src/protocol/index.js';
+import { StateTable } from '../src/state-table.js';
+import { parseHostRequest } from '../workers/host-link.js';
+import { PartitionState } from '../workers/partition-state.js';
+import { recordingDecoder } from './support/frame-events.js';
+
+const vectorsDir = new URL('../../test/vectors/', import.meta.url);
+
+function payloads(): Buffer[] {
+  const r = recordingDecoder(4096);
+  r.decoder.push(readFileSync(new URL('context-exchange.bin', vectorsDir)));
+  return r.payloads;
+}
+
+test('a hostRequest frame: Code 3 with the running request\'s Id; its payload text kept as written', () => {
+  const [request, , cacheSet] = payloads();
+  assert.deepEqual(readReplyHead(request!), { cmd: 'hostRequest', id: 7, code: ReplyCode.HOST_REQUEST });
+  assert.deepEqual(parseHostRequest(request!), { seq: 1, kind: 'call', name: 'lookup', index: 2, ttlMs: null, payload: '{"id":12345678901234567890}' });
+  assert.deepEqual(parseHostRequest(cacheSet!), { seq: 2, kind: 'cache.set', name: 'rate', index: 2, ttlMs: 60000, payload: '{"eur":1.08}' });
+});
+
+test('hostReply payloads are written exactly as the vector has them', () => {
+  const [, reply, , error] = payloads();
+  assert.equal(hostReplyPayload(1, { ok: true, json: '{"name":"Ada"}' }), reply!.toString('utf8'));
+  assert.equal(hostReplyPayload(2, { ok: false, type: 'HandlerError', message: 'it broke' }), error!.toString('utf8'));
+});
+
+test('a lean reply\'s State: applied in order, values kept as the server wrote them; restoreState carries them back', () => {
+  const reply = payloads()[4]!;
+  const lean = readLeanBatchReply(reply, 3);
+  assert.equal(reply.toString('utf8', lean.stateStart, lean.stateEnd), '[["count",3],["gone"]]');
+  const state = new PartitionState();
+  state.table.set('m', 'gone', '"before"');
+  state.table.set('m', 'big', '12345678901234567890');
+  assert.deepEqual(state.applyReply('m', reply, lean.stateStart, lean.stateEnd), ['m', 'count', '3', 'm', 'gone', null]);
+  assert.equal(state.table.toJson(), '{"m":[["big",12345678901234567890],["count",3]]}');
+  assert.equal(restoreStateRequest(4, state.table.toJson()), '{"Cmd":"restoreState","CmdVer":1,"Id":4,"CmdOptions":{"States":{"m":[["big",12345678901234567890],["count",3]]}}}');
+  // A reply without State reads as before.
+  const plain = Buffer.from('{"Cmd":"executeBatch","Id":8,"Code":0,"Errors":[],"Files":[],"Result":[null]}');
+  assert.equal(readLeanBatchReply(plain, 1).stateStart, -1);
+  const mirror = new StateTable();
+  mirror.load(state.table.snapshot());
+  assert.deepEqual(mirror.read(), { m: { big: 12345678901234567000, count: 3 } });
+  assert.equal(mirror.keys, 2);
+  assert.equal(mirror.bytes, state.table.bytes);
+});
