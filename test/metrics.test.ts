@@ -3,24 +3,12 @@
  * servers, a model that fails one message and kills its server on another.
  */
 import assert from 'node:assert/strict';
-import { createServer } from 'node:net';
 import { describe, test } from 'node:test';
 import { createStage } from '../src/index.js';
 import { jsonLines, startCli, summaryOf } from './support/cli-runner.js';
 import { collect } from './support/collect.js';
+import { freePort } from './support/free-port.js';
 import { fixtures } from './support/paths.js';
-
-/** A port free right now on 127.0.0.1. */
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as { port: number };
-      server.close(() => resolve(port));
-    });
-  });
-}
 
 /** Samples of a Prometheus text page: `name{labels}` → value. */
 async function scrape(url: string): Promise<Map<string, number>> {

@@ -4,13 +4,11 @@ import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { test } from 'node:test';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { createStage, redisSink, redisSource, runRedisStage, type StageRecord } from '../../src/index.js';
-import { modelsDir } from '../support/cli-runner.js';
+import { createStage, redisSink, redisSource, runRedisStage } from '../../src/index.js';
 import { startRedis } from '../support/redis-server.js';
 import { addMessages, countById, pendingIds, readStream, waitFor } from '../support/redis-stage.js';
-
-const fixtures = fileURLToPath(new URL('../../../test/fixtures/models/', import.meta.url));
+import { collect } from '../support/collect.js';
+import { fixtures, modelsDir } from '../support/paths.js';
 
 test('runRedisStage: every entry stored and acknowledged, including the ones with no output; stop() drains', async () => {
   const redis = await startRedis();
@@ -57,8 +55,7 @@ test('building blocks: iterate a source, process, write through sink.writable() 
       taken.push(entry);
       if (taken.length === 10) break;
     }
-    const records: StageRecord[] = [];
-    for await (const record of stage.process(taken.map((e) => e.message))) records.push(record);
+    const records = await collect(stage.process(taken.map((e) => e.message)));
     const sink = redisSink(redis.url('out'));
     await pipeline(Readable.from(records), sink.writable());
     // Acknowledge only what is stored: the first 10 entries.

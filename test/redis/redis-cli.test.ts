@@ -4,16 +4,15 @@
  * with its records stored; bad entries become error records and never block the group.
  */
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { fileURLToPath } from 'node:url';
-import { modelsDir, summaryOf } from '../support/cli-runner.js';
+import { summaryOf } from '../support/cli-runner.js';
 import { startRedis } from '../support/redis-server.js';
 import { addMessages, startStage, stopLeftovers, countById, lastDelivered, pendingIds, readStream, waitFor } from '../support/redis-stage.js';
+import { modelsDir } from '../support/paths.js';
+import { tempDir } from '../support/temp-dirs.js';
 
-const fixtures = fileURLToPath(new URL('../../../test/fixtures/models/', import.meta.url));
 const big = 12345678901234567890123n;
 
 test('outputs and errors go to streams with the entry id; big integers stay exact; own pending entries come first; bad entries become error records', async () => {
@@ -87,7 +86,7 @@ test('outputs and errors go to streams with the entry id; big integers stay exac
 
 test('without --sink outputs go to stdout; --errors FILE is appended to, never truncated; SIGINT drains and exits 130', async () => {
   const redis = await startRedis();
-  const dir = mkdtempSync(join(tmpdir(), 'pystage-redis-test-'));
+  const dir = tempDir('pystage-redis-test-');
   const errorsFile = join(dir, 'errors.jsonl');
   try {
     const c = redis.client;
@@ -134,7 +133,6 @@ test('bad usage: --group without --source, --source without --group, a malformed
     assert.equal(r.code, 2, `${args.join(' ')}: ${r.stderr}`);
     assert.match(r.stderr, pattern);
   }
-  void fixtures;
 });
 
 test('a sink Redis refuses (not a stream): the stage exits 1 saying so, and acknowledges nothing', async () => {

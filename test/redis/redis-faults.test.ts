@@ -6,13 +6,11 @@
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { fileURLToPath } from 'node:url';
 import { fnv1a } from '../../src/partitioner.js';
 import { summaryOf, type CliResult } from '../support/cli-runner.js';
 import { startRedis, type TestRedis } from '../support/redis-server.js';
 import { addMessages, startStage, stopLeftovers, countById, pendingIds, readStream, waitFor } from '../support/redis-stage.js';
-
-const fixtures = fileURLToPath(new URL('../../../test/fixtures/models/', import.meta.url));
+import { fixtures } from '../support/paths.js';
 
 /** A stage running the fixture model `slow` (ms per message) as `consumer` of group `g`, from `source` to `sink`. */
 function stage(redis: TestRedis, consumer: string, { source = 'in', sink = 'out', ms = 3, extra = [] as string[] } = {}) {

@@ -4,10 +4,11 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
-import { createServer, connect as tcpConnect } from 'node:net';
+import { connect as tcpConnect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
+import { freePort } from './free-port.js';
 
 /** A running redis-server. */
 export interface TestRedis {
@@ -20,18 +21,6 @@ export interface TestRedis {
   /** Stop the server (SIGTERM: it writes its append-only file) and start it again on the same port and directory. Needs `persistent`. */
   restart(): Promise<void>;
   stop(): Promise<void>;
-}
-
-/** A port nothing listens on right now (the kernel's pick for port 0, released at once). */
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as { port: number };
-      server.close(() => resolve(port));
-    });
-  });
 }
 
 async function answersPing(port: number): Promise<boolean> {
