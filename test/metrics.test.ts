@@ -9,6 +9,7 @@ import { jsonLines, startCli, summaryOf } from './support/cli-runner.js';
 import { collect } from './support/collect.js';
 import { freePort } from './support/free-port.js';
 import { fixtures } from './support/paths.js';
+import { waitFor } from './support/wait-for.js';
 
 /** Samples of a Prometheus text page: `name{labels}` → value. */
 async function scrape(url: string): Promise<Map<string, number>> {
@@ -30,14 +31,6 @@ function sum(samples: Map<string, number>, prefix: string): number {
   return total;
 }
 
-async function until(check: () => boolean, what: string): Promise<void> {
-  const deadline = Date.now() + 30_000;
-  while (!check()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
-
 describe('metrics', () => {
   test('--metrics-port serves counters, histograms and gauges during a run, on 127.0.0.1', async () => {
     const port = await freePort();
@@ -55,7 +48,7 @@ describe('metrics', () => {
       for (let i = 0; i < 100; i++) input += line({ key: `k${i % 7}`, seq: i });
       input += line({ key: 'k1', seq: 100, fail: true });
       child.stdin!.write(input);
-      await until(() => outputs() === 100 && stderr.includes('asked to fail at seq 100'), '100 outputs and one error');
+      await waitFor('100 outputs and one error', () => outputs() === 100 && stderr.includes('asked to fail at seq 100'), 30_000);
       let m = await scrape(url);
       assert.equal(m.get('pystage_messages_in_total'), 101);
       assert.equal(m.get('pystage_outputs_total{model="h"}'), 100);
@@ -72,10 +65,10 @@ describe('metrics', () => {
 
       // A message that kills its server on every try: 3 restarts (maxAttempts), sent again twice, then given up.
       child.stdin!.write(line({ key: 'k2', seq: 101, die: true }) + line({ key: 'k3', seq: 102 }));
-      await until(() => outputs() === 101 && stderr.includes('PYSTAGE_POISON_MESSAGE'), 'the poison message given up');
+      await waitFor('the poison message given up', () => outputs() === 101 && stderr.includes('PYSTAGE_POISON_MESSAGE'), 30_000);
       // The next message of that partition runs on the server restarted after the last crash; its reply reports the restart.
       child.stdin!.write(line({ key: 'k2', seq: 103 }));
-      await until(() => outputs() === 102, 'the message after the poison one');
+      await waitFor('the message after the poison one', () => outputs() === 102, 30_000);
       m = await scrape(url);
       assert.equal(m.get('pystage_messages_in_total'), 104);
       assert.equal(sum(m, 'pystage_restarts_total{'), 3);

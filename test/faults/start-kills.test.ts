@@ -11,20 +11,13 @@ import { collect } from '../support/collect.js';
 import { processesMatching } from '../support/processes.js';
 import { fixtures } from '../support/paths.js';
 import { tempDir } from '../support/temp-dirs.js';
+import { waitFor } from '../support/wait-for.js';
 
 /** A python path of its own holding slow_init.py: its servers are the only processes naming it. */
 function ownPythonPath(): string {
   const dir = tempDir('start-kills-');
   copyFileSync(join(fixtures, 'slow_init.py'), join(dir, 'slow_init.py'));
   return dir;
-}
-
-async function until(predicate: () => boolean, what: string): Promise<void> {
-  const deadline = Date.now() + 20_000;
-  while (!predicate()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
 }
 
 /** SIGKILL the one server started with this python path. */
@@ -43,7 +36,7 @@ describe('kills during start', () => {
       partitions: 1, pythonPath: dir, logLevel: 'silent',
       models: [{ name: 'slow', file: 'slow_init.py', options: { marker, delay: 60 } }],
     });
-    await until(() => existsSync(marker), 'the model to start loading');
+    await waitFor('the model to start loading', () => existsSync(marker));
     killServerOf(dir);
     const stage = await starting;
     try {
@@ -70,7 +63,7 @@ describe('kills during start', () => {
         partitions: 1, pythonPath: dir, logLevel: 'silent',
         models: [{ name: 'slow', file: 'slow_init.py' }],
       });
-      await until(() => existsSync(marker), 'the server to start');
+      await waitFor('the server to start', () => existsSync(marker));
       killServerOf(dir);
       const stage = await starting;
       try {

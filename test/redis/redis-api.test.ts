@@ -6,7 +6,8 @@ import { test } from 'node:test';
 import { join } from 'node:path';
 import { createStage, redisSink, redisSource, runRedisStage } from '../../src/index.js';
 import { startRedis } from '../support/redis-server.js';
-import { addMessages, countById, pendingIds, readStream, waitFor } from '../support/redis-stage.js';
+import { addMessages, countById, pendingIds, readStream } from '../support/redis-stage.js';
+import { waitFor } from '../support/wait-for.js';
 import { collect } from '../support/collect.js';
 import { fixtures, modelsDir } from '../support/paths.js';
 

@@ -9,7 +9,8 @@ import { join } from 'node:path';
 import { test } from 'node:test';
 import { summaryOf } from '../support/cli-runner.js';
 import { startRedis } from '../support/redis-server.js';
-import { addMessages, startStage, stopLeftovers, countById, lastDelivered, pendingIds, readStream, waitFor } from '../support/redis-stage.js';
+import { addMessages, startStage, stopLeftovers, countById, lastDelivered, pendingIds, readStream } from '../support/redis-stage.js';
+import { waitFor } from '../support/wait-for.js';
 import { modelsDir } from '../support/paths.js';
 import { tempDir } from '../support/temp-dirs.js';
 

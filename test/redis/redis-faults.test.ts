@@ -9,7 +9,8 @@ import { test } from 'node:test';
 import { fnv1a } from '../../src/partitioner.js';
 import { summaryOf, type CliResult } from '../support/cli-runner.js';
 import { startRedis, type TestRedis } from '../support/redis-server.js';
-import { addMessages, startStage, stopLeftovers, countById, pendingIds, readStream, waitFor } from '../support/redis-stage.js';
+import { addMessages, startStage, stopLeftovers, countById, pendingIds, readStream } from '../support/redis-stage.js';
+import { waitFor } from '../support/wait-for.js';
 import { fixtures } from '../support/paths.js';
 
 /** A stage running the fixture model `slow` (ms per message) as `consumer` of group `g`, from `source` to `sink`. */

@@ -1,4 +1,4 @@
-/** Helpers for tests of stages over Redis Streams: start a stage, wait for a condition, read a stream back. */
+/** Helpers for tests of stages over Redis Streams: start a stage, read a stream back. */
 import type { ChildProcess } from 'node:child_process';
 import type { Redis } from 'ioredis';
 import { startCli } from './cli-runner.js';
@@ -17,21 +17,6 @@ export function startStage(args: string[]): ReturnType<typeof startCli> {
 export function stopLeftovers(): void {
   for (const child of live) child.kill('SIGKILL');
   live.clear();
-}
-
-/** Poll `check` until it returns true (a check that throws, e.g. before the group exists, counts as false); fail with `what` after `ms`. */
-export async function waitFor(what: string, check: () => Promise<boolean> | boolean, ms = 20_000): Promise<void> {
-  const deadline = Date.now() + ms;
-  let last: unknown = null;
-  for (;;) {
-    try {
-      if (await check()) return;
-    } catch (err) {
-      last = err;
-    }
-    if (Date.now() > deadline) throw new Error(`timed out after ${ms} ms waiting for ${what}${last ? ` (last error: ${(last as Error).message})` : ''}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
 }
 
 /** One record read back from a sink or errors stream: its `data` as text and parsed. */
