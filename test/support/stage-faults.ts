@@ -1,4 +1,4 @@
-/** Faults injected into a running stage from outside: SIGKILL its Python servers, terminate its worker threads. */
+/** A running stage seen from outside, to hurt it and to check it cleaned up: its Python servers' pids, its worker threads. */
 import assert from 'node:assert/strict';
 import type { Stage } from '../../src/index.js';
 import { processesMatching, waitGone } from './processes.js';
@@ -6,27 +6,6 @@ import { processesMatching, waitGone } from './processes.js';
 /** Pids of the stage's live Python servers (each one runs with `--uniq <stage id>.<n>`). */
 export function serverPids(stage: Stage): number[] {
   return processesMatching(`--uniq ${stage.id}.`);
-}
-
-/** A running kill storm: how many servers it has killed so far, and how to end it. */
-export interface KillStorm {
-  readonly kills: number;
-  stop(): void;
-}
-
-/** SIGKILL one of the stage's servers every `everyMs` ms, taking them in turn or at random, until `stop()`. */
-export function startKillStorm(stage: Stage, everyMs: number, pick: 'in turn' | 'at random' = 'in turn'): KillStorm {
-  let kills = 0;
-  const timer = setInterval(() => {
-    const pids = serverPids(stage);
-    const victim = pick === 'at random' ? pids[Math.floor(Math.random() * pids.length)] : pids[kills % Math.max(1, pids.length)];
-    if (victim === undefined) return;
-    try {
-      process.kill(victim, 'SIGKILL');
-      kills++;
-    } catch { /* already gone */ }
-  }, everyMs);
-  return { get kills() { return kills; }, stop: () => clearInterval(timer) };
 }
 
 /** A worker thread as Piscina holds it; terminating it is a real thread death, like an uncaught error would cause. */
