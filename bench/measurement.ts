@@ -86,6 +86,8 @@ export function assertSucceeded(what: string, run: MeasuredRun): void {
   }
 }
 
+// ---- The process tree, sampled from /proc while it runs.
+
 /** Peak RSS and sampled CPU, split into the Node process(es) and the Python ones. */
 export interface TreePeaks {
   /** Sum over node processes of each one's peak RSS, in MB. */
@@ -150,6 +152,8 @@ export class TreeSampler {
   }
 }
 
+// ---- A run's numbers, kept only when its outputs are right.
+
 /** What every runner reports for one run. */
 export interface RunSample {
   runner: string;
@@ -196,6 +200,8 @@ export function sample(
     cpuSeconds: extra.cpuSeconds ?? null, pythonCpuSeconds: extra.pythonCpuSeconds ?? null, nodeMb: extra.nodeMb ?? null, pythonMb: extra.pythonMb ?? null,
   };
 }
+
+// ---- What the runners wrote: counted line by line, the first line checked against its input.
 
 /** Number of newline-terminated lines in a file, read in 1 MiB chunks. */
 export function countLines(path: string): number {
@@ -252,6 +258,8 @@ export function checkFirstOutput(runner: string, path: string, read: OutputReade
     throw new Error(`${runner}: output for offset ${parsed.offset} has sum ${String(parsed.sum)}, expected ${message.a + message.b}`);
   }
 }
+
+// ---- Summaries: percentiles and medians.
 
 /** Latency summary in milliseconds. */
 export interface LatencySummary {

@@ -170,4 +170,11 @@ function main(): void {
   process.stdout.write((values.readme ? formatReadmeTable(results) : formatReport(results)) + '\n');
 }
 
-if (process.argv[1] === fileURLToPath(import.meta.url)) main();
+if (process.argv[1] === fileURLToPath(import.meta.url)) {
+  try {
+    main();
+  } catch (err) {
+    process.stderr.write(`${(err as Error).message}\nusage: node dist/bench/report.js [FILE] [--readme]\n`);
+    process.exitCode = 2;
+  }
+}
