@@ -6,6 +6,7 @@ import { availableParallelism } from 'node:os';
 import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
+import { UsageError } from '../src/errors.js';
 import { resolvePython } from '../src/python-interpreter.js';
 
 // Paths are resolved from the built file's location (dist/bench/).
@@ -71,13 +72,11 @@ export interface ResultsNames {
 /** The main harness's results: bench/results/latest.json with --save, else bench/results/run-<time>.json. */
 export const mainResults: ResultsNames = { script: 'run.js', tracked: 'latest.json', untrackedPrefix: 'run' };
 
-/** Thrown for a bad command line; the message ends with the usage. */
-export class UsageError extends Error {}
-
 /**
  * Parse argv (without node and the script) into a config and resolve the interpreter through the
  * stage's own lookup: a version-manager shim (pyenv's is a bash script) costs hundreds of ms per
  * start, which would be charged to every server start and restart and to the baselines.
+ * A bad command line rejects with UsageError, its message ending with the usage.
  */
 export async function loadBenchConfig(argv: string[], names: ResultsNames = mainResults): Promise<BenchConfig> {
   const usage = `usage: node dist/bench/${names.script} [--messages N] [--rounds R] [--smoke] [--save | --out FILE] [--python PYTHON]`;

@@ -8,7 +8,8 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { loadBenchConfig, PYTHON_VARIABLE, UsageError, type BenchConfig } from './config.js';
+import { UsageError } from '../src/errors.js';
+import { loadBenchConfig, PYTHON_VARIABLE, type BenchConfig } from './config.js';
 import { writeInputFile } from './input.js';
 import { median, type RunSample } from './measurement.js';
 import { describeMachine, formatReport, progress, writeResults, type BenchResults, type RunnerSummary } from './report.js';

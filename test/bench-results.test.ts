@@ -8,8 +8,9 @@ import { readFileSync } from 'node:fs';
 import { basename, dirname } from 'node:path';
 import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import { loadBenchConfig, resultsDir, UsageError } from '../bench/config.js';
+import { loadBenchConfig, resultsDir } from '../bench/config.js';
 import { formatReadmeTable, formatReport, type BenchResults } from '../bench/report.js';
+import { UsageError } from '../src/errors.js';
 
 const repoRoot = fileURLToPath(new URL('../../', import.meta.url));
 const tracked = `${resultsDir}latest.json`;
