@@ -28,6 +28,7 @@ export interface RunnerSummary {
   pythonMb: number | null;
 }
 
+/** One run of the main harness: what bench/results/latest.json and every run-<time>.json hold. */
 export interface BenchResults {
   date: string;
   machine: Machine;
@@ -42,6 +43,7 @@ export interface BenchResults {
   targets: Target[];
 }
 
+/** The machine a run happened on, for the report and the README. */
 export interface Machine {
   nproc: number;
   cpu: string;
