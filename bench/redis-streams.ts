@@ -13,17 +13,13 @@ import { parseArgs } from 'node:util';
 import type { Redis } from 'ioredis';
 import { runStoreScript } from '../src/redis/store-script.js';
 import { startRedis, type TestRedis } from '../test/support/redis-server.js';
-import { messageAt, writeInputFile } from './input-file.js';
-import { cliScript, modelFile, repoRoot } from './paths.js';
+import { cliScript, modelFile, repoRoot } from './config.js';
+import { messageAt, writeInputFile } from './input.js';
+import { median } from './measurement.js';
 
 const { values } = parseArgs({ options: { messages: { type: 'string' }, rounds: { type: 'string' } } });
 const N = Number(values.messages ?? 200_000);
 const ROUNDS = Number(values.rounds ?? 3);
-
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.floor(s.length / 2)]!;
-}
 
 /** stdin → stdout: spawn → exit. */
 async function viaStdin(input: string, partitions: number): Promise<number> {

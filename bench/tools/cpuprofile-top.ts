@@ -1,6 +1,6 @@
 /**
  * Summarise a V8 .cpuprofile (from `node --cpu-prof`): the functions with the most self time.
- * `node dist/bench/cpuprofile-top.js FILE [N]`
+ * `node dist/bench/tools/cpuprofile-top.js FILE [N]`
  */
 import { readFileSync } from 'node:fs';
 
@@ -34,7 +34,7 @@ export function selfTimes(profile: CpuProfile): { total: number; rows: [string, 
 if (process.argv[1]?.endsWith('cpuprofile-top.js')) {
   const [file, count = '15'] = process.argv.slice(2);
   if (!file) {
-    process.stderr.write('usage: node dist/bench/cpuprofile-top.js FILE [N]\n');
+    process.stderr.write('usage: node dist/bench/tools/cpuprofile-top.js FILE [N]\n');
     process.exit(2);
   }
   const { total, rows } = selfTimes(JSON.parse(readFileSync(file, 'utf8')) as CpuProfile);

@@ -1,9 +1,10 @@
 /**
- * Throughput of the frame codec in one thread: `node dist/bench/frame-codec.js [frames]`.
+ * Throughput of the frame codec in one thread: `node dist/bench/tools/frame-codec.js [frames]`.
  * Decode: frames pre-encoded into one buffer, fed as 64 KiB chunk views (like socket reads).
  * Encode: encodeFrame on fresh JSON strings of the same payloads.
  */
-import { FrameDecoder, encodeFrame, encodeFrames } from '../src/protocol/index.js';
+import { FrameDecoder, encodeFrame, encodeFrames } from '../../src/protocol/index.js';
+import { median } from '../measurement.js';
 
 const CHUNK = 64 * 1024;
 const RUNS = 5;
@@ -11,11 +12,6 @@ const RUNS = 5;
 function payloadText(i: number): string {
   // ~60 bytes, shaped like a small executeModel reply.
   return `{"Cmd":"executeModel","Id":${1_000_000 + i},"Code":0,"Result":{"s":${i % 997}}}`;
-}
-
-function median(values: number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  return sorted[Math.floor(sorted.length / 2)]!;
 }
 
 function benchDecode(label: string, stream: Buffer, frames: number, payloadBytes: number): void {

@@ -5,7 +5,7 @@ start-up, so each `server.py` process profiles itself and writes PYSTAGE_PROFILE
 when it exits normally (stopServer). A wrapper script would not do: the stage resolves the real
 interpreter through sys.executable and would bypass it.
 
-    PYTHONPATH=bench/profile PYSTAGE_PROFILE_DIR=/tmp/prof node dist/src/cli.js run ... < in > out
+    PYTHONPATH=bench/tools/profile PYSTAGE_PROFILE_DIR=/tmp/prof node dist/src/cli.js run ... < in > out
 """
 import atexit
 import cProfile

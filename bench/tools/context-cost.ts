@@ -1,16 +1,18 @@
 /**
  * What self.context costs: API throughput of the benchmark model (`py/models/add.py`) against the same
  * work touching `self.context.state` on every message, and making one host request per message.
- * `node dist/bench/context-cost.js [--messages N] [--rounds R] [--partitions P]`; runs are interleaved
+ * `node dist/bench/tools/context-cost.js [--messages N] [--rounds R] [--partitions P]`; runs are interleaved
  * (plain, state, request, plain, …) and the medians printed as a table and one JSON line.
  */
 import { parseArgs } from 'node:util';
 import { fileURLToPath } from 'node:url';
-import { createStage, type ModelSpec } from '../src/index.js';
-import { messages } from './input-file.js';
-import { modelFile, python } from './paths.js';
+import { createStage, type ModelSpec } from '../../src/index.js';
+import { modelFile, modelsDir, python } from '../config.js';
+import { messages } from '../input.js';
+import { median } from '../measurement.js';
 
-const benchModels = fileURLToPath(new URL('../../bench/models/', import.meta.url));
+/** The variants' models live in the source tree next to this tool, not in dist/. */
+const benchModels = fileURLToPath(new URL('../../../bench/tools/models/', import.meta.url));
 
 /** One variant of the model, and the stage options it needs. */
 interface Variant {
@@ -20,7 +22,7 @@ interface Variant {
 }
 
 export const variants: Variant[] = [
-  { name: 'plain', model: { name: 'add', file: modelFile }, pythonPath: fileURLToPath(new URL('../../py/models/', import.meta.url)) },
+  { name: 'plain', model: { name: 'add', file: modelFile }, pythonPath: modelsDir },
   { name: 'state', model: { name: 'add', file: 'add_with_state.py' }, pythonPath: benchModels },
   { name: 'request', model: { name: 'add', file: 'add_with_request.py' }, pythonPath: benchModels },
 ];
@@ -59,7 +61,6 @@ async function main(): Promise<void> {
       process.stderr.write(`round ${r + 1} ${variant.name}: ${Math.round(result.msgPerSec)} msg/s\n`);
     }
   }
-  const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
   const plain = median(samples.get('plain')!);
   process.stdout.write(`| model | msg/s (median of ${rounds}) | × plain |\n|---|---|---|\n`);
   for (const [name, xs] of samples) process.stdout.write(`| ${name} | ${Math.round(median(xs)).toLocaleString('en-US')} | ${(median(xs) / plain).toFixed(2)}× |\n`);

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Encode cost per output: `python3 bench/encode_cost.py` (numpy rows only when numpy is installed).
+"""Encode cost per output: `python3 bench/tools/encode_cost.py` (numpy rows only when numpy is installed).
 
 The server's plain JSON encoder (protocol.encode_json, what every output went through before the type
 table) against OutputEncoder.encode (what a single executeModel output goes through now), on a plain
@@ -11,7 +11,8 @@ import timeit
 from datetime import date
 from decimal import Decimal
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "py"))
+_REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+sys.path.insert(0, os.path.join(_REPO, "py"))
 
 from pystage.output_encoding import OutputEncoder  # noqa: E402
 from pystage.protocol import encode_json  # noqa: E402

@@ -1,7 +1,7 @@
 /**
  * Main ↔ worker transfer: how fast one exec task's messages and results cross
  * a MessagePort as structured-clone arrays, as msgpackr buffers (transferred),
- * and as one joined string (what pystage sends). Run: node dist/bench/transfer.js
+ * and as one joined string (what pystage sends). Run: node dist/bench/tools/transfer.js
  */
 import { MessageChannel } from 'node:worker_threads';
 import { Packr } from 'msgpackr';
