@@ -7,12 +7,11 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { basename, dirname } from 'node:path';
 import { test } from 'node:test';
-import { fileURLToPath } from 'node:url';
 import { loadBenchConfig, resultsDir } from '../bench/config.js';
 import { formatReadmeTable, formatReport, type BenchResults } from '../bench/report.js';
 import { UsageError } from '../src/errors.js';
+import { repoRoot } from './support/paths.js';
 
-const repoRoot = fileURLToPath(new URL('../../', import.meta.url));
 const tracked = `${resultsDir}latest.json`;
 
 test('a bench run writes an untracked bench/results/run-<time>.json unless --save or --out says otherwise', async () => {

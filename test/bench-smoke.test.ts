@@ -11,9 +11,9 @@ import { join } from 'node:path';
 import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import type { BenchResults } from '../bench/report.js';
+import { repoRoot } from './support/paths.js';
 
 const runScript = fileURLToPath(new URL('../bench/run.js', import.meta.url));
-const repoRoot = fileURLToPath(new URL('../../', import.meta.url));
 
 function run(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
   return new Promise((resolve, reject) => {
