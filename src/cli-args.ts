@@ -4,7 +4,10 @@
  */
 import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
+import { UsageError } from './errors.js';
 import type { StageOptions } from './options.js';
+
+export { UsageError } from './errors.js';
 import type { ModelSpec } from './worker-protocol.js';
 
 export const usage = `Usage: pystage run --model NAME=FILE[:CLASS] [--model ...] [options] < input.jsonl > output.jsonl
@@ -58,10 +61,7 @@ Ctrl-C (SIGINT) or SIGTERM: no more input is read, what was read is finished, th
 Exit codes: 0 the stream was processed (even with per-message errors), 1 the stage could not run (or
 stdout was closed early), 2 bad usage, 130 after SIGINT, 143 after SIGTERM.`;
 
-/** A command line that cannot be run. */
-export class UsageError extends Error {
-  readonly code = 'PYSTAGE_USAGE';
-}
+
 
 export type Command =
   | { kind: 'help' }

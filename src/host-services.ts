@@ -6,7 +6,9 @@
  * model gets a `pystage.HostRequestError` with the handler's message.
  */
 import { MessageChannel, type MessagePort } from 'node:worker_threads';
-import { PystageError } from './errors.js';
+import { HandlerFailure } from './errors.js';
+
+export { HandlerFailure } from './errors.js';
 import type { StageLogger } from './stage-logger.js';
 import { CacheValueTooLargeError, type SharedCache } from './shared-cache.js';
 
@@ -121,10 +123,3 @@ export class HostServices {
   }
 }
 
-/** A host request the host cannot answer; `type` becomes the model's `HostRequestError.type`. */
-export class HandlerFailure extends PystageError {
-  override readonly code = 'PYSTAGE_HOST_REQUEST';
-  constructor(override readonly type: string, message: string) {
-    super(message);
-  }
-}

@@ -5,6 +5,7 @@ import { existsSync, statSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { dirname, isAbsolute, resolve } from 'node:path';
 import { InvalidOptionError } from './errors.js';
+import { DEFAULT_MAX_FRAME_BYTES } from './protocol/frame-constants.js';
 import type { HostHandler } from './host-services.js';
 import type { ModelSpec } from './worker-protocol.js';
 
@@ -102,7 +103,7 @@ const defaults = {
   maxInFlightMs: 1000,
   pipelineDepth: 4,
   inlineLimit: 1024 * 1024,
-  maxFrameBytes: 64 * 1024 * 1024,
+  maxFrameBytes: DEFAULT_MAX_FRAME_BYTES,
   executeTimeoutMs: 30_000,
   loadTimeoutMs: 300_000,
   startTimeoutMs: 10_000,

@@ -5,12 +5,10 @@
  * Values are kept as JSON text (a model's values pass through unparsed); bounded by entries and
  * bytes with least-recently-used eviction, and an optional time to live per entry.
  */
-import { PystageError } from './errors.js';
+import { CacheValueTooLargeError } from './errors.js';
 
-/** A value is larger than the whole cache may hold. */
-export class CacheValueTooLargeError extends PystageError {
-  override readonly code = 'PYSTAGE_CACHE_VALUE_TOO_LARGE';
-}
+export { CacheValueTooLargeError } from './errors.js';
+
 
 interface Entry {
   text: string;

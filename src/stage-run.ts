@@ -183,7 +183,7 @@ export class StageRun implements BatchSink {
         route = stringValue(buf, spans[2]!, spans[3]!);
         if (route === null) {
           const got = spans[2]! < 0 ? 'none' : buf.toString('utf8', spans[2], spans[3]).slice(0, 80);
-          this.reject(offset, buf, start, end, keyStart, keyEnd, new RoutingError(`message has no string field "${this.ctx.routeField}" naming its model (got ${got})`));
+          this.reject(offset, buf, start, end, keyStart, keyEnd, missingRoute(this.ctx.routeField, got));
           continue;
         }
       }
@@ -229,7 +229,7 @@ export class StageRun implements BatchSink {
       if (this.ctx.routeField !== null) {
         const r = (value as Record<string, unknown>)[this.ctx.routeField];
         if (typeof r !== 'string') {
-          this.rejectText(offset, text, key ?? null, new RoutingError(`message has no string field "${this.ctx.routeField}" naming its model (got ${safeJson(r)})`));
+          this.rejectText(offset, text, key ?? null, missingRoute(this.ctx.routeField, safeJson(r)));
           continue;
         }
         route = r;
@@ -309,4 +309,9 @@ function safeJson(value: unknown): string {
   } catch {
     return String(value);
   }
+}
+
+/** The error of a message without the field that names its model; `got` is what the field held, shortened. */
+function missingRoute(field: string, got: string): RoutingError {
+  return new RoutingError(`message has no string field "${field}" naming its model (got ${got})`);
 }

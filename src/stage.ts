@@ -320,7 +320,7 @@ export class Stage {
       throw Object.assign(errors[0]!, { errors });
     }
     if (errors.length > 1) {
-      throw Object.assign(new PartitionsError(`${errors.length} partitions failed: ${errors.map((e) => e.message).join('; ')}`), { errors });
+      throw new PartitionsError(`${errors.length} partitions failed: ${errors.map((e) => e.message).join('; ')}`, errors);
     }
     return replies.map((r) => (r as WorkerReply<unknown> & { ok: true }).value);
   }

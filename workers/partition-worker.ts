@@ -5,7 +5,7 @@
  */
 import { workerData } from 'node:worker_threads';
 import { move, transferableSymbol, valueSymbol } from 'piscina';
-import { toErrorRecord } from '../src/errors.js';
+import { PartitionFailedError, toErrorRecord } from '../src/errors.js';
 import { createLogger } from '../src/logger.js';
 import type { WorkerConfig, WorkerReply, WorkerTask } from '../src/worker-protocol.js';
 import { PartitionRuntime } from './partition-runtime.js';
@@ -25,12 +25,12 @@ process.on('exit', () => runtime?.killSync());
  */
 export default async function handleTask(task: WorkerTask): Promise<WorkerReply<unknown>> {
   if (task.op === 'exec' && runtime === null && starting === null) {
-    throw new Error(`partition ${config.partition}: this worker thread was not started yet`);
+    throw new PartitionFailedError(`partition ${config.partition}: this worker thread was not started yet`, { partition: config.partition });
   }
   try {
     if (task.op === 'exec') {
       const r = runtime ?? await starting;
-      if (!r) throw new Error(`partition ${config.partition} was not started`);
+      if (!r) throw new PartitionFailedError(`partition ${config.partition} was not started`, { partition: config.partition });
       const value = await r.exec(task);
       const reply: WorkerReply<unknown> = { ok: true, value, restarts: r.restarts, serverPid: r.serverPid, recovery: r.recoveries };
       // The outputs' bytes and their table move to the main thread instead of being copied.
@@ -57,7 +57,7 @@ async function run(task: WorkerTask): Promise<unknown> {
     return { uniq: runtime!.uniq, serverPid: runtime!.serverPid };
   }
   const r = runtime ?? await starting;
-  if (!r) throw new Error(`partition ${config.partition} was not started`);
+  if (!r) throw new PartitionFailedError(`partition ${config.partition} was not started`, { partition: config.partition });
   switch (task.op) {
     case 'exec': return r.exec(task);
     case 'addModel':

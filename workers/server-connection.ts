@@ -12,21 +12,13 @@
  * once; the partition runtime decides how to recover.
  */
 import { connect, type Socket } from 'node:net';
-import { PystageError } from '../src/errors.js';
+import { ConnectionBrokenError, type BrokenReason } from '../src/errors.js';
+
+export { ConnectionBrokenError, type BrokenReason } from '../src/errors.js';
 import { PipelineQueue } from '../src/pipeline-queue.js';
 import { FrameDecoder, ReplyCode, type Checksum } from '../src/protocol/index.js';
 import { readReplyHead } from '../src/protocol/replies.js';
 
-/** Why a connection stopped being usable. `timeout` means the server is stuck, not just the socket. */
-export type BrokenReason = 'closed' | 'socket-error' | 'bad-frame' | 'out-of-order' | 'timeout';
-
-/** Rejection of every request pending on a connection that broke. */
-export class ConnectionBrokenError extends PystageError {
-  override readonly code = 'PYSTAGE_CONNECTION_BROKEN';
-  constructor(readonly reason: BrokenReason, detail: string, readonly progress: number) {
-    super(`connection to the Python server broke (${reason}): ${detail}`);
-  }
-}
 
 interface Pending {
   id: number;

@@ -3,22 +3,11 @@
  * perfectly intact and still not carry a JSON object ("bad-json", reply code -1 or -3 above).
  */
 import { isUtf8 } from 'node:buffer';
-import { PystageError } from '../errors.js';
+import { BadJsonError } from '../errors.js';
 import type { JsonObject } from './messages.js';
 
-/** What exactly was wrong with a payload. */
-export type BadJsonReason = 'not-utf8' | 'not-json' | 'not-object';
+export { BadJsonError, type BadJsonReason } from '../errors.js';
 
-/** A frame's payload is not a UTF-8 JSON object. */
-export class BadJsonError extends PystageError {
-  override readonly code = 'PYSTAGE_BAD_JSON';
-  /** The protocol's name for this error, beside the frame error kinds. */
-  readonly kind = 'bad-json';
-
-  constructor(readonly reason: BadJsonReason, message: string) {
-    super(message, { type: 'bad-json' });
-  }
-}
 
 /** Parse a payload into a JSON object; throws BadJsonError if it is not valid UTF-8 JSON with an object at the top. */
 export function parseJsonPayload(payload: Buffer): JsonObject {

@@ -1,0 +1,71 @@
+/**
+ * Errors cross the worker-thread boundary as plain records and are rebuilt in the main thread:
+ * every class pystage throws must come back as itself, with its code, message and details.
+ * The expected pairs are written out by hand here, not read from the registry under test.
+ */
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import {
+  BadInputError, BadJsonError, BadRequestError, CacheValueTooLargeError, ConnectionBrokenError, ERROR_CODES, FrameError,
+  FrameTooLargeError, HandlerFailure, InvalidOptionError, ModelExecutionError, ModelLoadError, PartitionFailedError,
+  PartitionsError, PoisonMessageError, PystageError, PythonStartError, RoutingError, StageClosedError, UsageError,
+  errorFromRecord, toErrorRecord,
+} from '../src/errors.js';
+
+const thrown: PystageError[] = [
+  new PystageError('generic'),
+  new InvalidOptionError('bad option'),
+  new PythonStartError('no python', { partition: 1 }),
+  new ModelLoadError('cannot load', { model: 'm', type: 'SyntaxError', traceback: 'Traceback …' }),
+  new ModelExecutionError('raised', { model: 'm', type: 'ValueError', traceback: null }),
+  new BadRequestError('bad request'),
+  new PoisonMessageError('killed its server twice', { partition: 0, model: 'm' }),
+  new BadInputError('not JSON'),
+  new RoutingError('no such model'),
+  new PartitionFailedError('partition lost', { partition: 3 }),
+  new StageClosedError('closed'),
+  new PartitionsError('2 partitions failed', [new ModelLoadError('a'), new PythonStartError('b')]),
+  new FrameError('bad-checksum'),
+  new FrameTooLargeError(10, 5),
+  new BadJsonError('not-json', 'payload is not JSON'),
+  new ConnectionBrokenError('timeout', 'no frame for 30000 ms', 0),
+  new CacheValueTooLargeError('too big'),
+  new HandlerFailure('UnknownHandler', 'no handler named "x"'),
+  new UsageError('--model is required'),
+];
+
+const codes: [string, Function][] = [
+  ['PYSTAGE_ERROR', PystageError], ['PYSTAGE_INVALID_OPTION', InvalidOptionError], ['PYSTAGE_PYTHON_START', PythonStartError],
+  ['PYSTAGE_MODEL_LOAD', ModelLoadError], ['PYSTAGE_MODEL_EXECUTION', ModelExecutionError], ['PYSTAGE_BAD_REQUEST', BadRequestError],
+  ['PYSTAGE_POISON_MESSAGE', PoisonMessageError], ['PYSTAGE_BAD_INPUT', BadInputError], ['PYSTAGE_ROUTING', RoutingError],
+  ['PYSTAGE_PARTITION_FAILED', PartitionFailedError], ['PYSTAGE_STAGE_CLOSED', StageClosedError], ['PYSTAGE_PARTITIONS', PartitionsError],
+  ['PYSTAGE_BAD_FRAME', FrameError], ['PYSTAGE_FRAME_TOO_LARGE', FrameTooLargeError], ['PYSTAGE_BAD_JSON', BadJsonError],
+  ['PYSTAGE_CONNECTION_BROKEN', ConnectionBrokenError], ['PYSTAGE_CACHE_VALUE_TOO_LARGE', CacheValueTooLargeError],
+  ['PYSTAGE_HOST_REQUEST', HandlerFailure], ['PYSTAGE_USAGE', UsageError],
+];
+
+test('every error class has its own stable code and extends PystageError', () => {
+  assert.deepEqual(thrown.map((e) => e.code), codes.map(([code]) => code));
+  for (const error of thrown) assert.ok(error instanceof PystageError && error instanceof Error, error.name);
+  assert.deepEqual([...ERROR_CODES].sort(), codes.map(([code]) => code).sort(), 'errorFromRecord knows every code, no more');
+});
+
+test('a record rebuilds as the class of its code, with its message and details', () => {
+  for (const error of thrown) {
+    const record = structuredClone(toErrorRecord(error));
+    const rebuilt = errorFromRecord(record);
+    const [, Class] = codes.find(([code]) => code === error.code)!;
+    assert.ok(rebuilt instanceof Class, `${error.code} came back as ${rebuilt.constructor.name}`);
+    assert.equal(rebuilt.name, error.name);
+    assert.equal(rebuilt.code, error.code);
+    assert.equal(rebuilt.message, error.message);
+    assert.deepEqual(rebuilt.toRecord(), error.toRecord());
+  }
+});
+
+test('an unknown code comes back as a PystageError that keeps the code; a plain Error as PYSTAGE_ERROR', () => {
+  const rebuilt = errorFromRecord({ code: 'SOMETHING_NEW', message: 'from a newer worker' });
+  assert.ok(rebuilt instanceof PystageError);
+  assert.equal(rebuilt.code, 'SOMETHING_NEW');
+  assert.deepEqual(toErrorRecord(new TypeError('x')), { code: 'PYSTAGE_ERROR', message: 'x' });
+});
