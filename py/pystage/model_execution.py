@@ -119,7 +119,8 @@ class ModelExecutor:
         finally:
             state = journal.finish()
         if lean:
-            reply = self._lean_reply(req_id, results, errors, state)
+            errors_data, files_data, results_data = self._lean_arrays(results, errors)
+            reply = batch_reply(req_id, results_data, state, (errors_data, files_data))
         else:
             reply = batch_reply(req_id, self._items_array(results, errors), state)
         if errors:
@@ -237,19 +238,19 @@ class ModelExecutor:
                 parts.append(ITEM_NO_OUTPUT)
         return b"[%s]" % b",".join(parts)
 
-    def _lean_reply(self, req_id: Optional[int], results: List[Optional[Dict[str, Any]]], errors: List[ItemError],
-                    state: Optional[bytes]) -> bytes:
-        """A Lean reply: `"Errors":[[index, code, Error], ...],"Files":[[index, path], ...],"Result":[dict|null, ...]`."""
+    def _lean_arrays(self, results: List[Optional[Dict[str, Any]]],
+                     errors: List[ItemError]) -> Tuple[bytes, bytes, bytes]:
+        """A Lean reply's Errors `[[index, code, Error], ...]`, Files `[[index, path], ...]` and Result `[dict|null, ...]`."""
         errors_data = _errors_array(errors)
         try:
             data: Optional[bytes] = encode_json(results).encode("utf-8")
         except Exception:
             data = None
         if data is not None and len(data) <= self.inline_limit and len(data) + len(errors_data) <= self.reply_budget:
-            return batch_reply(req_id, data, state, (errors_data, _NO_FILES))
+            return errors_data, _NO_FILES, data
         encoded, files = self._encode_one_by_one(results, errors, _LEAN_COSTS)
-        return batch_reply(req_id, b"[%s]" % b",".join(b"null" if data is None else data for data in encoded), state,
-                           (_errors_array(errors), encode_payload(files)))
+        return (_errors_array(errors), encode_payload(files),
+                b"[%s]" % b",".join(b"null" if data is None else data for data in encoded))
 
     def _encode_one_by_one(self, results: List[Optional[Dict[str, Any]]], errors: List[ItemError],
                            costs: Tuple[int, int, int]) -> Tuple[List[Optional[bytes]], List[Tuple[int, str]]]:

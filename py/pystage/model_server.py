@@ -48,7 +48,6 @@ PRE_HELLO_MAX_BYTES = 8 * 1024
 FLUSH_TIMEOUT = 2.0
 
 
-
 class ModelServer:
     """Serves protocol v1 on one listening socket to one admitted client at a time (see the module doc).
 
@@ -390,7 +389,7 @@ class ModelServer:
     # --- admission -----------------------------------------------------------------------------------
 
     def verify_request(self, conn: ClientConnection, request: ParsedRequest) -> Optional[RequestError]:
-        """Hook: None when `request` may run on `conn` (admitting it if new); else the error refusing it."""
+        """Hook: None when `request` may run on `conn` (a new conn is then admitted); else the error refusing it."""
         return self._tokens.verify(conn.admitted, request)
 
     def _admit(self, conn: ClientConnection) -> None:
