@@ -30,6 +30,9 @@ STOP_SERVER = "stopServer"
 RESTORE_STATE = "restoreState"
 # Not a command: the client's answer to a hostRequest frame (host_channel.py), read by the server itself.
 HOST_REPLY = "hostReply"
+# Not replies: the Cmd of a progress frame and of a model's request to the host (Code 2 and 3).
+PROGRESS_FRAME = "progress"
+HOST_REQUEST_FRAME = "hostRequest"
 
 COMMANDS = (
     HELLO, ADD_MODEL, UPDATE_MODEL, REMOVE_MODEL, INIT_MODEL,
@@ -124,17 +127,19 @@ HOST_REPLY_PREFIX = b'{"Cmd":"%s"' % HOST_REPLY.encode()
 ITEM_RESULT = b'{"Code":%d,"Result":%%s}' % OK
 ITEM_NO_OUTPUT = b'{"Code":%d,"Result":null}' % NO_OUTPUT
 
-_REPLY_HEAD = b'{"Cmd":"%s","Id":%%s,"Code":%d,%%s'
-_MODEL_RESULT = _REPLY_HEAD % (EXECUTE_MODEL.encode(), OK) + b'"Result":%s}'
-_MODEL_NO_OUTPUT = _REPLY_HEAD % (EXECUTE_MODEL.encode(), NO_OUTPUT) + b'"Result":null}'
-_MODEL_OUTPUT_FILE = _REPLY_HEAD % (EXECUTE_MODEL.encode(), OK) + b'"Result":null,"OutputFile":%s}'
+# Cmd and Code filled in here, once; the Id (bytes, see id_bytes) per payload. The `%s` right after the
+# head of a reply is its State field, or nothing.
+_HEAD = b'{"Cmd":"%s","Id":%%s,"Code":%d,'
+_MODEL_RESULT = _HEAD % (EXECUTE_MODEL.encode(), OK) + b'%s"Result":%s}'
+_MODEL_NO_OUTPUT = _HEAD % (EXECUTE_MODEL.encode(), NO_OUTPUT) + b'%s"Result":null}'
+_MODEL_OUTPUT_FILE = _HEAD % (EXECUTE_MODEL.encode(), OK) + b'%s"Result":null,"OutputFile":%s}'
 # Result stays last in a batch reply: clients split it off without parsing the rest.
-_BATCH = _REPLY_HEAD % (EXECUTE_BATCH.encode(), OK) + b'"Result":%s}'
-_BATCH_LEAN = (_REPLY_HEAD % (EXECUTE_BATCH.encode(), OK))[:-2] + b'"Errors":%s,"Files":%s,%s"Result":%s}'
+_BATCH = _HEAD % (EXECUTE_BATCH.encode(), OK) + b'%s"Result":%s}'
+_BATCH_LEAN = _HEAD % (EXECUTE_BATCH.encode(), OK) + b'"Errors":%s,"Files":%s,%s"Result":%s}'
 _STATE = b'"State":%s,'
-_PROGRESS = b'{"Cmd":"progress","Id":%%s,"Code":%d,"Result":{"Done":%%d}}' % PROGRESS
-_HOST_REQUEST = (b'{"Cmd":"hostRequest","Id":%%d,"Code":%d,"Seq":%%d,"Kind":%%s,"Name":%%s,"Index":%%d,'
-                 b'"TimeoutMs":%%d,%%s"Payload":%%s}' % HOST_REQUEST)
+_PROGRESS = _HEAD % (PROGRESS_FRAME.encode(), PROGRESS) + b'"Result":{"Done":%d}}'
+_HOST_REQUEST = (_HEAD % (HOST_REQUEST_FRAME.encode(), HOST_REQUEST)
+                 + b'"Seq":%d,"Kind":%s,"Name":%s,"Index":%d,"TimeoutMs":%d,%s"Payload":%s}')
 _TTL = b'"TtlMs":%d,'
 
 
@@ -170,5 +175,5 @@ def progress_frame(req_id: Optional[int], done: int) -> bytes:
 def host_request_frame(req_id: int, seq: int, kind: str, name: str, index: int, timeout_ms: int,
                        ttl_ms: Optional[int], payload: bytes) -> bytes:
     """A hostRequest frame's payload (Code 3) asking the host on behalf of the running request."""
-    return _HOST_REQUEST % (req_id, seq, encode_payload(kind), encode_payload(name), index, timeout_ms,
+    return _HOST_REQUEST % (id_bytes(req_id), seq, encode_payload(kind), encode_payload(name), index, timeout_ms,
                             b"" if ttl_ms is None else _TTL % ttl_ms, payload)
