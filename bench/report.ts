@@ -1,7 +1,83 @@
-/** The human report (a table on stdout) and the JSON results file. */
-import { mkdirSync, writeFileSync } from 'node:fs';
-import { dirname } from 'node:path';
-import type { BenchResults, RunnerSummary } from './results.js';
+/**
+ * One run's results and what is shown of them: the JSON shape (what bench/results/*.json hold), the
+ * machine it ran on, progress lines, the text report, and the README's table. Both READMEs quote one
+ * saved run, rendered from its file: `node dist/bench/report.js [FILE] [--readme]`
+ * (FILE defaults to bench/results/latest.json, the run saved with `npm run bench -- --save`).
+ */
+import { execFileSync } from 'node:child_process';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { availableParallelism, cpus, loadavg, release, totalmem } from 'node:os';
+import { dirname, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import { mainResults, python, resultsDir, type BenchConfig } from './config.js';
+import type { RunSample } from './measurement.js';
+import type { ApiLatencyResult, RestartResult, StartupResult } from './runners.js';
+import type { Target } from './targets.js';
+
+/** Medians over a runner's rounds. */
+export interface RunnerSummary {
+  runner: string;
+  messages: number;
+  samples: RunSample[];
+  msgPerSec: number;
+  seconds: number;
+  cpuSeconds: number | null;
+  pythonCpuSeconds: number | null;
+  nodeMb: number | null;
+  pythonMb: number | null;
+}
+
+/** One run of the main harness: what bench/results/latest.json and every run-<time>.json hold. */
+export interface BenchResults {
+  date: string;
+  machine: Machine;
+  config: BenchConfig;
+  /** Runner names of the rows the ratios are taken for. */
+  names: { cliDefault: string; apiDefault: string; pyloop: string; pythonShell: string; lockstep: string };
+  throughput: RunnerSummary[];
+  latency: { fixed: ApiLatencyResult; saturation: ApiLatencyResult };
+  startup: StartupResult & { medianMs: number };
+  restart: RestartResult & { medianMs: number };
+  memory: { small: RunSample; large: RunSample; smallTotalMb: number; largeTotalMb: number; growth: number };
+  targets: Target[];
+}
+
+/** The machine a run happened on, for the report and the README. */
+export interface Machine {
+  nproc: number;
+  cpu: string;
+  memoryGb: number;
+  kernel: string;
+  node: string;
+  python: string;
+  /** 1-minute load average when the run started: above ~0.5 × nproc, something else was competing. */
+  loadAverage: number;
+}
+
+/** Describe this machine. */
+export function describeMachine(): Machine {
+  let pythonVersion = 'unknown';
+  try {
+    pythonVersion = execFileSync(python(), ['--version'], { encoding: 'utf8' }).trim().replace(/^Python /, '');
+  } catch { /* reported as unknown */ }
+  return {
+    nproc: availableParallelism(),
+    cpu: cpus()[0]?.model ?? 'unknown',
+    memoryGb: Math.round(totalmem() / 2 ** 30),
+    kernel: release(),
+    node: process.version,
+    python: pythonVersion,
+    loadAverage: loadavg()[0]!,
+  };
+}
+
+const started = performance.now();
+
+/** Print one progress line on stderr, stamped with the time since the harness started. */
+export function progress(message: string): void {
+  process.stderr.write(`[bench ${((performance.now() - started) / 1000).toFixed(1).padStart(6)} s] ${message}\n`);
+}
 
 const n0 = (v: number) => Math.round(v).toLocaleString('en-US');
 const f = (v: number | null, digits = 1) => (v === null ? '-' : v.toFixed(digits));
@@ -63,4 +139,44 @@ function row(cells: string[], widths: number[]): string {
 export function writeResults(path: string, results: BenchResults): void {
   mkdirSync(dirname(path), { recursive: true });
   writeFileSync(path, JSON.stringify(results, null, 2) + '\n');
+}
+
+/** The README's table (Performance): the CLI at each partition count, the API at the default, the baselines. */
+export function formatReadmeTable(r: BenchResults): string {
+  const d = r.config.defaultPartitions;
+  const rate = (name: string) => r.throughput.find((t) => t.runner === name)!.msgPerSec;
+  const loop = rate(r.names.pyloop);
+  const shell = rate(r.names.pythonShell);
+  const described: [string, string][] = [
+    ...r.throughput.filter((t) => t.runner.startsWith('cli p=')).map((t): [string, string] => {
+      const p = Number(/^cli p=(\d+)/.exec(t.runner)![1]);
+      return [t.runner, p === d ? `\`pystage run\`, default (${d}) partitions` : `\`pystage run\`, ${p} partition${p === 1 ? '' : 's'}`];
+    }),
+    [r.names.apiDefault, `API, default (${d}) partitions`],
+    [r.names.pyloop, 'in-process Python loop (baseline A)'],
+    [r.names.pythonShell, 'python-shell, streaming (baseline B)'],
+    [r.names.lockstep, 'lockstep, one request at a time (baseline C)'],
+  ];
+  return [
+    '| runner | msg/s | × in-process Python loop | × python-shell |',
+    '|---|---|---|---|',
+    ...described.map(([name, what]) => `| ${what} | ${n0(rate(name))} | ${(rate(name) / loop).toFixed(2)}× | ${(rate(name) / shell).toFixed(2)}× |`),
+  ].join('\n');
+}
+
+/** Print the report (or with --readme the README's table) of a saved run. */
+function main(): void {
+  const { values, positionals } = parseArgs({ allowPositionals: true, options: { readme: { type: 'boolean', default: false } } });
+  const file = resolve(positionals[0] ?? resolve(resultsDir, mainResults.tracked));
+  const results = JSON.parse(readFileSync(file, 'utf8')) as BenchResults;
+  process.stdout.write((values.readme ? formatReadmeTable(results) : formatReport(results)) + '\n');
+}
+
+if (process.argv[1] === fileURLToPath(import.meta.url)) {
+  try {
+    main();
+  } catch (err) {
+    process.stderr.write(`${(err as Error).message}\nusage: node dist/bench/report.js [FILE] [--readme]\n`);
+    process.exitCode = 2;
+  }
 }

@@ -1,26 +1,19 @@
 /**
- * The benchmark harness: `npm run bench [-- --messages N --rounds R --smoke --out FILE --python PYTHON]`.
+ * The benchmark harness: `npm run bench [-- --messages N --rounds R --smoke --save | --out FILE --python PYTHON]`.
  * Runs every throughput runner once per round, interleaved (A B C … A B C …) so drift on a noisy
  * machine hits all of them alike, then latency, startup, restart and the flat-memory pair.
- * Progress on stderr, the table on stdout, the JSON to --out.
+ * Progress on stderr, the table on stdout, the JSON to an untracked bench/results/run-<time>.json
+ * (or --out); only --save replaces the tracked bench/results/latest.json that the READMEs quote.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { parseBenchArgs, type BenchConfig } from './bench-config.js';
-import { writeInputFile } from './input-file.js';
-import { median } from './latency-stats.js';
-import { describeMachine } from './machine.js';
-import type { ApiLatencyResult } from './measure-api.js';
-import { measureCli } from './measure-cli.js';
-import type { RestartResult, StartupResult } from './measure-recovery.js';
-import { PYTHON_VARIABLE } from './paths.js';
-import { progress } from './progress.js';
-import { formatReport, writeResults } from './report.js';
-import type { BenchResults, RunnerSummary } from './results.js';
-import { runChild } from './run-child.js';
-import type { RunSample } from './run-sample.js';
-import { throughputRunners, type Runner } from './runners.js';
+import { UsageError } from '../src/errors.js';
+import { loadBenchConfig, PYTHON_VARIABLE, type BenchConfig } from './config.js';
+import { writeInputFile } from './input.js';
+import { median, type RunSample } from './measurement.js';
+import { describeMachine, formatReport, progress, writeResults, type BenchResults, type RunnerSummary } from './report.js';
+import { measureCli, runChild, throughputRunners, type ApiLatencyResult, type RestartResult, type Runner, type StartupResult } from './runners.js';
 import { evaluateTargets } from './targets.js';
 
 async function main(config: BenchConfig): Promise<void> {
@@ -51,7 +44,7 @@ async function main(config: BenchConfig): Promise<void> {
     const results: BenchResults = { ...partial, targets: evaluateTargets(partial) };
     writeResults(config.out, results);
     process.stdout.write(formatReport(results) + '\n');
-    progress(`results written to ${config.out}`);
+    progress(`results written to ${config.out}${config.save ? '; the READMEs quote this run: render their tables with node dist/bench/report.js [--readme]' : ''}`);
   } finally {
     rmSync(workDir, { recursive: true, force: true });
   }
@@ -132,14 +125,10 @@ function checkAllAnswered(what: string, r: { messages: number; outputs: number; 
   }
 }
 
-let config: BenchConfig;
-try {
-  config = parseBenchArgs(process.argv.slice(2));
-} catch (err) {
+loadBenchConfig(process.argv.slice(2)).then(main, (err: unknown) => {
   process.stderr.write(`${(err as Error).message}\n`);
-  process.exit(2);
-}
-main(config).catch((err: unknown) => {
+  process.exit(err instanceof UsageError ? 2 : 1);
+}).catch((err: unknown) => {
   process.stderr.write(`bench failed: ${(err as Error).stack ?? String(err)}\n`);
   process.exitCode = 1;
 });

@@ -1,24 +1,24 @@
 /**
- * The numpy benchmark: `node dist/bench/scoring.js [--messages N] [--rounds R] [--smoke] [--out FILE] [--python PYTHON]`.
+ * The numpy benchmark: `npm run bench:scoring [-- --messages N --rounds R --smoke --save | --out FILE --python PYTHON]`.
  * A real model (py/models/scoring_network.py: 16 features → 64 → 64 → 1, weights from --init) through
  * the CLI in both styles, against the in-process Python loop running the per-message style on the same
- * input. Rounds are interleaved like run.ts's; the table goes to stdout, the JSON to --out.
+ * input (16 features per message), each runner's first score checked against the network computed here.
+ * Rounds are interleaved like run.ts's; the table goes to stdout, the JSON to an untracked
+ * bench/results/scoring-run-<time>.json (or --out); only --save replaces the tracked bench/results/scoring.json.
  */
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { closeSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync, writeSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
-import { parseBenchArgs } from './bench-config.js';
-import { countLines, firstLine } from './line-count.js';
-import { median } from './latency-stats.js';
-import { describeMachine, type Machine } from './machine.js';
-import { assertSucceeded, runMeasured } from './measured-process.js';
-import { baselinesDir, cliScript, modelsDir, PYTHON_VARIABLE, pyRoot, python, repoRoot } from './paths.js';
-import { progress } from './progress.js';
-import { sample, treeFigures, type RunSample } from './run-sample.js';
-import { referenceScore, scoringWeights, writeScoringInput } from './scoring-input.js';
+import { fileURLToPath } from 'node:url';
+import { UsageError } from '../src/errors.js';
+import { baselinesDir, cliScript, loadBenchConfig, modelsDir, PYTHON_VARIABLE, pyRoot, python, repoRoot, type ResultsNames } from './config.js';
+import { KEY_COUNT } from './input.js';
+import { assertSucceeded, countLines, firstLine, median, runMeasured, sample, treeFigures, type RunSample } from './measurement.js';
+import { describeMachine, progress, type Machine } from './report.js';
 
 const scoringFile = join(modelsDir, 'scoring_network.py');
 const weightsFile = join(modelsDir, 'scoring_network.weights.json');
+const scoringResults: ResultsNames = { script: 'scoring.js', tracked: 'scoring.json', untrackedPrefix: 'scoring-run' };
 
 /** One row of the scoring table. */
 interface ScoringRunner {
@@ -87,11 +87,58 @@ function checkFirstScore(runner: string, path: string, read: (line: string) => {
   if (!(Math.abs(score - expected) < 1e-9)) throw new Error(`${runner}: offset ${offset} scored ${score}, expected ${expected}`);
 }
 
+// ---- The input (16 features per message) and the network computed here, to check outputs.
+
+/** The i-th message: 16 features in [-1, 1] with 4 decimals, a deterministic function of i. */
+export function scoringMessageAt(i: number): { key: string; x: number[] } {
+  const x: number[] = [];
+  for (let j = 0; j < 16; j++) x.push(Math.round(Math.sin(i * 16 + j + 1) * 1e4) / 1e4);
+  return { key: `acct-${i % KEY_COUNT}`, x };
+}
+
+/** Write `count` messages as JSON lines to `dir/scoring-<count>.jsonl`; returns the path. */
+export function writeScoringInput(dir: string, count: number): string {
+  const path = join(dir, `scoring-${count}.jsonl`);
+  const fd = openSync(path, 'w');
+  try {
+    for (let start = 0; start < count; start += 10_000) {
+      let chunk = '';
+      for (let i = start; i < Math.min(count, start + 10_000); i++) chunk += JSON.stringify(scoringMessageAt(i)) + '\n';
+      writeSync(fd, chunk);
+    }
+  } finally {
+    closeSync(fd);
+  }
+  return path;
+}
+
+/** The weights file's contents. */
+export interface ScoringWeights {
+  w1: number[][];
+  b1: number[];
+  w2: number[][];
+  b2: number[];
+  w3: number[];
+  b3: number;
+}
+
+export function scoringWeights(text: string): ScoringWeights {
+  return JSON.parse(text) as ScoringWeights;
+}
+
+/** The network's score of message `i`, in plain TypeScript (ReLU, ReLU, sigmoid). */
+export function referenceScore(w: ScoringWeights, i: number): number {
+  const dense = (x: number[], m: number[][], b: number[]) => b.map((bias, j) => Math.max(0, x.reduce((sum, v, k) => sum + v * m[k]![j]!, bias)));
+  const h = dense(dense(scoringMessageAt(i).x, w.w1, w.b1), w.w2, w.b2);
+  const z = h.reduce((sum, v, k) => sum + v * w.w3[k]!, w.b3);
+  return 1 / (1 + Math.exp(-z));
+}
+
 async function main(): Promise<void> {
-  const config = parseBenchArgs(process.argv.slice(2));
+  const config = await loadBenchConfig(process.argv.slice(2), scoringResults);
   process.env[PYTHON_VARIABLE] = config.python;
   const messages = config.messages;
-  const out = config.out.endsWith('latest.json') ? config.out.replace(/latest\.json$/, 'scoring.json') : config.out;
+  const out = config.out;
   const workDir = mkdtempSync(join(tmpdir(), 'pystage-bench-scoring-'));
   try {
     const machine = describeMachine();
@@ -147,7 +194,9 @@ export function formatScoring(r: ScoringResults): string {
   return lines.join('\n');
 }
 
-main().catch((err: unknown) => {
-  process.stderr.write(`scoring bench failed: ${(err as Error).stack ?? String(err)}\n`);
-  process.exitCode = 1;
-});
+if (process.argv[1] === fileURLToPath(import.meta.url)) {
+  main().catch((err: unknown) => {
+    process.stderr.write(err instanceof UsageError ? `${err.message}\n` : `scoring bench failed: ${(err as Error).stack ?? String(err)}\n`);
+    process.exitCode = err instanceof UsageError ? 2 : 1;
+  });
+}

@@ -1,5 +1,5 @@
 /** The targets, each judged met or not met, with by how much. */
-import type { BenchResults, RunnerSummary } from './results.js';
+import type { BenchResults, RunnerSummary } from './report.js';
 
 export interface Target {
   name: string;

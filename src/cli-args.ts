@@ -6,6 +6,7 @@ import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { UsageError } from './errors.js';
 import type { StageOptions } from './options.js';
+import { redisArgs, redisUsage, type RedisCommand } from './redis/redis-args.js';
 
 export { UsageError } from './errors.js';
 import type { ModelSpec } from './worker-protocol.js';
@@ -29,7 +30,7 @@ Options:
                               virtualenv with its packages (default: python3)
   --python-path DIR           put DIR on the servers' sys.path, for the models' imports (repeatable;
                               default: the model files' directories)
-  --errors FILE               where error lines go (default: stderr)
+  --errors FILE|STREAM        where error lines go (default: stderr); a redis:// stream URL with --source
   --execute-timeout MS        a model call taking longer is given up and its server replaced (default: 30000)
   --load-timeout MS           loading a model (its constructor) or its init(DATAFILE) taking longer fails
                               with an error naming the model (default: 300000)
@@ -46,6 +47,8 @@ Options:
   --log-level LEVEL           trace, debug, info, warn, error, fatal or silent (default: warn)
   -h, --help                  this help
   -v, --version               the version
+
+${redisUsage}
 
 Paths: every FILE, DATAFILE and DIR is relative to the current directory (or absolute), like any Unix
 tool. The Python servers accept model and data files only from the python path and the folders of the
@@ -66,7 +69,7 @@ stdout was closed early), 2 bad usage, 130 after SIGINT, 143 after SIGTERM.`;
 export type Command =
   | { kind: 'help' }
   | { kind: 'version' }
-  | { kind: 'run'; options: StageOptions; errorsFile: string | null; handlersFile: string | null; run: RunFlags };
+  | { kind: 'run'; options: StageOptions; errorsFile: string | null; handlersFile: string | null; run: RunFlags; redis: RedisCommand | null };
 
 /** What the CLI itself does around the stage. */
 export interface RunFlags {
@@ -111,6 +114,8 @@ export function parseCommandLine(argv: string[]): Command {
         'no-progress': { type: 'boolean' },
         'progress-interval': { type: 'string' },
         'metrics-port': { type: 'string' },
+        source: { type: 'string' }, group: { type: 'string' }, consumer: { type: 'string' },
+        sink: { type: 'string' }, 'claim-idle': { type: 'string' }, 'max-deliveries': { type: 'string' }, exclusive: { type: 'boolean' },
         help: { type: 'boolean', short: 'h' },
         version: { type: 'boolean', short: 'v' },
       },
@@ -169,7 +174,8 @@ export function parseCommandLine(argv: string[]): Command {
     progress: values.progress ? true : values['no-progress'] ? false : null,
     progressIntervalMs: values['progress-interval'] === undefined ? 5000 : integer('--progress-interval', values['progress-interval'], 3_600_000, 100),
   };
-  return { kind: 'run', options, errorsFile: values.errors ?? null, handlersFile: values.handlers ?? null, run };
+  const redis = redisArgs(values, (flag, text) => integer(flag, text, 86_400_000));
+  return { kind: 'run', options, errorsFile: redis === null ? values.errors ?? null : null, handlersFile: values.handlers ?? null, run, redis };
 }
 
 function optionalInteger(flag: string, text: string | undefined, max: number): number | undefined {

@@ -35,6 +35,9 @@ async function main(argv: string[]): Promise<number> {
     return 0;
   }
 
+  // Redis Streams: a consumer group instead of stdin/stdout (src/redis/redis-cli.ts; ioredis loads only here).
+  if (command.redis !== null) return (await import('./redis/redis-cli.js')).runRedisCli(command.options, command.redis, command.run);
+
   const flags = command.run;
   let errorsStream: Writable = process.stderr;
   if (command.errorsFile) {

@@ -9,3 +9,11 @@ export { sampleModel } from './sample-models.js';
 export type { HostHandler, HostRequestContext } from './host-services.js';
 export { SharedCache, CacheValueTooLargeError, type CacheStats } from './shared-cache.js';
 export { loadHandlers } from './handlers-file.js';
+// Redis Streams through consumer groups (README "Redis Streams").
+export { redisSource, RedisSource, type RedisMessage, type RedisSourceStats } from './redis/redis-source.js';
+export type { RedisSourceOptions } from './redis/redis-options.js';
+export { redisSink, RedisSink } from './redis/redis-sink.js';
+export { runRedisStage, type RedisRunTargets, type RedisRunStats } from './redis/redis-run.js';
+export { LineTarget } from './redis/record-target.js';
+export { RedisStreamError } from './redis/redis-error.js';
+export { parseStreamUrl, type StreamUrl } from './redis/redis-url.js';

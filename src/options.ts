@@ -248,3 +248,20 @@ function positiveInt(name: string, value: unknown, max = Number.MAX_SAFE_INTEGER
 function withoutUndefined<T extends object>(o: T): Partial<T> {
   return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as Partial<T>;
 }
+
+/** Defaults of the Redis Streams source and sink (validated in src/redis/redis-options.ts). */
+export const redisDefaults = {
+  /** Entries idle longer than this in another consumer's pending list are claimed (XAUTOCLAIM). */
+  claimIdleMs: 30_000,
+  /** Entries per XREADGROUP / XAUTOCLAIM call. */
+  readCount: 512,
+  /** How long one blocking XREADGROUP waits for new entries before the reader looks at claims again. */
+  blockMs: 2_000,
+  /** Reconnect backoff: first delay and cap (doubling, with jitter). */
+  reconnectMinMs: 50,
+  reconnectMaxMs: 2_000,
+  /** Take over the whole group at start and never claim during the run (one stage per stream). */
+  exclusive: false,
+  /** An entry read back or claimed after more deliveries than this becomes a poison error record instead of running again. */
+  maxDeliveries: 10,
+} as const;

@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import type { BenchResults } from '../bench/results.js';
+import type { BenchResults } from '../bench/report.js';
 
 const runScript = fileURLToPath(new URL('../bench/run.js', import.meta.url));
 const repoRoot = fileURLToPath(new URL('../../', import.meta.url));
@@ -83,7 +83,7 @@ test('npm run bench -- --smoke: every measurement present, non-zero, outputs cou
 });
 
 test('the harness refuses a run whose output count differs from its input count', async () => {
-  const { checkOutputs, OutputCountError } = await import('../bench/run-sample.js');
+  const { checkOutputs, OutputCountError } = await import('../bench/measurement.js');
   assert.throws(() => checkOutputs('some runner', 1000, 999), OutputCountError);
   assert.throws(() => checkOutputs('some runner', 1000, 1001), OutputCountError);
   assert.doesNotThrow(() => checkOutputs('some runner', 1000, 1000));

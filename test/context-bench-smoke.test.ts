@@ -1,7 +1,7 @@
-/** bench/context-cost.ts in miniature, so it cannot rot: every variant runs and answers every message (no timing asserted). */
+/** bench/tools/context-cost.ts in miniature, so it cannot rot: every variant runs and answers every message (no timing asserted). */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { measure, variants } from '../bench/context-cost.js';
+import { measure, variants } from '../bench/tools/context-cost.js';
 
 test('context-cost bench: plain, state and request variants each produce one output per message', async () => {
   assert.deepEqual(variants.map((v) => v.name), ['plain', 'state', 'request']);

@@ -8,6 +8,7 @@ import { fileURLToPath } from 'node:url';
 import { createStage, type Stage, type StageOutput, type StageRecord } from '../src/index.js';
 import { processesMatching, waitGone } from './support/processes.js';
 import { collect } from './support/collect.js';
+import { killStorm } from './support/kill-storm.js';
 
 const fixtures = fileURLToPath(new URL('../../test/fixtures/models/', import.meta.url));
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -47,19 +48,13 @@ function stateCounts(stage: Stage): Map<string, number> {
 
 test('a per-key counter in state stays exact while servers are SIGKILLed again and again', async () => {
   const stage = await createStage({ partitions: 2, pythonPath: fixtures, logLevel: 'silent', models: [{ name: 'count', file: 'keyed_counter.py' }] });
-  let kills = 0;
-  const storm = setInterval(() => {
-    const pids = processesMatching(`--uniq ${stage.id}.`);
-    const victim = pids[kills % Math.max(1, pids.length)];
-    if (victim !== undefined) {
-      try { process.kill(victim, 'SIGKILL'); kills++; } catch { /* already gone */ }
-    }
-  }, 120);
+  const storm = killStorm(stage, 120);
   let counts: Map<string, number>;
+  let kills: number;
   try {
     counts = await checkCounts(stage.process(paced(30, 400, 61, 60)), 12_000);
   } finally {
-    clearInterval(storm);
+    kills = await storm.stop();
   }
   assert.ok(kills >= 3, `the storm killed ${kills} servers`);
   assert.ok(stage.stats().restarts >= 3);

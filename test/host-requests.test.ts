@@ -8,7 +8,7 @@ import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { createStage, fnv1a, type StageOutput, type StageRecord } from '../src/index.js';
 import { collect } from './support/collect.js';
-import { processesMatching } from './support/processes.js';
+import { killStorm } from './support/kill-storm.js';
 
 const fixtures = fileURLToPath(new URL('../../test/fixtures/models/', import.meta.url));
 const outputs = (records: StageRecord[]) => records.map((r) => (r.kind === 'output' ? (r as StageOutput).output : r.error));
@@ -172,14 +172,8 @@ test('servers SIGKILLed while their models wait on the host: every message answe
     partitions: 2, pythonPath: fixtures, logLevel: 'silent', models: [{ name: 'ask', file: 'asker.py' }],
     handlers: { inc: async (x: number) => { await new Promise((r) => setTimeout(r, 1)); return x + 1; } },
   });
+  const storm = killStorm(stage, 150);
   let kills = 0;
-  const storm = setInterval(() => {
-    const pids = processesMatching(`--uniq ${stage.id}.`);
-    const victim = pids[kills % Math.max(1, pids.length)];
-    if (victim !== undefined) {
-      try { process.kill(victim, 'SIGKILL'); kills++; } catch { /* already gone */ }
-    }
-  }, 150);
   const seen = new Set<number>();
   try {
     for await (const r of stage.process(Array.from({ length: 3000 }, (_, i) => ({ key: `k${i % 13}`, handler: 'inc', payload: i })))) {
@@ -189,7 +183,7 @@ test('servers SIGKILLed while their models wait on the host: every message answe
       seen.add(r.offset);
     }
   } finally {
-    clearInterval(storm);
+    kills = await storm.stop();
     await stage.close();
   }
   assert.equal(seen.size, 3000);

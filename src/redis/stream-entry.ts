@@ -1,0 +1,58 @@
+/**
+ * A stream entry as the stage sees it: its ID and the message's JSON bytes. An entry with a
+ * field `data` is that message, bytes untouched (a `data` that is not one JSON object becomes
+ * an error record downstream, like a bad stdin line); otherwise its fields form the message,
+ * every value a string. An entry deleted from the stream while pending has no message.
+ */
+import { isUtf8 } from 'node:buffer';
+
+const DATA = Buffer.from('data');
+
+/** One entry read from the source stream. */
+export interface StreamEntry {
+  id: string;
+  /** The message as JSON bytes; null when the entry was deleted (XDEL, trimming) before it was read back. */
+  data: Buffer | null;
+  /** Why the entry's bytes are not a message at all (invalid UTF-8), when so. */
+  problem: string | null;
+  /** Times Redis delivered it (set for entries read back from a pending list or claimed; 1 for new ones). */
+  deliveries: number;
+}
+
+/** The entry `[id, [field, value, …] | null]` of an XREADGROUP or XAUTOCLAIM reply. */
+export function toEntry(raw: unknown): StreamEntry {
+  const [idBytes, fields] = raw as [Buffer, Buffer[] | null];
+  const id = idBytes.toString('latin1');
+  if (fields === null || fields === undefined) return { id, data: null, problem: null, deliveries: 1 };
+  for (let f = 0; f + 1 < fields.length; f += 2) {
+    if (fields[f]!.equals(DATA)) {
+      const data = fields[f + 1]!;
+      return { id, data, problem: isUtf8(data) ? null : 'field "data" is not valid UTF-8', deliveries: 1 };
+    }
+  }
+  const message: Record<string, string> = {};
+  for (let f = 0; f + 1 < fields.length; f += 2) {
+    const name = fields[f]!;
+    const value = fields[f + 1]!;
+    if (!isUtf8(name) || !isUtf8(value)) return { id, data: Buffer.from(fieldsText(fields)), problem: `field "${name.toString('utf8')}" is not valid UTF-8`, deliveries: 1 };
+    message[name.toString('utf8')] = value.toString('utf8');
+  }
+  return { id, data: Buffer.from(JSON.stringify(message)), problem: null, deliveries: 1 };
+}
+
+/** A readable rendering of fields that cannot be decoded, for the error record. */
+function fieldsText(fields: Buffer[]): string {
+  const pairs: string[] = [];
+  for (let f = 0; f + 1 < fields.length; f += 2) pairs.push(`${fields[f]!.toString('utf8')}=${fields[f + 1]!.toString('utf8')}`);
+  return pairs.join(' ');
+}
+
+/** The message of an entry as a plain object (the API), or null when the entry was deleted. Parsing rounds integers beyond 2^53. */
+export function entryMessage(entry: StreamEntry): unknown {
+  if (entry.data === null) return null;
+  try {
+    return JSON.parse(entry.data.toString('utf8'));
+  } catch {
+    return entry.data.toString('utf8');
+  }
+}
