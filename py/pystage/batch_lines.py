@@ -15,7 +15,7 @@ fails (a -1 BadInput item) and the others run with their own indices.
 """
 from typing import Any, Dict, List, Optional
 
-from .protocol import EXECUTE_BATCH, decode_json, error_object
+from .protocol import EXECUTE_BATCH, RequestError, decode_json
 
 _HEADER_END = b'"Inputs":['
 _TRAILER = b"]}}"
@@ -27,7 +27,7 @@ class BadMessage:
     __slots__ = ("error",)
 
     def __init__(self, message: str) -> None:
-        self.error = error_object("BadInput", message, None)
+        self.error = RequestError("BadInput", message)
 
 
 def decode_message(line: bytes) -> Any:

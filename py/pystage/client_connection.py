@@ -35,10 +35,6 @@ class ClientConnection:
         # Decoded events not handled yet, oldest first (frames that came while a model waited on the host).
         self.backlog: Deque[FrameEvent] = deque()
 
-    @property
-    def has_unsent(self) -> bool:
-        return bool(self._unsent)
-
     def recv(self) -> bytes:
         return self.sock.recv(self.recv_limit)
 

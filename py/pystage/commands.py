@@ -10,7 +10,8 @@ from .model_registry import ModelRegistry
 from .session import Session
 from .protocol import (
     ADD_MODEL, COMMANDS, EXECUTE_BATCH, EXECUTE_MODEL, HELLO, INIT_MODEL, OK, PROTOCOL_VERSION,
-    REMOVE_MODEL, RESTORE_STATE, SERVER_STATUS, STOP_SERVER, UPDATE_MODEL, RequestError, encode_payload, error_reply, reply,
+    REMOVE_MODEL, RESTORE_STATE, SERVER_STATUS, STOP_SERVER, UPDATE_MODEL, RequestError, encode_payload, error_payload,
+    reply,
 )
 from .request_parser import ParsedRequest
 from .shutdown import ShutdownRequested
@@ -69,8 +70,7 @@ class CommandHandler:
     def refuse(self, cmd: Optional[str], req_id: Optional[int], error: RequestError) -> bytes:
         _log.warning("request refused", extra={
             "cmd": cmd, "id": req_id, "code": error.code, "type": error.error_type, "error": error.message})
-        return encode_payload(error_reply(cmd, req_id, error.code, error.error_type, error.message,
-                                          error.traceback_text))
+        return error_payload(cmd, req_id, error)
 
     # --- generic commands: return the Result, or raise RequestError -------------------------------
 

@@ -8,7 +8,7 @@ asked for it (`Host`) ever sees such a frame; without it a model's request fails
 import time
 from typing import Any, Callable, Dict, List, Optional
 
-from .protocol import HOST_REQUEST, encode_json
+from .protocol import encode_json, host_request_frame
 
 # hello's default for requests without their own timeout, when the client names none.
 DEFAULT_TIMEOUT_MS = 30_000
@@ -59,10 +59,8 @@ class HostChannel:
             raise TypeError(f"a host request's payload must be JSON: {exc}") from exc
         self._seq += 1
         seq = self._seq
-        frame = b'{"Cmd":"hostRequest","Id":%d,"Code":%d,"Seq":%d,"Kind":%s,"Name":%s,"Index":%d,"TimeoutMs":%d,%s"Payload":%s}' % (
-            self.req_id, HOST_REQUEST, seq, encode_json(kind).encode("utf-8"), encode_json(name).encode("utf-8"),
-            self._index_of(), timeout_ms, b"" if ttl_ms is None else b'"TtlMs":%d,' % ttl_ms,
-            payload_text.encode("utf-8"))
+        frame = host_request_frame(self.req_id, seq, kind, name, self._index_of(), timeout_ms, ttl_ms,
+                                   payload_text.encode("utf-8"))
         if len(frame) > self.max_payload:
             raise HostRequestError(f"{kind} {name!r}: the request takes {len(frame)} bytes, more than the "
                                    f"{self.max_payload} a host request may take", "HostRequestTooLarge")

@@ -5,23 +5,21 @@ from time import monotonic
 from typing import Any, Callable, Dict, List, Optional, Tuple
 
 from .batch_lines import BadMessage
-from .model_failure import bad_output_error, model_error, model_failure, unencodable_output_error
+from .model_failure import bad_output, model_failure, unencodable_output
 from .model_registry import LoadedModel, ModelRegistry
 from .output_encoding import OutputEncoder
 from .paths import ConfinedPaths
 from .protocol import (
-    BAD_REQUEST, EXECUTE_BATCH, EXECUTE_MODEL, MODEL_ERROR, NO_OUTPUT, OK, RequestError, encode_json,
-    encode_payload, error_object, error_reply, reply,
+    EXECUTE_BATCH, EXECUTE_MODEL, ITEM_NO_OUTPUT, ITEM_RESULT, MODEL_ERROR, NO_OUTPUT, OK, RequestError,
+    batch_reply, encode_json, encode_payload, error_payload, model_reply,
 )
 from .progress import Progress
 from .shutdown import ShutdownRequested
 from .spool import Spool
-from .vectorised_batch import run_vectorised
+from .vectorised_batch import ItemError, run_vectorised
 
 _log = logging.getLogger("pystage.execution")
 
-# A failed batch item: (index, code, Error object).
-ItemError = Tuple[int, int, Dict[str, Any]]
 _index_of = itemgetter(0)
 # What a batch reply spends besides the JSON of results, Error objects and file paths, for its reply
 # budget: (per item, more per failed item, more per file item), as upper bounds. In items,
@@ -29,6 +27,8 @@ _index_of = itemgetter(0)
 # more; in Lean, `null,` in Result, then `[index,code,],` in Errors or `[index,],` in Files.
 _ITEM_COSTS = (25, 0, 14)
 _LEAN_COSTS = (5, 20, 25)
+_NO_ERRORS = b"[]"
+_NO_FILES = b"[]"
 
 
 class ModelExecutor:
@@ -53,7 +53,7 @@ class ModelExecutor:
         # One object for every "no output" item and every non-object input of a batch: they only get
         # encoded, so sharing them is safe and saves building a dict per message.
         self._no_output_item: Dict[str, Any] = {"Code": NO_OUTPUT, "Result": None}
-        self._not_an_object_error = error_object("BadInput", "a message must be a JSON object", None)
+        self._not_an_object_error = RequestError("BadInput", "a message must be a JSON object")
         # The partition's state: a message's writes commit when it succeeds (see partition_state.py).
         self._journal = registry.context.journal
 
@@ -86,31 +86,23 @@ class ModelExecutor:
                 return self._model_failed(req_id, model.name, model_failure(exc))
             if result is not None and not isinstance(result, dict):
                 model.errors += 1
-                error = bad_output_error(result)
-                return self._model_failed(req_id, model.name, RequestError(error["Type"], error["Message"], MODEL_ERROR))
+                return self._model_failed(req_id, model.name, bad_output(result))
             try:
                 data = None if result is None else self._encode_output(result)
             except Exception as exc:
                 model.errors += 1
-                error = unencodable_output_error(exc)
-                return self._model_failed(req_id, model.name, RequestError(error["Type"], error["Message"], MODEL_ERROR))
+                return self._model_failed(req_id, model.name, unencodable_output(exc))
             path = self._spill(data) if data is not None and len(data) > self._whole_limit else None
             if journal.pending:
                 journal.commit()
         finally:
             state = journal.finish()
-        head = b'{"Cmd":"executeModel","Id":%s,"Code":%d,' % (_id_bytes(req_id), OK if data is not None else NO_OUTPUT)
-        if state is not None:
-            head += b'"State":%s,' % state
-        if path is not None:
-            return head + b'"Result":null,"OutputFile":%s}' % encode_json(path).encode("utf-8")
-        return head + b'"Result":%s}' % (b"null" if data is None else data)
+        return model_reply(req_id, data, state, path)
 
     def _model_failed(self, req_id: Optional[int], name: str, error: RequestError) -> bytes:
         _log.warning("model failed", extra={"cmd": EXECUTE_MODEL, "id": req_id, "model": name,
                                             "type": error.error_type, "error": error.message})
-        return encode_payload(error_reply(EXECUTE_MODEL, req_id, error.code, error.error_type, error.message,
-                                          error.traceback_text))
+        return error_payload(EXECUTE_MODEL, req_id, error)
 
     def execute_batch(self, req_id: Optional[int], options: Dict[str, Any],
                       progress: Optional[Progress] = None) -> bytes:
@@ -127,20 +119,17 @@ class ModelExecutor:
         finally:
             state = journal.finish()
         if lean:
-            body = self._lean_body(results, errors)
+            errors_data, files_data, results_data = self._lean_arrays(results, errors)
+            reply = batch_reply(req_id, results_data, state, (errors_data, files_data))
         else:
-            body = self._items_body(results, errors)
-        if state is not None:
-            # Before Result, which stays last (clients split it without parsing).
-            body = b'"State":%s,%s' % (state, body) if not lean else body.replace(
-                b',"Result":[', b',"State":%s,"Result":[' % state, 1)
-        model.errors += sum(1 for error in errors if error[1] == MODEL_ERROR)
+            reply = batch_reply(req_id, self._items_array(results, errors), state)
         if errors:
-            first = errors[0][2]
+            model.errors += sum(1 for _, error in errors if error.code == MODEL_ERROR)
+            first = errors[0][1]
             _log.warning("batch items failed", extra={
                 "cmd": EXECUTE_BATCH, "id": req_id, "model": model.name, "failed": len(errors),
-                "items": len(results), "type": first["Type"], "error": first["Message"]})
-        return b'{"Cmd":"executeBatch","Id":%s,"Code":0,%s}' % (_id_bytes(req_id), body)
+                "items": len(results), "type": first.error_type, "error": first.message})
+        return reply
 
     def _run_batch(self, model: LoadedModel, req_id: Optional[int], inputs: List[Any],
                    progress: Optional[Progress]) -> Tuple[List[Optional[Dict[str, Any]]], List[ItemError]]:
@@ -183,19 +172,18 @@ class ModelExecutor:
                 except ShutdownRequested:
                     raise
                 except BaseException as exc:
-                    errors.append((len(results), MODEL_ERROR, model_error(exc)))
+                    errors.append((len(results), model_failure(exc)))
                     result = None
                     if pending:
                         journal.rollback()
                 else:
                     if result is not None and not isinstance(result, dict):
-                        errors.append((len(results), MODEL_ERROR, bad_output_error(result)))
+                        errors.append((len(results), bad_output(result)))
                         result = None
                     if pending:
                         result = self._commit_with(result, len(results), errors)
             else:
-                error = msg.error if type(msg) is BadMessage else self._not_an_object_error
-                errors.append((len(results), BAD_REQUEST, error))
+                errors.append((len(results), msg.error if type(msg) is BadMessage else self._not_an_object_error))
                 result = None
             append(result)
             if send_progress is not None and monotonic() >= deadline:
@@ -215,54 +203,54 @@ class ModelExecutor:
             try:
                 self._encode_output(result)
             except Exception as exc:
-                errors.append((index, MODEL_ERROR, unencodable_output_error(exc)))
+                errors.append((index, unencodable_output(exc)))
                 journal.rollback()
                 return None
         journal.commit()
         return result
 
-    def _items_body(self, results: List[Optional[Dict[str, Any]]], errors: List[ItemError]) -> bytes:
-        """`"Result":[{Code, Result}|{Code, Error}|{Code, Result: null, OutputFile}, ...]`, one item per input."""
+    def _items_array(self, results: List[Optional[Dict[str, Any]]], errors: List[ItemError]) -> bytes:
+        """`[{Code, Result}|{Code, Error}|{Code, Result: null, OutputFile}, ...]`, one item per input."""
         no_output = self._no_output_item
         items = [no_output if result is None else {"Code": OK, "Result": result} for result in results]
-        for index, code, error in errors:
-            items[index] = {"Code": code, "Error": error}
+        for index, error in errors:
+            items[index] = {"Code": error.code, "Error": error.error()}
         try:
             data: Optional[bytes] = encode_json(items).encode("utf-8")
         except Exception:
             data = None  # some result is not JSON: found and reported item by item below
         # Each item's result is part of the whole, so a whole within the limits needs no per-item check.
         if data is not None and len(data) <= self._whole_limit:
-            return b'"Result":%s' % data
+            return data
         encoded, files = self._encode_one_by_one(results, errors, _ITEM_COSTS)
-        failed_at = {index: (code, error) for index, code, error in errors}
+        failed_at = dict(errors)
         file_at = dict(files)
         parts: List[bytes] = []
         for index, data in enumerate(encoded):
             if data is not None:
-                parts.append(b'{"Code":0,"Result":%s}' % data)
+                parts.append(ITEM_RESULT % data)
             elif index in file_at:
                 parts.append(encode_payload({"Code": OK, "Result": None, "OutputFile": file_at[index]}))
             elif index in failed_at:
-                code, error = failed_at[index]
-                parts.append(encode_payload({"Code": code, "Error": error}))
+                error = failed_at[index]
+                parts.append(encode_payload({"Code": error.code, "Error": error.error()}))
             else:
-                parts.append(b'{"Code":1,"Result":null}')
-        return b'"Result":[%s]' % b",".join(parts)
+                parts.append(ITEM_NO_OUTPUT)
+        return b"[%s]" % b",".join(parts)
 
-    def _lean_body(self, results: List[Optional[Dict[str, Any]]], errors: List[ItemError]) -> bytes:
-        """`"Errors":[[index, code, Error], ...],"Files":[[index, path], ...],"Result":[dict|null, ...]`."""
-        errors_data = encode_json(errors).encode("utf-8")
+    def _lean_arrays(self, results: List[Optional[Dict[str, Any]]],
+                     errors: List[ItemError]) -> Tuple[bytes, bytes, bytes]:
+        """A Lean reply's Errors `[[index, code, Error], ...]`, Files `[[index, path], ...]` and Result `[dict|null, ...]`."""
+        errors_data = _errors_array(errors)
         try:
             data: Optional[bytes] = encode_json(results).encode("utf-8")
         except Exception:
             data = None
         if data is not None and len(data) <= self.inline_limit and len(data) + len(errors_data) <= self.reply_budget:
-            return b'"Errors":%s,"Files":[],"Result":%s' % (errors_data, data)
+            return errors_data, _NO_FILES, data
         encoded, files = self._encode_one_by_one(results, errors, _LEAN_COSTS)
-        return b'"Errors":%s,"Files":%s,"Result":[%s]' % (
-            encode_json(errors).encode("utf-8"), encode_json(files).encode("utf-8"),
-            b",".join(b"null" if data is None else data for data in encoded))
+        return (_errors_array(errors), encode_payload(files),
+                b"[%s]" % b",".join(b"null" if data is None else data for data in encoded))
 
     def _encode_one_by_one(self, results: List[Optional[Dict[str, Any]]], errors: List[ItemError],
                            costs: Tuple[int, int, int]) -> Tuple[List[Optional[bytes]], List[Tuple[int, str]]]:
@@ -272,7 +260,7 @@ class ModelExecutor:
         one that cannot be encoded (or written) joins `errors`, which stays in index order."""
         item_cost, error_cost, file_cost = costs
         # The reply's size so far, from above: every item's share but its result, then results as they come.
-        total = item_cost * len(results) + sum(len(encode_payload(error)) + error_cost for _, _, error in errors)
+        total = item_cost * len(results) + sum(len(encode_payload(error.error())) + error_cost for _, error in errors)
         limit, budget = self.inline_limit, self.reply_budget
         encoded: List[Optional[bytes]] = []
         files: List[Tuple[int, str]] = []
@@ -284,9 +272,9 @@ class ModelExecutor:
             try:
                 data = self._encode_output(result)
             except Exception as exc:
-                errors.append((index, MODEL_ERROR, unencodable_output_error(exc)))
+                errors.append((index, unencodable_output(exc)))
                 failed = True
-                total += len(encode_payload(errors[-1][2])) + error_cost
+                total += len(encode_payload(errors[-1][1].error())) + error_cost
                 continue
             if len(data) <= limit and total + len(data) <= budget:
                 encoded[index] = data
@@ -295,9 +283,9 @@ class ModelExecutor:
             try:
                 path = self._spill(data)
             except RequestError as exc:
-                errors.append((index, exc.code, exc.error()))
+                errors.append((index, exc))
                 failed = True
-                total += len(encode_payload(errors[-1][2])) + error_cost
+                total += len(encode_payload(exc.error())) + error_cost
                 continue
             files.append((index, path))
             total += len(encode_json(path).encode("utf-8")) + file_cost
@@ -324,5 +312,6 @@ def _plainly_json(result: Dict[str, Any]) -> bool:
     return True
 
 
-def _id_bytes(req_id: Optional[int]) -> bytes:
-    return b"null" if req_id is None else b"%d" % req_id
+def _errors_array(errors: List[ItemError]) -> bytes:
+    """A Lean reply's Errors: `[[index, code, Error], ...]`."""
+    return encode_payload([(index, error.code, error.error()) for index, error in errors]) if errors else _NO_ERRORS

@@ -2,9 +2,9 @@
 import os
 import traceback
 from types import TracebackType
-from typing import Any, Dict, Optional
+from typing import Any, Optional
 
-from .protocol import MODEL_ERROR, RequestError, error_object
+from .protocol import MODEL_ERROR, RequestError
 
 BAD_MODEL_OUTPUT = "BadModelOutput"
 
@@ -25,23 +25,20 @@ def _model_traceback(exc: BaseException) -> str:
     return "".join(traceback.format_exception(type(exc), exc, tb))
 
 
-def model_error(exc: BaseException) -> Dict[str, Any]:
-    """The Error object of an exception raised in a model: its class name, message and traceback."""
-    return error_object(type(exc).__name__, str(exc), _model_traceback(exc))
-
-
 def model_failure(exc: BaseException) -> RequestError:
-    """A Code -2 RequestError carrying the exception's own class name and message."""
+    """A Code -2 error carrying the exception's own class name and message, and the model's traceback."""
     return RequestError(type(exc).__name__, str(exc), MODEL_ERROR, _model_traceback(exc))
 
 
-def bad_output_error(value: Any, method: str = "execute()") -> Dict[str, Any]:
-    return error_object(BAD_MODEL_OUTPUT,
-                        f"{method} must return a dict or None, not {type(value).__name__}", None)
+def bad_output(value: Any, method: str = "execute()") -> RequestError:
+    """The -2 error of a model method that returned something other than a dict or None."""
+    return RequestError(BAD_MODEL_OUTPUT, f"{method} must return a dict or None, not {type(value).__name__}",
+                        MODEL_ERROR)
 
 
-def unencodable_output_error(exc: Exception) -> Dict[str, Any]:
-    return error_object(BAD_MODEL_OUTPUT, f"the model returned a dict that is not valid JSON: {exc}", None)
+def unencodable_output(exc: Exception) -> RequestError:
+    """The -2 error of a model output that does not encode as JSON (`exc` says why)."""
+    return RequestError(BAD_MODEL_OUTPUT, f"the model returned a dict that is not valid JSON: {exc}", MODEL_ERROR)
 
 
 class BadModelOutput(Exception):
@@ -55,6 +52,6 @@ def batch_shape_problem(outputs: Any, expected: int) -> str:
     return f"execute_batch() returned {len(outputs)} items for {expected} messages: it must return one per message"
 
 
-def batch_shape_error(outputs: Any, expected: int) -> Dict[str, Any]:
-    """The Error of every message of a batch whose execute_batch result has the wrong shape."""
-    return error_object(BAD_MODEL_OUTPUT, batch_shape_problem(outputs, expected), None)
+def batch_shape_error(outputs: Any, expected: int) -> RequestError:
+    """The -2 error of every message of a batch whose execute_batch result has the wrong shape."""
+    return RequestError(BAD_MODEL_OUTPUT, batch_shape_problem(outputs, expected), MODEL_ERROR)

@@ -14,14 +14,14 @@ import signal
 import socket
 import sys
 import time
-from typing import Any, Dict, List, Optional, Tuple
+from typing import Any, Dict, List, Optional
 
-from .auth import TokenCheck
+from .auth import TokenCheck, not_authenticated
 from .client_connection import RECV_SIZE, ClientConnection
 from .commands import CommandHandler
 from .context import ServerContext
 from .host_channel import HostRequestError
-from .frame_decoder import BAD_CHECKSUM, BAD_VERSION, ERROR, FRAME, MISSING_END, SKIPPED, TOO_LONG, FrameEvent
+from .frame_decoder import ERROR, FRAME, SKIPPED
 from .frame_encoder import encode_frame
 from .frame_format import VERSION_MD5
 from .json_log import JsonLogFormatter, capture_std_streams
@@ -31,10 +31,8 @@ from .model_registry import ModelRegistry
 from .parent_watchdog import ParentWatchdog
 from .paths import ConfinedPaths
 from .session import Session
-from .protocol import (
-    BAD_FRAME, HELLO, NOT_AUTHENTICATED, RequestError, decode_json, encode_json, encode_payload, error_reply,
-)
-from .request_parser import ParsedRequest, parse_payload, parse_request, read_ids
+from .protocol import HELLO, HOST_REPLY_PREFIX, RequestError, decode_json, encode_json, error_payload
+from .request_parser import ParsedRequest, parse_request, refused_frame
 from .server_config import ServerConfig
 from .shutdown import ShutdownRequested, ignore_shutdown_signals, install_shutdown_signals
 from .spool import Spool
@@ -49,18 +47,25 @@ PRE_HELLO_MAX_BYTES = 8 * 1024
 # How long a reply may take to leave before a close or an exit gives up on it.
 FLUSH_TIMEOUT = 2.0
 
-# How every hostReply payload starts (the client writes it so): the server reads these itself.
-_HOST_REPLY_PREFIX = b'{"Cmd":"hostReply"'
-
-_FRAME_ERROR_MESSAGES = {
-    BAD_VERSION: "frame VERSION is neither 1 (MD5) nor 2 (CRC32)",
-    TOO_LONG: "frame LENGTH exceeds the maximum frame size",
-    MISSING_END: "no END marker where the frame's LENGTH says it ends",
-    BAD_CHECKSUM: "frame CHECKSUM does not match its payload",
-}
-
 
 class ModelServer:
+    """Serves protocol v1 on one listening socket to one admitted client at a time (see the module doc).
+
+    For the caller (server.py):
+    - `ModelServer(config, formatter)`: nothing opens yet.
+    - `run()`: listen, announce readiness on stdout, serve until stopServer or a signal, clean up; the
+      exit code.
+    - `uniq`: the server's name in logs and replies, final once it listens ({port} filled in).
+
+    Meant to be overridden (like socketserver.BaseServer's hooks), each called in the loop's thread:
+    - `verify_request(conn, request)`: None when the request may run on the connection, else the error
+      that refuses it and closes the connection. Asked for every request on a connection not admitted
+      yet, and for every hello; the default is the shared-token check (auth.TokenCheck).
+
+    Everything else is internal: the select loop (`_serve`), connection bookkeeping (`_accept`, `_admit`,
+    `_reject`, `_drop`), sending (`_send_frame`) and the model's channel to the host (`_host_exchange`).
+    """
+
     def __init__(self, config: ServerConfig, formatter: JsonLogFormatter) -> None:
         self.config = config
         self._formatter = formatter
@@ -268,39 +273,39 @@ class ModelServer:
             kind = event.event
             if kind == FRAME:
                 assert event.payload is not None
-                if event.payload.startswith(_HOST_REPLY_PREFIX):
+                if event.payload.startswith(HOST_REPLY_PREFIX):
                     continue  # an answer that came after its request gave up waiting
                 request = parse_request(event.payload)
-                if not conn.admitted or request.cmd == HELLO:
-                    refusal = self._gate(conn, request)
-                    if refusal is not None:
-                        self._reject(conn, refusal)
-                        return
-                channel.req_id = request.req_id
-                try:
-                    payload = handler.handle(request, conn.session)
-                finally:
-                    channel.req_id = None
-                self._send_frame(conn, payload)
-                if handler.stop_requested:
-                    break
             elif kind == ERROR:
+                # A damaged frame is answered like a request refused with -3 (and admitted like one).
+                request = refused_frame(event)
+            else:
+                if kind == SKIPPED:
+                    skipped += event.skipped
+                continue
+            if not conn.admitted or request.cmd == HELLO:
+                refusal = self.verify_request(conn, request)
+                if refusal is not None:
+                    self._reject(conn, request.cmd, request.req_id, refusal)
+                    return
                 if not conn.admitted:
-                    if self._tokens.required:
-                        self._reject(conn, self._not_authenticated(conn, *_ids_of(event)))
-                        return
                     self._admit(conn)
-                self._send_frame(conn, self._frame_error_reply(event))
-            elif kind == SKIPPED:
-                skipped += event.skipped
+            channel.req_id = request.req_id
+            try:
+                payload = handler.handle(request, conn.session)
+            finally:
+                channel.req_id = None
+            self._send_frame(conn, payload)
+            if handler.stop_requested:
+                break
             if conn.closed:
                 return  # the send failed: the rest was for a client that is gone
         if skipped:
             _log.warning("bytes skipped while looking for a frame start", extra={"conn": conn.serial, "bytes": skipped})
         if not conn.admitted and self._tokens.required and conn.decoder.buffered > PRE_HELLO_MAX_BYTES:
             # A frame announced bigger than any hello: refuse it before it is held in memory.
-            self._reject(conn, self._not_authenticated(
-                conn, None, None, f"more than {PRE_HELLO_MAX_BYTES} bytes before hello: the first request must be a hello"))
+            self._reject(conn, None, None, not_authenticated(
+                f"more than {PRE_HELLO_MAX_BYTES} bytes before hello: the first request must be a hello"))
             return
         if handler.stop_requested:
             self._finish(conn)
@@ -338,7 +343,7 @@ class ModelServer:
             answer: Optional[Dict[str, Any]] = None
             for event in conn.decoder.feed(data):
                 if answer is None and event.event == FRAME and event.payload is not None \
-                        and event.payload.startswith(_HOST_REPLY_PREFIX):
+                        and event.payload.startswith(HOST_REPLY_PREFIX):
                     reply = _parse_host_reply(event.payload)
                     if reply is not None and reply.get("Seq") == seq:
                         answer = reply
@@ -383,28 +388,9 @@ class ModelServer:
 
     # --- admission -----------------------------------------------------------------------------------
 
-    def _gate(self, conn: ClientConnection, request: ParsedRequest) -> Optional[bytes]:
-        """None when the request may run on conn (admitting conn if new); else the -4 reply refusing it."""
-        if not self._tokens.required:
-            if not conn.admitted:
-                self._admit(conn)
-            return None
-        is_hello = request.cmd == HELLO and request.error is None
-        if conn.admitted and not is_hello:
-            return None
-        if is_hello and self._tokens.accepts(request.options.get("Token")):
-            if not conn.admitted:
-                self._admit(conn)
-            return None
-        return self._not_authenticated(conn, request.cmd, request.req_id)
-
-    def _not_authenticated(self, conn: ClientConnection, cmd: Optional[str], req_id: Optional[int],
-                           message: Optional[str] = None) -> bytes:
-        if message is None:
-            message = "wrong or missing token" if cmd == HELLO else "the first request must be hello with the token"
-        _log.warning("connection not authenticated", extra={
-            "conn": conn.serial, "peer": conn.peer, "cmd": cmd, "id": req_id, "code": NOT_AUTHENTICATED})
-        return encode_payload(error_reply(cmd, req_id, NOT_AUTHENTICATED, "NotAuthenticated", message))
+    def verify_request(self, conn: ClientConnection, request: ParsedRequest) -> Optional[RequestError]:
+        """Hook: None when `request` may run on `conn` (a new conn is then admitted); else the error refusing it."""
+        return self._tokens.verify(conn.admitted, request)
 
     def _admit(self, conn: ClientConnection) -> None:
         old = self._active
@@ -418,14 +404,17 @@ class ModelServer:
         self._active = conn
         _log.info("client connected", extra={"conn": conn.serial, "peer": conn.peer})
 
-    def _reject(self, conn: ClientConnection, refusal: bytes) -> None:
+    def _reject(self, conn: ClientConnection, cmd: Optional[str], req_id: Optional[int], error: RequestError) -> None:
         """Send the refusal (best effort, after any reply still unsent) and close."""
+        _log.warning("connection refused", extra={
+            "conn": conn.serial, "peer": conn.peer, "cmd": cmd, "id": req_id, "code": error.code,
+            "type": error.error_type, "error": error.message})
         try:
-            conn.send(encode_frame(refusal))
+            conn.send(encode_frame(error_payload(cmd, req_id, error)))
             conn.flush_blocking(FLUSH_TIMEOUT)
         except OSError:
             pass
-        self._drop(conn, "not authenticated")
+        self._drop(conn, f"refused: {error.error_type}")
 
     def _drop(self, conn: ClientConnection, reason: str) -> None:
         was_active = conn is self._active
@@ -447,24 +436,6 @@ class ModelServer:
             self._active = None
         elif conn in self._pending:
             self._pending.remove(conn)
-
-    # --- frame errors --------------------------------------------------------------------------------
-
-    def _frame_error_reply(self, event: FrameEvent) -> bytes:
-        kind = event.kind or "bad-frame"
-        cmd, req_id = _ids_of(event)
-        _log.warning("bad frame", extra={"kind": kind, "cmd": cmd, "id": req_id, "code": BAD_FRAME})
-        return encode_payload(error_reply(cmd, req_id, BAD_FRAME, kind, _FRAME_ERROR_MESSAGES.get(kind, kind)))
-
-
-def _ids_of(event: FrameEvent) -> Tuple[Optional[str], Optional[int]]:
-    """Cmd and Id of a damaged frame whose payload still parses (bad checksum), else (None, None)."""
-    if event.payload is None:
-        return None, None
-    try:
-        return read_ids(parse_payload(event.payload))
-    except RequestError:
-        return None, None
 
 
 def _parse_host_reply(payload: bytes) -> Optional[Dict[str, Any]]:

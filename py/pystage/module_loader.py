@@ -45,10 +45,9 @@ def load_module(module_name: str, path: str) -> ModuleType:
     sys.modules[module_name] = module
     try:
         loader.exec_module(module)
-    except Exception as exc:
-        sys.modules.pop(module_name, None)
-        raise model_failure(exc) from exc
-    except SystemExit as exc:
+    # SystemExit too: a model file that calls exit() at import fails its addModel, not the server.
+    # Not BaseException: a shutdown signal (ShutdownRequested) must still stop the server.
+    except (Exception, SystemExit) as exc:
         sys.modules.pop(module_name, None)
         raise model_failure(exc) from exc
     return module

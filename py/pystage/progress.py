@@ -5,7 +5,7 @@ running and how many of its messages are done, so a slow batch is not mistaken f
 """
 from typing import Any, Callable, Dict, Optional
 
-from .protocol import PROGRESS, RequestError
+from .protocol import RequestError, progress_frame
 
 PROGRESS_OPTION = "Progress"
 # Intervals are kept in seconds as floats; a larger millisecond count means "practically never", and
@@ -39,5 +39,4 @@ class Progress:
 
     def send(self, req_id: Optional[int], done: int) -> None:
         """Send one progress frame for the running request (non-blocking, like a reply)."""
-        self._send(b'{"Cmd":"progress","Id":%s,"Code":%d,"Result":{"Done":%d}}'
-                   % (b"null" if req_id is None else b"%d" % req_id, PROGRESS, done))
+        self._send(progress_frame(req_id, done))

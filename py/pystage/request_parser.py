@@ -2,9 +2,16 @@
 from typing import Any, Dict, NamedTuple, Optional, Tuple
 
 from .batch_lines import decode_batch_lines
+from .frame_decoder import BAD_CHECKSUM, BAD_VERSION, MISSING_END, TOO_LONG, FrameEvent
 from .protocol import BAD_FRAME, BAD_JSON, COMMAND_VERSION, COMMANDS, RequestError, decode_json
 
 _KNOWN = frozenset(COMMANDS)
+_FRAME_ERROR_MESSAGES = {
+    BAD_VERSION: "frame VERSION is neither 1 (MD5) nor 2 (CRC32)",
+    TOO_LONG: "frame LENGTH exceeds the maximum frame size",
+    MISSING_END: "no END marker where the frame's LENGTH says it ends",
+    BAD_CHECKSUM: "frame CHECKSUM does not match its payload",
+}
 _new_tuple = tuple.__new__
 
 
@@ -83,3 +90,17 @@ def _check_request(request: Dict[str, Any], cmd: Any, req_id: Any, options: Any)
     elif type(options) is not dict:
         return _refused(cmd, req_id, RequestError("BadOption", "CmdOptions must be a JSON object"))
     return ParsedRequest(cmd, req_id, options, request.get("ModelOptions"), None)
+
+
+def refused_frame(event: FrameEvent) -> ParsedRequest:
+    """A frame the decoder could not deliver, as a request refused with -3 (Error.Type: the decoder's kind).
+
+    Its Cmd and Id are those of its payload when that still parses (a bad checksum), else None."""
+    kind = event.kind or "bad-frame"
+    cmd, req_id = None, None
+    if event.payload is not None:
+        try:
+            cmd, req_id = read_ids(parse_payload(event.payload))
+        except RequestError:
+            pass
+    return _refused(cmd, req_id, RequestError(kind, _FRAME_ERROR_MESSAGES.get(kind, kind), BAD_FRAME))

@@ -10,20 +10,20 @@ import logging
 from typing import Any, Dict, List, Optional, Tuple
 
 from .batch_lines import BadMessage
-from .model_failure import bad_output_error, batch_shape_error, model_error
+from .model_failure import bad_output, batch_shape_error, model_failure
 from .model_registry import LoadedModel
-from .protocol import BAD_REQUEST, MODEL_ERROR
+from .protocol import RequestError
 from .shutdown import ShutdownRequested
 
 _log = logging.getLogger("pystage.execution")
 
-# A failed batch item: (index, code, Error object), as in model_execution.
-ItemError = Tuple[int, int, Dict[str, Any]]
+# A failed batch item: its index and its error (whose code is the item's Code).
+ItemError = Tuple[int, RequestError]
 # The outcome of a vectorised run; None when execute_batch raised and the batch must run one at a time.
 Outcome = Optional[Tuple[List[Optional[Dict[str, Any]]], List[ItemError]]]
 
 
-def run_vectorised(model: LoadedModel, inputs: List[Any], not_an_object: Dict[str, Any]) -> Outcome:
+def run_vectorised(model: LoadedModel, inputs: List[Any], not_an_object: RequestError) -> Outcome:
     """Every message through one execute_batch call: each one's dict (None for no output or a failure) and
     the failures in index order; None when the batch is to be re-run through execute, one at a time."""
     execute_batch = model.execute_batch
@@ -37,7 +37,7 @@ def run_vectorised(model: LoadedModel, inputs: List[Any], not_an_object: Dict[st
             msgs.append(msg)
             positions.append(index)
         else:
-            errors.append((index, BAD_REQUEST, msg.error if type(msg) is BadMessage else not_an_object))
+            errors.append((index, msg.error if type(msg) is BadMessage else not_an_object))
     if not msgs:
         return results, errors
     try:
@@ -49,18 +49,18 @@ def run_vectorised(model: LoadedModel, inputs: List[Any], not_an_object: Dict[st
             _log.info("execute_batch raised: running the batch one message at a time", extra={
                 "model": model.name, "items": len(msgs), "type": type(exc).__name__, "error": str(exc)})
             return None
-        failure = model_error(exc)
-        errors.extend((index, MODEL_ERROR, failure) for index in positions)
+        failure = model_failure(exc)
+        errors.extend((index, failure) for index in positions)
     else:
         if type(outputs) is not list or len(outputs) != len(msgs):
             failure = batch_shape_error(outputs, len(msgs))
-            errors.extend((index, MODEL_ERROR, failure) for index in positions)
+            errors.extend((index, failure) for index in positions)
         else:
             for index, output in zip(positions, outputs):
                 if isinstance(output, dict):
                     results[index] = output
                 elif output is not None:
-                    errors.append((index, MODEL_ERROR, bad_output_error(output, "each item of execute_batch()")))
+                    errors.append((index, bad_output(output, "each item of execute_batch()")))
     model.executed += len(msgs)
     if len(errors) > 1:
         errors.sort(key=lambda error: error[0])

@@ -82,6 +82,11 @@ RAISES_ON_IMPORT = '''
 raise RuntimeError("import-time failure")
 '''
 
+EXITS_ON_IMPORT = '''
+import sys
+sys.exit("exit at import")
+'''
+
 RAISES_IN_CONSTRUCTOR = '''
 class Picky:
     def __init__(self, options):

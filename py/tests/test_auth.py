@@ -29,6 +29,9 @@ class TokenTest(ServerTestCase):
         reply = client.read_reply()
         self.assertCode(reply, -4, "NotAuthenticated")
         self.assertEqual((reply["Cmd"], reply["Id"]), (cmd, reply_id))
+        # A hello is told its token is wrong; anything else that hello must come first.
+        expected = "wrong or missing token" if cmd == "hello" else "the first request must be hello with the token"
+        self.assertEqual(reply["Error"]["Message"], expected)
         self.assertTrue(client.is_closed_by_server(), "the server closes a refused connection")
 
     def test_commands_before_hello_are_refused_and_nothing_runs(self) -> None:
@@ -74,6 +77,12 @@ class TokenTest(ServerTestCase):
         client = self.connect(self.server, hello=False)
         client.send_raw(b"KPYS\x02" + b"\0" * 20 + b"{}KPYE")
         self.assert_refused_and_closed(client)
+        # A hello whose checksum is wrong is still a hello that did not prove the token.
+        client = self.connect(self.server, hello=False)
+        frame = bytearray(encode_frame(payload_of({"Cmd": "hello", "CmdVer": 1, "Id": 5, "CmdOptions": {"Token": TOKEN}})))
+        frame[5] ^= 0xFF  # the first CHECKSUM byte, after BEGIN and VERSION
+        client.send_raw(bytes(frame))
+        self.assert_refused_and_closed(client, 5, "hello")
 
     def test_right_token_then_commands_pipelined_with_it(self) -> None:
         client = self.connect(self.server, hello=False)

@@ -135,6 +135,11 @@ class CommandsTest(ServerTestCase):
         self.assertCode(reply, -2, "RuntimeError")
         self.assertEqual(reply["Error"]["Message"], "import-time failure")
         self.assertIn("import_fails.py", reply["Error"]["Traceback"])
+        # sys.exit() at import fails the addModel like any other exception; the server keeps serving.
+        self.write_model("exits.py", src.EXITS_ON_IMPORT)
+        reply = self.add("e", "exits.py")
+        self.assertCode(reply, -2, "SystemExit")
+        self.assertEqual(reply["Error"]["Message"], "exit at import")
         reply = self.add("p", "picky.py")
         self.assertCode(reply, -2, "ValueError")
         self.assertEqual(reply["Error"]["Message"], "option 'required' is missing")

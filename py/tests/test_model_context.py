@@ -61,10 +61,10 @@ class Asker(Model):
 """
 
 
-def batch(client: Client, model: str, inputs: List[Any]) -> int:
+def batch(client: Client, model: str, inputs: List[Any], lean: bool = True) -> int:
     req_id = client.next_id()
     client.send_raw(encode_frame(payload_of({"Cmd": "executeBatch", "CmdVer": 1, "Id": req_id,
-                                             "CmdOptions": {"ModelName": model, "Lean": True, "Inputs": inputs}})))
+                                             "CmdOptions": {"ModelName": model, "Lean": lean, "Inputs": inputs}})))
     return req_id
 
 
@@ -103,6 +103,24 @@ class ModelContextTest(ServerTestCase):
         req = batch(client, "counter", [{"key": "c", "fail_before": True}])
         payload, reply = self.raw_reply(client, req)
         self.assertNotIn(b'"State"', payload)
+
+    def test_state_stands_before_result_in_every_reply_layout(self) -> None:
+        # Clients split Result off the end without parsing: State must come before it in item batches
+        # and executeModel replies too, not only in Lean ones.
+        client = self.serve({"State": {}})
+        req = batch(client, "counter", [{"key": "a"}, {"key": "a", "drop": True}], lean=False)
+        payload, reply = self.raw_reply(client, req)
+        self.assertEqual([k for k, _ in json.loads(payload, object_pairs_hook=lambda pairs: pairs)],
+                         ["Cmd", "Id", "Code", "State", "Result"])
+        self.assertEqual(reply["State"], [["a"]])  # written, then deleted by the second message
+        self.assertEqual([item["Result"]["n"] for item in reply["Result"]], [1, 2])
+        req = client.next_id()
+        client.send_raw(encode_frame(payload_of({"Cmd": "executeModel", "CmdVer": 1, "Id": req, "CmdOptions": {
+            "ModelName": "counter", "InputDictionary": {"key": "b"}}})))
+        payload, reply = self.raw_reply(client, req)
+        self.assertEqual([k for k, _ in json.loads(payload, object_pairs_hook=lambda pairs: pairs)],
+                         ["Cmd", "Id", "Code", "State", "Result"])
+        self.assertEqual((reply["Code"], reply["State"], reply["Result"]["n"]), (0, [["b", 1]], 1))
 
     def test_restore_state_replaces_the_servers_state(self) -> None:
         client = self.serve({"State": {}})
