@@ -13,6 +13,7 @@ import type { ErrorRecord } from './errors.js';
 import { ProgressLine } from './progress-line.js';
 import { ResumePoint } from './resume-point.js';
 import { createStage, type Stage } from './stage.js';
+import { stageEngine } from './stage-internals.js';
 import { syncFileStream } from './sync-file-stream.js';
 import { loadHandlers } from './handlers-file.js';
 
@@ -128,7 +129,7 @@ async function main(argv: string[]): Promise<number> {
   progress?.start();
   const lines = skipLines(readLines(process.stdin as AsyncIterable<Buffer>, () => stopReading), flags.skip);
   try {
-    for await (const ranges of stage.processLines(stopOnDestroy(lines), flags.skip)) {
+    for await (const ranges of stageEngine(stage).processLines(stopOnDestroy(lines), flags.skip)) {
       for (const { batch, from, to } of ranges) {
         visitOutcomes(batch, from, to, writer);
         for (let i = from; i < to; i++) resume.mark(batch.offsets[i]!);

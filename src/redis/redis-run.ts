@@ -16,6 +16,7 @@ import type { Writable } from 'node:stream';
 import { PoisonMessageError } from '../errors.js';
 import type { LineBatch } from '../line-reader.js';
 import type { Stage } from '../stage.js';
+import { stageEngine } from '../stage-internals.js';
 import { EntryRecords, type TurnRecords } from './entry-records.js';
 import { LineTarget, toTarget, type RecordTarget } from './record-target.js';
 import { retrying } from './redis-connection.js';
@@ -111,7 +112,7 @@ export async function runRedisStage(stage: Stage, source: RedisSource, destinati
       kick();
     });
   };
-  for await (const ranges of stage.processLines(lines())) {
+  for await (const ranges of stageEngine(stage).processLines(lines())) {
     for (const range of ranges) records.add(range);
     kick();
     while (storing !== null && records.size >= STORE_LIMIT) await storing;

@@ -1,6 +1,7 @@
 /** A running stage seen from outside, to hurt it and to check it cleaned up: its Python servers' pids, its worker threads. */
 import assert from 'node:assert/strict';
 import type { Stage } from '../../src/index.js';
+import { stageEngine } from '../../src/stage-internals.js';
 import { processesMatching, waitGone } from './processes.js';
 
 /** Pids of the stage's live Python servers (each one runs with `--uniq <stage id>.<n>`). */
@@ -13,9 +14,9 @@ export interface WorkerThread {
   terminate(): Promise<number>;
 }
 
-/** The threads of each partition's pool, reached through the stage's private `pools`, partition by partition. */
+/** The threads of each partition's pool, reached through the engine's private `pools`, partition by partition. */
 export function workerThreads(stage: Stage): WorkerThread[][] {
-  return (stage as unknown as { pools: { threads: WorkerThread[] }[] }).pools.map((pool) => pool.threads);
+  return (stageEngine(stage) as unknown as { pools: { threads: WorkerThread[] }[] }).pools.map((pool) => pool.threads);
 }
 
 /** Close the stage and assert that every server it ran is gone within 3 s, and none is running. */
