@@ -30,7 +30,8 @@ Options:
                               virtualenv with its packages (default: python3)
   --python-path DIR           put DIR on the servers' sys.path, for the models' imports (repeatable;
                               default: the model files' directories)
-  --errors FILE|STREAM        where error lines go (default: stderr); a redis:// stream URL with --source
+  --errors FILE|STREAM        where error lines go (default: stderr; a FILE is truncated, appended to with
+                              --skip); a redis:// stream URL with --source
   --execute-timeout MS        a model call taking longer is given up and its server replaced (default: 30000)
   --load-timeout MS           loading a model (its constructor) or its init(DATAFILE) taking longer fails
                               with an error naming the model (default: 300000)

@@ -43,7 +43,8 @@ async function main(argv: string[]): Promise<number> {
   let errorsStream: Writable = process.stderr;
   if (command.errorsFile) {
     try {
-      errorsStream = syncFileStream(command.errorsFile);
+      // A resumed run (--skip) continues the first run's error file instead of wiping it.
+      errorsStream = syncFileStream(command.errorsFile, flags.skip > 0);
     } catch (err) {
       process.stderr.write(`pystage: cannot open the --errors file: ${(err as Error).message}\n`);
       return 1;

@@ -226,3 +226,32 @@ export function valueEnd(buf: Uint8Array, i: number, end: number): number {
   }
   return -1;
 }
+
+/**
+ * The JSON text in `buf` on one line. A batch keeps one message per line (src/batch.ts), which text
+ * from stdin always is; a message from elsewhere (a Redis entry's `data`) may be pretty-printed.
+ * A line feed between tokens is whitespace and becomes a space, which changes no value. A line
+ * feed inside a string is not valid JSON: it becomes a tab, which is not valid there either, so
+ * the message still fails alone, with the parser's "invalid control character". Returns `buf`
+ * itself when it holds no line feed.
+ */
+export function foldLineFeeds(buf: Buffer): Buffer {
+  let i = buf.indexOf(0x0a);
+  if (i < 0) return buf;
+  const out = Buffer.from(buf);
+  let inString = false;
+  for (i = 0; i < out.length; i++) {
+    const c = out[i]!;
+    if (inString) {
+      if (c === BACKSLASH) i++;
+      else if (c === QUOTE) inString = false;
+      else if (c === 0x0a) out[i] = 0x09;
+    } else if (c === QUOTE) {
+      inString = true;
+    } else if (c === 0x0a) {
+      out[i] = 0x20;
+    }
+  }
+  return out;
+}
+

@@ -66,7 +66,7 @@ export interface StageOptions {
   nanAsNull?: boolean;
   /**
    * Serve Prometheus metrics on http://127.0.0.1:PORT/metrics while the stage runs (0 picks a free port;
-   * see `Stage.metricsUrl`). Default: no server (`Stage.metrics()` still returns the text).
+   * see `Stage.metricsUrl`). Default: no server.
    */
   metricsPort?: number;
   /** Handlers a model reaches with `self.context.request(name, payload)`: name to `(payload, context) => value`. Default none. */

@@ -5,9 +5,12 @@
 import { closeSync, openSync, writeSync } from 'node:fs';
 import { Writable } from 'node:stream';
 
-/** Open (truncate) `path` and return a Writable that writes synchronously; throws if it cannot be opened. */
-export function syncFileStream(path: string): Writable {
-  const fd = openSync(path, 'w');
+/**
+ * Open `path` (truncated, or appended to with `append`) and return a Writable that writes
+ * synchronously; throws if it cannot be opened.
+ */
+export function syncFileStream(path: string, append = false): Writable {
+  const fd = openSync(path, append ? 'a' : 'w');
   return new Writable({
     write(chunk: Buffer, _encoding, callback) {
       try {

@@ -5,11 +5,14 @@
  * BOM on stdin is skipped.
  */
 import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import { createStage } from '../src/index.js';
 import { jsonLines, runCli, startCli, summaryOf, type CliResult } from './support/cli-runner.js';
 import { waitGone } from './support/processes.js';
 import { fixtures } from './support/paths.js';
+import { tempDir } from './support/temp-dirs.js';
 
 const n = 20_000;
 const input = Array.from({ length: n }, (_, i) => JSON.stringify({ key: `k${i % 10}`, seq: i })).join('\n') + '\n';
@@ -52,6 +55,20 @@ describe('interrupting pystage run', () => {
     for (const o of restOutputs) assert.equal(o.output.seq, o.offset);
     const all = [...offsets, ...restOutputs.map((o) => o.offset as number)].sort((a, b) => a - b);
     assert.deepEqual(all, Array.from({ length: n }, (_, i) => i));
+  });
+
+  test('--errors FILE: a resumed run (--skip) appends to the first run\'s errors; a fresh run starts the file anew', async () => {
+    const dir = tempDir('pystage-errors-');
+    const file = join(dir, 'errors.jsonl');
+    const lines = ['{"key":"a","seq":0}', 'not json 1', '{"key":"b","seq":2}', '{"key":"c","seq":3}', 'not json 4', '{"key":"d","seq":5}'];
+    const args = ['run', '--model', `s=${fixtures}slow.py`, '--model-options', 's={"ms":0}', '--errors', file];
+    // The first run got as far as offset 3 (as if interrupted there); the second resumes with --skip 3.
+    assert.equal((await runCli(args, lines.slice(0, 3).join('\n') + '\n')).code, 0);
+    assert.equal((await runCli([...args, '--skip', '3'], lines.join('\n') + '\n')).code, 0);
+    const offsets = () => readFileSync(file, 'utf8').trim().split('\n').map((l) => (JSON.parse(l) as { offset: number }).offset);
+    assert.deepEqual(offsets(), [1, 4]);
+    assert.equal((await runCli(args, lines.join('\n') + '\n')).code, 0);
+    assert.deepEqual(offsets(), [1, 4], 'without --skip the file is written afresh');
   });
 
   test('a second signal exits at once with the summary of what was written; the resume point is still exact', async () => {

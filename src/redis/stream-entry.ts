@@ -1,10 +1,12 @@
 /**
  * A stream entry as the stage sees it: its ID and the message's JSON bytes. An entry with a
- * field `data` is that message, bytes untouched (a `data` that is not one JSON object becomes
+ * field `data` is that message, bytes untouched but for line feeds between tokens, which become
+ * spaces (see foldLineFeeds; a `data` that is not one JSON object becomes
  * an error record downstream, like a bad stdin line); otherwise its fields form the message,
  * every value a string. An entry deleted from the stream while pending has no message.
  */
 import { isUtf8 } from 'node:buffer';
+import { foldLineFeeds } from '../json-scan.js';
 
 const DATA = Buffer.from('data');
 
@@ -27,7 +29,8 @@ export function toEntry(raw: unknown): StreamEntry {
   for (let f = 0; f + 1 < fields.length; f += 2) {
     if (fields[f]!.equals(DATA)) {
       const data = fields[f + 1]!;
-      return { id, data, problem: isUtf8(data) ? null : 'field "data" is not valid UTF-8', deliveries: 1 };
+      // Pretty-printed JSON is fine; its line feeds must not reach the batch, which is one message per line.
+      return { id, data: foldLineFeeds(data), problem: isUtf8(data) ? null : 'field "data" is not valid UTF-8', deliveries: 1 };
     }
   }
   const message: Record<string, string> = {};

@@ -85,6 +85,35 @@ test('outputs and errors go to streams with the entry id; big integers stay exac
   }
 });
 
+test('pretty-printed entries (line feeds between tokens) run like one-line ones, in one batch with bad ones that fail alone', async () => {
+  const redis = await startRedis();
+  try {
+    const c = redis.client;
+    const ids = await addMessages(c, 'in', [
+      `{\n  "key": "k1",\n  "a": 1,\n  "b": ${big}\n}`,
+      '{"key":"k2","a":01,"b":2}',
+      '{"key":"k3",\r\n"a":3,"b":4}',
+      '{"key":"k4","a":"line\nbreak","b":5}',
+    ]);
+    await c.xgroup('CREATE', 'in', 'g', '0');
+    const { child, done } = startStage(['run', '--model', `add=${join(modelsDir, 'add.py')}`, '--partitions', '1',
+      '--source', redis.url('in'), '--group', 'g', '--sink', redis.url('out'), '--errors', redis.url('errors')]);
+    await waitFor('every entry acknowledged', async () => (await pendingIds(c, 'in', 'g')).length === 0
+      && (await c.xlen('out')) + (await c.xlen('errors')) === 4);
+    child.kill('SIGTERM');
+    assert.equal((await done).code, 0);
+    const outputs = new Map((await readStream(c, 'out')).map((o) => [o.record.id, o.text]));
+    assert.ok(outputs.get(ids[0]!)?.endsWith(`"output":{"sum":${big + 1n}}}`), outputs.get(ids[0]!));
+    assert.ok(outputs.get(ids[2]!)?.endsWith('"output":{"sum":7}}'), outputs.get(ids[2]!));
+    const errors = new Map((await readStream(c, 'errors')).map((e) => [e.record.id, e.record]));
+    assert.deepEqual([...errors.keys()].sort(), [ids[1]!, ids[3]!].sort());
+    for (const id of [ids[1]!, ids[3]!]) assert.equal(errors.get(id)!.error.code, 'PYSTAGE_BAD_INPUT', JSON.stringify(errors.get(id)));
+  } finally {
+    stopLeftovers();
+    await redis.stop();
+  }
+});
+
 test('without --sink outputs go to stdout; --errors FILE is appended to, never truncated; SIGINT drains and exits 130', async () => {
   const redis = await startRedis();
   const dir = tempDir('pystage-redis-test-');
