@@ -14,6 +14,13 @@ const config = workerData as WorkerConfig;
 const logger = createLogger(config.logLevel, { stage: config.stageId, partition: config.partition });
 let runtime: PartitionRuntime | null = null;
 let starting: Promise<PartitionRuntime> | null = null;
+/**
+ * Settles when the last exec task before the newest one has finished. Batches are answered in the
+ * order they came: a batch finished before an earlier one (still reading a spool file) would
+ * otherwise be in the main thread's hands, with state changes its mirror does not have yet, and if
+ * this thread then died the replacement would resend the later batches without them.
+ */
+let previousExec: Promise<unknown> = Promise.resolve();
 
 // A child process outlives its worker thread unless killed: kill it by pid when the thread goes.
 process.on('exit', () => runtime?.killSync());
@@ -31,7 +38,11 @@ export default async function handleTask(task: WorkerTask): Promise<WorkerReply<
     if (task.op === 'exec') {
       const r = runtime ?? await starting;
       if (!r) throw new PartitionFailedError(`partition ${config.partition} was not started`, { partition: config.partition });
-      const value = await r.exec(task);
+      const running = r.exec(task);
+      const before = previousExec;
+      previousExec = running.catch(() => {});
+      await before;
+      const value = await running;
       const reply: WorkerReply<unknown> = { ok: true, value, restarts: r.restarts, serverPid: r.serverPid, recovery: r.recoveries };
       // The outputs' bytes and their table move to the main thread instead of being copied.
       return move({ [transferableSymbol]: [value.data.buffer, value.table.buffer], [valueSymbol]: reply }) as unknown as WorkerReply<unknown>;
