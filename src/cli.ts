@@ -9,7 +9,7 @@ import { parseCommandLine, usage, UsageError } from './cli-args.js';
 import { readLines, skipLines } from './line-reader.js';
 import { LineWriter } from './line-writer.js';
 import { SPAN_WIDTH, visitOutcomes, type Batch, type OutcomeVisitor } from './batch.js';
-import type { ErrorRecord } from './errors.js';
+import { CLOSE, KEY_FIELD, NULL, OFFSET_FIELD, OutputTails, errorTail } from './record-text.js';
 import { ProgressLine } from './progress-line.js';
 import { ResumePoint } from './resume-point.js';
 import { createStage, type Stage } from './stage.js';
@@ -157,18 +157,7 @@ async function main(argv: string[]): Promise<number> {
  * the bytes they arrived as, failures to `errors` with the original line.
  */
 function lineFormatter(out: LineWriter, errors: LineWriter, written: { out: number; noOutput: number; errors: number }): OutcomeVisitor {
-  // Everything but the offset, the key and the output is fixed text, encoded once:
-  // `,"partition":P,"model":M,"output":` per partition and model.
-  const tails = new Map<string, Buffer>();
-  let last: { partition: number; model: string; bytes: Buffer } = { partition: -1, model: '', bytes: Buffer.alloc(0) };
-  const tail = (partition: number, model: string) => {
-    if (partition === last.partition && model === last.model) return last.bytes;
-    const id = `${partition}\u0000${model}`;
-    let bytes = tails.get(id);
-    if (bytes === undefined) tails.set(id, bytes = Buffer.from(`,"partition":${partition},"model":${JSON.stringify(model)},"output":`));
-    last = { partition, model, bytes };
-    return bytes;
-  };
+  const tails = new OutputTails();
   const head = (w: LineWriter, batch: Batch, i: number) => {
     w.bytes(OFFSET_FIELD).decimal(batch.offsets[i]!).bytes(KEY_FIELD);
     const s = batch.spans[i * SPAN_WIDTH + 2]!;
@@ -178,7 +167,7 @@ function lineFormatter(out: LineWriter, errors: LineWriter, written: { out: numb
   return {
     output(batch, i, model, data, start, end) {
       head(out, batch, i);
-      out.bytes(tail(batch.partition!, model)).bytes(data, start, end).bytes(CLOSE).endLine();
+      out.bytes(tails.of(batch.partition, model)).bytes(data, start, end).bytes(CLOSE).endLine();
       written.out++;
     },
     noOutput() {
@@ -186,20 +175,10 @@ function lineFormatter(out: LineWriter, errors: LineWriter, written: { out: numb
     },
     error(batch, i, model, error) {
       head(errors, batch, i);
-      errors.text(`,"partition":${batch.partition},"model":${JSON.stringify(model)},"line":${JSON.stringify(batch.text(i).toString('utf8'))},"error":${errorJson(error)}}`).endLine();
+      errors.text(errorTail(batch, i, model, error)).endLine();
       written.errors++;
     },
   };
-}
-
-const OFFSET_FIELD = Buffer.from('{"offset":');
-const KEY_FIELD = Buffer.from(',"key":');
-const NULL = Buffer.from('null');
-const CLOSE = Buffer.from('}');
-
-/** An error line's `error`: the Python traceback too, when the model raised (file and line of every frame). */
-function errorJson(e: ErrorRecord): string {
-  return JSON.stringify({ code: e.code, type: e.type ?? null, message: e.message, traceback: e.traceback ?? null });
 }
 
 /** stdin destroyed by a signal ends the line stream instead of failing it. */

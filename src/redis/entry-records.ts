@@ -5,8 +5,8 @@
  * as the bytes they arrived as (never parsed), so integers beyond 2^53 keep every digit.
  */
 import { visitOutcomes, type Batch, type OutcomeVisitor } from '../batch.js';
-import type { ErrorRecord } from '../errors.js';
 import type { BatchRange } from '../ordered-merge.js';
+import { CLOSE, OutputTails, errorTail } from '../record-text.js';
 
 /** What some completed ranges produced, and the entries they complete. */
 export interface TurnRecords {
@@ -27,23 +27,26 @@ export class EntryRecords {
   private readonly visitor: OutcomeVisitor;
 
   constructor(private readonly idOf: (offset: number) => string) {
+    const tails = new OutputTails();
+    // `{"id":ID,"offset":N,"key":K`: the stdout record's head with the entry's id in front.
     const head = (batch: Batch, i: number): string => {
       const key = batch.keyText(i);
       return `{"id":${JSON.stringify(this.turn.done[this.turn.done.length - 1]!)},"offset":${batch.offsets[i]},"key":${key === null ? 'null' : key.toString('utf8')}`;
     };
     this.visitor = {
       output: (batch, i, model, data, start, end) => {
-        const text = `${head(batch, i)},"partition":${batch.partition},"model":${JSON.stringify(model)},"output":`;
-        const prefix = Buffer.from(text);
-        const record = Buffer.allocUnsafe(prefix.length + (end - start) + 1);
+        const prefix = Buffer.from(head(batch, i));
+        const tail = tails.of(batch.partition, model);
+        const record = Buffer.allocUnsafe(prefix.length + tail.length + (end - start) + 1);
         prefix.copy(record, 0);
-        record.set(data.subarray(start, end), prefix.length);
-        record[record.length - 1] = 0x7d; // }
+        tail.copy(record, prefix.length);
+        record.set(data.subarray(start, end), prefix.length + tail.length);
+        record[record.length - 1] = CLOSE[0]!;
         this.turn.outputs.push(record);
       },
       noOutput: () => {},
       error: (batch, i, model, error) => {
-        this.turn.errors.push(Buffer.from(`${head(batch, i)},"partition":${batch.partition},"model":${JSON.stringify(model)},"line":${JSON.stringify(batch.text(i).toString('utf8'))},"error":${errorJson(error)}}`));
+        this.turn.errors.push(Buffer.from(head(batch, i) + errorTail(batch, i, model, error)));
       },
     };
   }
@@ -83,8 +86,4 @@ export class EntryRecords {
 
 function size(turn: TurnRecords): number {
   return turn.outputs.length + turn.errors.length + turn.done.length;
-}
-
-function errorJson(e: ErrorRecord): string {
-  return JSON.stringify({ code: e.code, type: e.type ?? null, message: e.message });
 }
