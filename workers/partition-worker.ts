@@ -70,7 +70,6 @@ async function run(task: WorkerTask): Promise<unknown> {
   const r = runtime ?? await starting;
   if (!r) throw new PartitionFailedError(`partition ${config.partition} was not started`, { partition: config.partition });
   switch (task.op) {
-    case 'exec': return r.exec(task);
     case 'addModel':
     case 'updateModel': return r.addModel(task.spec, task.op);
     case 'removeModel': return r.removeModel(task.name);

@@ -6,7 +6,7 @@ import time
 from typing import Any, Callable, Dict, Optional
 
 from .model_execution import ModelExecutor
-from .model_registry import ModelRegistry
+from .model_registry import LoadedModel, ModelRegistry
 from .session import Session
 from .protocol import (
     ADD_MODEL, COMMANDS, EXECUTE_BATCH, EXECUTE_MODEL, HELLO, INIT_MODEL, OK, PROTOCOL_VERSION,
@@ -87,14 +87,12 @@ class CommandHandler:
     def _add_model(self, options: Dict[str, Any], model_options: Any) -> Dict[str, Any]:
         model = self.registry.add(options.get("ModelName"), options.get("ModelFile"),
                                   options.get("ClassName"), model_options, options.get("Batch"))
-        return {"ModelName": model.name, "File": model.file, "Class": model.class_name,
-                "Vectorised": model.execute_batch is not None}
+        return _model_result(model)
 
     def _update_model(self, options: Dict[str, Any], model_options: Any) -> Dict[str, Any]:
         model = self.registry.update(options.get("ModelName"), options.get("ModelFile"),
                                      options.get("ClassName"), model_options, options.get("Batch"))
-        return {"ModelName": model.name, "File": model.file, "Class": model.class_name,
-                "Vectorised": model.execute_batch is not None}
+        return _model_result(model)
 
     def _remove_model(self, options: Dict[str, Any], _model_options: Any) -> Dict[str, Any]:
         model = self.registry.remove(options.get("ModelName"))
@@ -128,3 +126,9 @@ class CommandHandler:
 
 def _no_frames(_payload: bytes) -> None:
     """Where a connectionless session's progress frames would go: nowhere."""
+
+
+def _model_result(model: LoadedModel) -> Dict[str, Any]:
+    """addModel's and updateModel's Result: what was loaded, and whether it runs batches."""
+    return {"ModelName": model.name, "File": model.file, "Class": model.class_name,
+            "Vectorised": model.execute_batch is not None}

@@ -47,12 +47,7 @@ class HostChannel:
         if not self.enabled or self.exchange is None or self.req_id is None:
             raise HostRequestError("host requests are not available: the client did not enable them in hello, "
                                    "or no message is running", "HostRequestsDisabled")
-        if timeout is None:
-            timeout_ms = self.default_timeout_ms
-        elif isinstance(timeout, (int, float)) and not isinstance(timeout, bool) and timeout > 0:
-            timeout_ms = max(1, int(timeout * 1000))
-        else:
-            raise ValueError("timeout must be a positive number of seconds, or None")
+        timeout_ms = self.default_timeout_ms if timeout is None else _positive_ms("timeout", timeout)
         try:
             payload_text = encode_json(payload)
         except (TypeError, ValueError) as exc:
@@ -99,11 +94,7 @@ class SharedCache:
 
     def set(self, key: str, value: Any, ttl: Optional[float] = None) -> None:
         """Store value (JSON) at key, for `ttl` seconds when given; visible to every partition once this returns."""
-        ttl_ms = None
-        if ttl is not None:
-            if isinstance(ttl, bool) or not isinstance(ttl, (int, float)) or ttl <= 0:
-                raise ValueError("ttl must be a positive number of seconds, or None")
-            ttl_ms = max(1, int(ttl * 1000))
+        ttl_ms = None if ttl is None else _positive_ms("ttl", ttl)
         self._channel.call("cache.set", _check_name("a cache key", key), value, None, ttl_ms)
 
     def delete(self, key: str) -> bool:
@@ -118,3 +109,10 @@ def make_request(channel: HostChannel) -> Callable[..., Any]:
         return channel.call("call", _check_name("a handler name", name), payload, timeout)
 
     return request
+
+
+def _positive_ms(what: str, seconds: Any) -> int:
+    """A positive number of seconds as whole milliseconds (at least 1); ValueError for anything else."""
+    if isinstance(seconds, bool) or not isinstance(seconds, (int, float)) or not seconds > 0:
+        raise ValueError(f"{what} must be a positive number of seconds, or None")
+    return max(1, int(seconds * 1000))

@@ -27,8 +27,7 @@ _index_of = itemgetter(0)
 # more; in Lean, `null,` in Result, then `[index,code,],` in Errors or `[index,],` in Files.
 _ITEM_COSTS = (25, 0, 14)
 _LEAN_COSTS = (5, 20, 25)
-_NO_ERRORS = b"[]"
-_NO_FILES = b"[]"
+_EMPTY_ARRAY = b"[]"
 
 
 class ModelExecutor:
@@ -247,7 +246,7 @@ class ModelExecutor:
         except Exception:
             data = None
         if data is not None and len(data) <= self.inline_limit and len(data) + len(errors_data) <= self.reply_budget:
-            return errors_data, _NO_FILES, data
+            return errors_data, _EMPTY_ARRAY, data
         encoded, files = self._encode_one_by_one(results, errors, _LEAN_COSTS)
         return (_errors_array(errors), encode_payload(files),
                 b"[%s]" % b",".join(b"null" if data is None else data for data in encoded))
@@ -314,4 +313,4 @@ def _plainly_json(result: Dict[str, Any]) -> bool:
 
 def _errors_array(errors: List[ItemError]) -> bytes:
     """A Lean reply's Errors: `[[index, code, Error], ...]`."""
-    return encode_payload([(index, error.code, error.error()) for index, error in errors]) if errors else _NO_ERRORS
+    return encode_payload([(index, error.code, error.error()) for index, error in errors]) if errors else _EMPTY_ARRAY

@@ -113,11 +113,12 @@ class ModelServer:
         data_paths = ConfinedPaths(python_path, [self._spool.path] + roots)
         self._context = ServerContext(self.uniq, self._address.host or "127.0.0.1", str(self._address.port or 0))
         self._context.channel.exchange = self._host_exchange
-        self._context.channel.max_payload = config.max_frame_bytes // 2
         registry = ModelRegistry(self.uniq, model_paths=ConfinedPaths(python_path, roots),
                                  data_paths=data_paths, context=self._context)
         executor = ModelExecutor(registry, self._spool, data_paths, config.inline_limit, config.max_frame_bytes,
                                  config.nan_as_null)
+        # A host request or answer gets the same share of a frame as a reply's outputs.
+        self._context.channel.max_payload = executor.reply_budget
         self._handler = CommandHandler(self.uniq, registry, executor)
         self._selector.register(self._listener, selectors.EVENT_READ, None)
         _log.info("server listening", extra={
