@@ -79,14 +79,26 @@ export async function runExec(task: ExecTask, models: string[], env: ExecEnv): P
   }
   const width = routes === null ? models.length : 1;
   const table = new OutcomeTable(routes === null ? models : [], width, task.count);
+  // Routed: each model's messages, in order, found in one pass; a route to no loaded model fails here.
+  const routed = new Map<string, number[]>();
+  if (routes !== null) {
+    for (const model of models) routed.set(model, []);
+    for (let i = 0; i < task.count; i++) {
+      const mine = routed.get(routes[i]!);
+      if (mine !== undefined) mine.push(i);
+      else table.error(i, new RoutingError(`no model named "${routes[i]}" is loaded (loaded: ${models.join(', ') || 'none'})`, { partition: env.partition }).toRecord());
+    }
+  }
   const work: Promise<void>[] = [];
   models.forEach((model, m) => {
     const slotOf = routes === null ? (i: number) => i * width + m : (i: number) => i;
+    const indices = routes === null ? null : routed.get(model)!;
+    const count = indices === null ? task.count : indices.length;
     // Requests are submitted in message order (a message over the inline limit ends the batch before
     // it), so a model sees its messages in order, and so does its partition state.
     let inline: number[] = [];
-    for (let i = 0; i < task.count; i++) {
-      if (routes !== null && routes[i] !== model) continue;
+    for (let k = 0; k < count; k++) {
+      const i = indices === null ? k : indices[k]!;
       if (task.spans[2 * i + 1]! - task.spans[2 * i]! > env.inlineLimit) {
         if (inline.length > 0) work.push(batchRun(task, model, inline, slotOf, table, env));
         inline = [];
@@ -97,13 +109,6 @@ export async function runExec(task: ExecTask, models: string[], env: ExecEnv): P
     }
     if (inline.length > 0) work.push(batchRun(task, model, inline, slotOf, table, env));
   });
-  if (routes !== null) {
-    for (let i = 0; i < task.count; i++) {
-      if (!models.includes(routes[i]!)) {
-        table.error(i, new RoutingError(`no model named "${routes[i]}" is loaded (loaded: ${models.join(', ') || 'none'})`, { partition: env.partition }).toRecord());
-      }
-    }
-  }
   await Promise.all(work);
   return table.finish();
 }
