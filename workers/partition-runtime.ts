@@ -178,7 +178,7 @@ export class PartitionRuntime {
         settle: (payload) => {
           const reply = parseReply(payload);
           if (reply.Code >= 0) resolve(reply.Result);
-          else reject(replyError(reply.Code, reply.Error, this.config.partition, cmdOptions.ModelName as string | undefined, cmd, cmdOptions.ModelFile as string | undefined));
+          else reject(this.commandError(cmd, cmdOptions, reply));
         },
         giveUp: reject,
         crashes: 0,
@@ -417,9 +417,8 @@ export class PartitionRuntime {
     if ((hello.Result as { Checksum?: unknown } | undefined)?.Checksum === 'crc32') connection.checksum = 'crc32';
     // Every new connection starts from the state as of the last reply that arrived: a server that ran
     // requests whose replies were lost (or a fresh one) forgets what they did.
-    const id = connection.takeId();
-    const restoreFrame = encodeFrame(restoreStateRequest(id, this.partitionState.table.toJson()), c.maxFrameBytes, connection.checksum);
-    const restored = parseReply(await connection.send(id, restoreFrame));
+    const state = this.partitionState.table.toJson();
+    const restored = parseReply(await this.send(connection, (id) => restoreStateRequest(id, state)));
     if (restored.Code !== 0) throw replyError(restored.Code, restored.Error, c.partition, undefined, 'restoreState');
   }
 
@@ -450,9 +449,7 @@ export class PartitionRuntime {
   /** Load a model (or run its init) outside the queue, at start: a refusal is the start's error. */
   private async load(cmd: 'addModel' | 'initModel', cmdOptions: Record<string, unknown>, modelOptions?: Record<string, unknown>): Promise<void> {
     const reply = parseReply(await this.request(this.connection!, cmd, cmdOptions, modelOptions));
-    if (reply.Code < 0) {
-      throw replyError(reply.Code, reply.Error, this.config.partition, cmdOptions.ModelName as string | undefined, cmd, cmdOptions.ModelFile as string | undefined);
-    }
+    if (reply.Code < 0) throw this.commandError(cmd, cmdOptions, reply);
   }
 
   /** A request outside the queue, for the replay onto a restarted server. */
@@ -464,10 +461,20 @@ export class PartitionRuntime {
     }
   }
 
+  /** The typed error of a command the server refused (Code < 0), naming its model and file. */
+  private commandError(cmd: CommandName, cmdOptions: Record<string, unknown>, reply: ParsedReply): PystageError {
+    return replyError(reply.Code, reply.Error, this.config.partition, cmdOptions.ModelName as string | undefined, cmd, cmdOptions.ModelFile as string | undefined);
+  }
+
+  /** A command outside the queue (handshake, start, replay); loading ones get the load timeout. */
   private request(connection: ServerConnection, cmd: CommandName, cmdOptions: object, modelOptions?: object): Promise<Buffer> {
+    return this.send(connection, (id) => commandRequest(cmd, id, cmdOptions, modelOptions), isLoading(cmd) ? this.config.loadTimeoutMs : undefined);
+  }
+
+  /** Frame the request `payload(id)` writes for a fresh id, send it, and resolve with the reply's payload. */
+  private send(connection: ServerConnection, payload: (id: number) => string, timeoutMs?: number): Promise<Buffer> {
     const id = connection.takeId();
-    const timeoutMs = isLoading(cmd) ? this.config.loadTimeoutMs : undefined;
-    return connection.send(id, encodeFrame(commandRequest(cmd, id, cmdOptions, modelOptions), this.config.maxFrameBytes, connection.checksum), timeoutMs);
+    return connection.send(id, encodeFrame(payload(id), this.config.maxFrameBytes, connection.checksum), timeoutMs);
   }
 }
 
