@@ -6,8 +6,8 @@ import { availableParallelism } from 'node:os';
 import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { UsageError } from '../src/errors.js';
-import { resolvePython } from '../src/python-interpreter.js';
+import { UsageError } from '../src/api/errors.js';
+import { resolvePython } from '../src/python/python-interpreter.js';
 
 // Paths are resolved from the built file's location (dist/bench/).
 /** The repository root (the directory holding package.json). */

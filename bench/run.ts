@@ -8,7 +8,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { UsageError } from '../src/errors.js';
+import { UsageError } from '../src/api/errors.js';
 import { loadBenchConfig, PYTHON_VARIABLE, type BenchConfig } from './config.js';
 import { writeInputFile } from './input.js';
 import { median, type RunSample } from './measurement.js';

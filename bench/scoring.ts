@@ -10,7 +10,7 @@ import { closeSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, writ
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { UsageError } from '../src/errors.js';
+import { UsageError } from '../src/api/errors.js';
 import { baselinesDir, cliScript, loadBenchConfig, modelsDir, PYTHON_VARIABLE, pyRoot, python, repoRoot, type ResultsNames } from './config.js';
 import { KEY_COUNT } from './input.js';
 import { assertSucceeded, countLines, firstLine, median, runMeasured, sample, treeFigures, type RunSample } from './measurement.js';

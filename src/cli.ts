@@ -5,17 +5,17 @@
  */
 import { readFileSync } from 'node:fs';
 import type { Writable } from 'node:stream';
-import { parseCommandLine, usage, UsageError } from './cli-args.js';
-import { readLines, skipLines } from './line-reader.js';
-import { LineWriter } from './line-writer.js';
-import { SPAN_WIDTH, visitOutcomes, type Batch, type OutcomeVisitor } from './batch.js';
-import { CLOSE, KEY_FIELD, NULL, OFFSET_FIELD, OutputTails, errorTail } from './record-text.js';
-import { ProgressLine } from './progress-line.js';
-import { ResumePoint } from './resume-point.js';
-import { createStage, type Stage } from './stage.js';
-import { stageEngine } from './stage-internals.js';
-import { syncFileStream } from './sync-file-stream.js';
-import { loadHandlers } from './handlers-file.js';
+import { parseCommandLine, usage, UsageError } from './cli/cli-args.js';
+import { readLines, skipLines } from './cli/line-reader.js';
+import { LineWriter } from './cli/line-writer.js';
+import { SPAN_WIDTH, visitOutcomes, type Batch, type OutcomeVisitor } from './engine/batch.js';
+import { CLOSE, KEY_FIELD, NULL, OFFSET_FIELD, OutputTails, errorTail } from './records/record-text.js';
+import { ProgressLine } from './cli/progress-line.js';
+import { ResumePoint } from './cli/resume-point.js';
+import { createStage, type Stage } from './api/stage.js';
+import { stageEngine } from './engine/stage-internals.js';
+import { syncFileStream } from './cli/sync-file-stream.js';
+import { loadHandlers } from './cli/handlers-file.js';
 
 async function main(argv: string[]): Promise<number> {
   let command;

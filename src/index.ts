@@ -1,14 +1,14 @@
 /** pystage: run Python models over a partitioned message stream. */
-export { createStage, Stage } from './stage.js';
-export type { StageOutput, StageFailure, StageRecord, StageStats, PartitionLoad } from './stage.js';
-export type { StageOptions } from './options.js';
-export type { ModelSpec, PartitionStatus } from './worker-protocol.js';
-export * from './errors.js';
-export { fnv1a, Partitioner } from './partitioner.js';
-export { sampleModel } from './sample-models.js';
-export type { HostHandler, HostRequestContext } from './host-services.js';
-export { SharedCache, CacheValueTooLargeError, type CacheStats } from './shared-cache.js';
-export { loadHandlers } from './handlers-file.js';
+export { createStage, Stage } from './api/stage.js';
+export type { StageOutput, StageFailure, StageRecord, StageStats, PartitionLoad } from './api/stage.js';
+export type { StageOptions } from './api/options.js';
+export type { ModelSpec, PartitionStatus } from './engine/worker-protocol.js';
+export * from './api/errors.js';
+export { fnv1a, Partitioner } from './engine/partitioner.js';
+export { sampleModel } from './api/sample-models.js';
+export type { HostHandler, HostRequestContext } from './context/host-services.js';
+export { SharedCache, CacheValueTooLargeError, type CacheStats } from './context/shared-cache.js';
+export { loadHandlers } from './cli/handlers-file.js';
 // Redis Streams through consumer groups (README "Redis Streams").
 export { redisSource, RedisSource, type RedisMessage, type RedisSourceStats } from './redis/redis-source.js';
 export type { RedisSourceOptions } from './redis/redis-options.js';

@@ -9,7 +9,7 @@ import { basename, dirname } from 'node:path';
 import { test } from 'node:test';
 import { loadBenchConfig, resultsDir } from '../bench/config.js';
 import { formatReadmeTable, formatReport, type BenchResults } from '../bench/report.js';
-import { UsageError } from '../src/errors.js';
+import { UsageError } from '../src/api/errors.js';
 import { repoRoot } from './support/paths.js';
 
 const tracked = `${resultsDir}latest.json`;

@@ -1,11 +1,11 @@
 /**
- * Tests of the hot path's byte copies (src/bytes.ts). Expected values come from node itself:
+ * Tests of the hot path's byte copies (src/records/bytes.ts). Expected values come from node itself:
  * `String(n)` for decimals, `Buffer#subarray` for copies, at every length around the switch
  * from the byte loop to TypedArray#set.
  */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { copyBytes, writeDecimal } from '../src/bytes.js';
+import { copyBytes, writeDecimal } from '../src/records/bytes.js';
 
 test('writeDecimal writes what String(n) writes, around every power of ten up to 2^53 - 1', () => {
   const samples = [0, 1, 9, Number.MAX_SAFE_INTEGER];

@@ -1,8 +1,8 @@
 /** Options of self.context (state limit, cache limits, host request timeout, handlers): defaults, checks, CLI flags. */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { resolveOptions } from '../src/options.js';
-import { parseCommandLine, UsageError } from '../src/cli-args.js';
+import { resolveOptions } from '../src/api/options.js';
+import { parseCommandLine, UsageError } from '../src/cli/cli-args.js';
 import { fixtures } from './support/paths.js';
 
 const base = { models: [{ name: 'a', file: 'arith.py' }], pythonPath: fixtures };

@@ -10,9 +10,9 @@ import { test } from 'node:test';
 import { readLeanBatchReply, readReplyHead } from '../src/protocol/replies.js';
 import { hostReplyPayload, restoreStateRequest } from '../src/protocol/requests.js';
 import { ReplyCode } from '../src/protocol/index.js';
-import { StateTable } from '../src/state-table.js';
-import { parseHostRequest } from '../workers/host-link.js';
-import { PartitionState } from '../workers/partition-state.js';
+import { StateTable } from '../src/context/state-table.js';
+import { parseHostRequest } from '../workers/context/host-link.js';
+import { PartitionState } from '../workers/context/partition-state.js';
 import { recordingDecoder } from './support/frame-events.js';
 import { vectorsDir } from './support/paths.js';
 

@@ -10,7 +10,7 @@ import {
   FrameTooLargeError, HandlerFailure, InvalidOptionError, ModelExecutionError, ModelLoadError, PartitionFailedError,
   PartitionsError, PoisonMessageError, PystageError, PythonStartError, RoutingError, StageClosedError, UsageError,
   errorFromRecord, toErrorRecord,
-} from '../src/errors.js';
+} from '../src/api/errors.js';
 
 const thrown: PystageError[] = [
   new PystageError('generic'),

@@ -15,7 +15,7 @@ import {
   makeRequest,
   parseJsonPayload,
 } from '../src/protocol/index.js';
-import { InvalidOptionError } from '../src/errors.js';
+import { InvalidOptionError } from '../src/api/errors.js';
 import { byteChunks, recordingDecoder, splitAt } from './support/frame-events.js';
 import { pythonProtocol } from './support/paths.js';
 

@@ -1,12 +1,12 @@
 /**
- * Tests of the byte scanners in src/json-scan.ts. Every expected value comes from an independent
+ * Tests of the byte scanners in src/protocol/json-scan.ts. Every expected value comes from an independent
  * oracle: JSON.parse / JSON.stringify of the same text, or literals written by hand. Spans found by
  * the scanners are sliced out of the UTF-8 bytes and handed to JSON.parse.
  */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import fc from 'fast-check';
-import { Scan, isNull, scanObject, splitArray, valueEnd } from '../src/json-scan.js';
+import { Scan, isNull, scanObject, splitArray, valueEnd } from '../src/protocol/json-scan.js';
 import { seededRandom } from './support/seeded-random.js';
 
 type Json = null | boolean | number | string | Json[] | { [k: string]: Json };

@@ -1,7 +1,7 @@
 /** The stdin line splitter: any chunking, CRLF, a last line without newline, invalid UTF-8 flagged, BOM skipped. */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { readLines } from '../src/line-reader.js';
+import { readLines } from '../src/cli/line-reader.js';
 
 interface Line { text: string; badUtf8: boolean }
 

@@ -3,9 +3,9 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
-import { InvalidOptionError } from '../src/errors.js';
-import { resolveOptions } from '../src/options.js';
-import { parseCommandLine, UsageError } from '../src/cli-args.js';
+import { InvalidOptionError } from '../src/api/errors.js';
+import { resolveOptions } from '../src/api/options.js';
+import { parseCommandLine, UsageError } from '../src/cli/cli-args.js';
 import { fixtures } from './support/paths.js';
 
 test('defaults are filled in and model files resolve against the python path', () => {

@@ -1,7 +1,7 @@
 /** The partitioner: a stable, documented hash (FNV-1a over UTF-8) and round-robin for keyless messages. */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { fnv1a, Partitioner } from '../src/partitioner.js';
+import { fnv1a, Partitioner } from '../src/engine/partitioner.js';
 
 test('fnv1a matches the published FNV-1a 32-bit test vectors, for ASCII and non-ASCII text', () => {
   // Reference values from the FNV specification's test suite (draft-eastlake-fnv).

@@ -1,12 +1,12 @@
 /**
- * Tests of PipelineQueue (src/pipeline-queue.ts): scripted sequences with counts written by hand,
+ * Tests of PipelineQueue (src/engine/pipeline-queue.ts): scripted sequences with counts written by hand,
  * the assertions that guard the conversation's order, compaction after many answers, and a
  * model-based property test against a plain array model.
  */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import fc from 'fast-check';
-import { PipelineQueue } from '../src/pipeline-queue.js';
+import { PipelineQueue } from '../src/engine/pipeline-queue.js';
 
 /** running / pending / size at once. */
 const counts = <T>(q: PipelineQueue<T>): [number, number, number] => [q.running, q.pending, q.size];

@@ -1,7 +1,7 @@
 /** The resume point: the lowest offset not yet written, whatever order partitions finish in. */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { ResumePoint } from '../src/resume-point.js';
+import { ResumePoint } from '../src/cli/resume-point.js';
 import { seededRandom } from './support/seeded-random.js';
 
 test('advances over the written prefix only, across window growth and slides', () => {

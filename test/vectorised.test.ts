@@ -9,7 +9,7 @@ import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import { createStage, InvalidOptionError, type StageOutput, type StageRecord } from '../src/index.js';
-import { parseCommandLine, UsageError } from '../src/cli-args.js';
+import { parseCommandLine, UsageError } from '../src/cli/cli-args.js';
 import { collect } from './support/collect.js';
 import { jsonLines, runCli, summaryOf } from './support/cli-runner.js';
 import { fixtures } from './support/paths.js';

@@ -5,10 +5,10 @@
  */
 import { workerData } from 'node:worker_threads';
 import { move, transferableSymbol, valueSymbol } from 'piscina';
-import { PartitionFailedError, toErrorRecord } from '../src/errors.js';
-import { createLogger } from '../src/logger.js';
-import type { WorkerConfig, WorkerReply, WorkerTask } from '../src/worker-protocol.js';
-import { PartitionRuntime } from './partition-runtime.js';
+import { PartitionFailedError, toErrorRecord } from '../src/api/errors.js';
+import { createLogger } from '../src/telemetry/logger.js';
+import type { WorkerConfig, WorkerReply, WorkerTask } from '../src/engine/worker-protocol.js';
+import { PartitionRuntime } from './runtime/partition-runtime.js';
 
 const config = workerData as WorkerConfig;
 const logger = createLogger(config.logLevel, { stage: config.stageId, partition: config.partition });

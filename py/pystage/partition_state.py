@@ -11,7 +11,7 @@ from typing import Any, Dict, Iterator, List, Optional, Tuple
 
 from .protocol import decode_json, encode_json
 
-# Used when hello does not name a limit: the client's own default (src/options.ts, maxStateBytes).
+# Used when hello does not name a limit: the client's own default (src/api/options.ts, maxStateBytes).
 DEFAULT_MAX_STATE_BYTES = 16 * 1024 * 1024
 _MISSING = object()
 

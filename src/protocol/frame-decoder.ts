@@ -14,7 +14,7 @@
  * size, as its bytes arrive; the decoder holds nothing else but a few header bytes. Callbacks
  * instead of returned event arrays: nothing is allocated per chunk on the hot path.
  */
-import { InvalidOptionError } from '../errors.js';
+import { InvalidOptionError } from '../api/errors.js';
 import {
   BEGIN,
   CHECKSUM_OFFSET,

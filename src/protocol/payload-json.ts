@@ -3,10 +3,10 @@
  * perfectly intact and still not carry a JSON object ("bad-json", reply code -1 or -3 above).
  */
 import { isUtf8 } from 'node:buffer';
-import { BadJsonError } from '../errors.js';
+import { BadJsonError } from '../api/errors.js';
 import type { JsonObject } from './messages.js';
 
-export { BadJsonError, type BadJsonReason } from '../errors.js';
+export { BadJsonError, type BadJsonReason } from '../api/errors.js';
 
 
 /** Parse a payload into a JSON object; throws BadJsonError if it is not valid UTF-8 JSON with an object at the top. */

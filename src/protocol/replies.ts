@@ -4,7 +4,7 @@
  * reply ends with `"Result":[…]}` (the model outputs), which is split into byte spans, never
  * parsed. Anything laid out otherwise falls back to JSON.parse.
  */
-import { splitArray, valueEnd } from '../json-scan.js';
+import { splitArray, valueEnd } from './json-scan.js';
 import type { ReplyError } from './messages.js';
 
 /** Who a reply answers and how it went. */

@@ -4,9 +4,9 @@
  * output and `{"id":ID,…,"line":…,"error":{…}}` for an error. The key and the output are copied
  * as the bytes they arrived as (never parsed), so integers beyond 2^53 keep every digit.
  */
-import { visitOutcomes, type Batch, type OutcomeVisitor } from '../batch.js';
-import type { BatchRange } from '../ordered-merge.js';
-import { CLOSE, OutputTails, errorTail } from '../record-text.js';
+import { visitOutcomes, type Batch, type OutcomeVisitor } from '../engine/batch.js';
+import type { BatchRange } from '../engine/ordered-merge.js';
+import { CLOSE, OutputTails, errorTail } from '../records/record-text.js';
 
 /** What some completed ranges produced, and the entries they complete. */
 export interface TurnRecords {

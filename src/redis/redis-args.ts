@@ -1,5 +1,5 @@
 /** The Redis Streams flags of `pystage run`: checked together, so a half-given setup is a usage error. */
-import { UsageError } from '../errors.js';
+import { UsageError } from '../api/errors.js';
 import { isStreamUrl, parseStreamUrl } from './redis-url.js';
 
 export const redisUsage = `Redis Streams (instead of stdin/stdout; see "Redis Streams" in the README):

@@ -4,10 +4,10 @@
  * and exits 0 (SIGTERM) or 130 (SIGINT); a second signal leaves at once (what was not yet
  * acknowledged stays pending and is taken over by the next start or another member's claim).
  */
-import type { RunFlags } from '../cli-args.js';
-import type { StageOptions } from '../options.js';
-import { ProgressLine } from '../progress-line.js';
-import { createStage, type Stage } from '../stage.js';
+import type { RunFlags } from '../cli/cli-args.js';
+import type { StageOptions } from '../api/options.js';
+import { ProgressLine } from '../cli/progress-line.js';
+import { createStage, type Stage } from '../api/stage.js';
 import type { RedisCommand } from './redis-args.js';
 import { redisSource } from './redis-source.js';
 import { RedisSink } from './redis-sink.js';

@@ -5,7 +5,7 @@
  * so the reader can look for entries whose reply was lost with the old connection.
  */
 import { Redis, ReplyError } from 'ioredis';
-import type { StageLogger } from '../stage-logger.js';
+import type { StageLogger } from '../telemetry/stage-logger.js';
 import { RedisStreamError } from './redis-error.js';
 import type { StreamUrl } from './redis-url.js';
 

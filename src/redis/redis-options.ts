@@ -1,7 +1,7 @@
-/** Options of the Redis Streams source, validated once; defaults live in `redisDefaults` (src/options.ts). */
+/** Options of the Redis Streams source, validated once; defaults live in `redisDefaults` (src/api/options.ts). */
 import { hostname } from 'node:os';
-import { InvalidOptionError } from '../errors.js';
-import { redisDefaults } from '../options.js';
+import { InvalidOptionError } from '../api/errors.js';
+import { redisDefaults } from '../api/options.js';
 
 /** What `redisSource` accepts besides the URL. Only `group` is required. */
 export interface RedisSourceOptions {

@@ -13,10 +13,10 @@
  */
 import { isUtf8 } from 'node:buffer';
 import type { Writable } from 'node:stream';
-import { PoisonMessageError } from '../errors.js';
-import type { LineBatch } from '../line-reader.js';
-import type { Stage } from '../stage.js';
-import { stageEngine } from '../stage-internals.js';
+import { PoisonMessageError } from '../api/errors.js';
+import type { LineBatch } from '../cli/line-reader.js';
+import type { Stage } from '../api/stage.js';
+import { stageEngine } from '../engine/stage-internals.js';
 import { EntryRecords, type TurnRecords } from './entry-records.js';
 import { LineTarget, toTarget, type RecordTarget } from './record-target.js';
 import { retrying } from './redis-connection.js';

@@ -5,10 +5,10 @@
  */
 import { Writable } from 'node:stream';
 import type { ChainableCommander, Redis } from 'ioredis';
-import { createLogger } from '../logger.js';
-import type { StageLogger } from '../stage-logger.js';
-import { redisDefaults } from '../options.js';
-import { StageOutput, type StageRecord } from '../records.js';
+import { createLogger } from '../telemetry/logger.js';
+import type { StageLogger } from '../telemetry/stage-logger.js';
+import { redisDefaults } from '../api/options.js';
+import { StageOutput, type StageRecord } from '../records/records.js';
 import { closeConnection, connect, retrying, withFields } from './redis-connection.js';
 import { RedisStreamError } from './redis-error.js';
 import { parseStreamUrl, type StreamUrl } from './redis-url.js';

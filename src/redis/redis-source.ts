@@ -14,8 +14,8 @@
  * them first keeps ID order. Entries already in hand (`inFlight`) are never handed out twice.
  */
 import type { Redis } from 'ioredis';
-import { createLogger } from '../logger.js';
-import type { StageLogger } from '../stage-logger.js';
+import { createLogger } from '../telemetry/logger.js';
+import type { StageLogger } from '../telemetry/stage-logger.js';
 import { closeConnection, connect, isReplyError, retrying, withFields } from './redis-connection.js';
 import { RedisStreamError } from './redis-error.js';
 import { resolveRedisSourceOptions, type RedisSourceOptions, type ResolvedRedisSourceOptions } from './redis-options.js';

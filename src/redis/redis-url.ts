@@ -2,7 +2,7 @@
  * `redis://[USER:PASSWORD@]HOST:PORT[/DB]/STREAM`: where a stream lives. Parsed once, with a
  * message that says what is wrong; the stream name is URL-decoded (a name with a `/` is written `%2F`).
  */
-import { InvalidOptionError } from '../errors.js';
+import { InvalidOptionError } from '../api/errors.js';
 
 /** A stream on a Redis server. */
 export interface StreamUrl {

@@ -6,7 +6,7 @@
  * every value a string. An entry deleted from the stream while pending has no message.
  */
 import { isUtf8 } from 'node:buffer';
-import { foldLineFeeds } from '../json-scan.js';
+import { foldLineFeeds } from '../protocol/json-scan.js';
 
 const DATA = Buffer.from('data');
 

@@ -6,7 +6,7 @@
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { fnv1a } from '../../src/partitioner.js';
+import { fnv1a } from '../../src/engine/partitioner.js';
 import { summaryOf, type CliResult } from '../support/cli-runner.js';
 import { startRedis, type TestRedis } from '../support/redis-server.js';
 import { addMessages, startStage, stopLeftovers, countById, pendingIds, readStream } from '../support/redis-stage.js';

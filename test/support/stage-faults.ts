@@ -1,7 +1,7 @@
 /** A running stage seen from outside, to hurt it and to check it cleaned up: its Python servers' pids, its worker threads. */
 import assert from 'node:assert/strict';
 import type { Stage } from '../../src/index.js';
-import { stageEngine } from '../../src/stage-internals.js';
+import { stageEngine } from '../../src/engine/stage-internals.js';
 import { processesMatching, waitGone } from './processes.js';
 
 /** Pids of the stage's live Python servers (each one runs with `--uniq <stage id>.<n>`). */

@@ -1,0 +1,340 @@
+/**
+ * The stage: partitions messages by key across Piscina workers, each owning one
+ * Python server, and hands back every message's outcome.
+ *
+ * Pinning: each partition has its own Piscina pool of exactly one thread
+ * (minThreads = maxThreads = 1, idleTimeout Infinity, atomics disabled so the
+ * idle thread's event loop keeps serving its socket). A pool of one can only
+ * give a task to that thread, so affinity holds by construction: no load
+ * balancer can return a wrong or missing worker, no task of one partition
+ * queues behind another's, and if Piscina replaces a crashed thread the lane
+ * starts the replacement with the current models.
+ */
+import { randomBytes } from 'node:crypto';
+import { rmSync } from 'node:fs';
+import { Duplex, PassThrough, Readable } from 'node:stream';
+import { fileURLToPath } from 'node:url';
+import { Piscina } from 'piscina';
+import { InvalidOptionError, PartitionsError, StageClosedError, errorFromRecord } from '../api/errors.js';
+import { registerContextMetrics } from '../context/context-metrics.js';
+import { HostServices } from '../context/host-services.js';
+import { SharedCache } from '../context/shared-cache.js';
+import { StateTable } from '../context/state-table.js';
+import type { LineBatch } from '../cli/line-reader.js';
+import { createLogger } from '../telemetry/logger.js';
+import { mathThreadsPerServer } from '../python/math-threads.js';
+import { StageMetrics } from '../telemetry/metrics.js';
+import type { StageLogger } from '../telemetry/stage-logger.js';
+import { checkModelSpec, modelFile, type ResolvedOptions } from '../api/options.js';
+import { PartitionLane, replyFailure } from './partition-lane.js';
+import { Partitioner } from './partitioner.js';
+import { killProcessGroup } from '../python/process-group.js';
+import { resolvePython } from '../python/python-interpreter.js';
+import { createSpoolDir, removeOrphanedSpoolDirs } from '../python/spool-dir.js';
+import { toRecords, type StageRecord } from '../records/records.js';
+import type { PartitionLoad, StageStats } from '../api/stage.js';
+import type { BatchRange } from './ordered-merge.js';
+import { StageRun } from './stage-run.js';
+import type { ModelSpec, PartitionHost, PartitionStatus, WorkerConfig, WorkerReply, WorkerTask } from './worker-protocol.js';
+
+const serverScript = fileURLToPath(new URL('../../../py/server.py', import.meta.url));
+const workerFile = fileURLToPath(new URL('../../workers/partition-worker.js', import.meta.url));
+
+/**
+ * The engine of a running stage: its partitions' lanes and pools, the runs feeding them, the
+ * commands broadcast to them, counters and shutdown. `Stage` (src/api/stage.ts) is its public face.
+ */
+export class StageEngine {
+  readonly id = randomBytes(4).toString('hex');
+  /** JSON lines on stderr at the stage's logLevel. */
+  readonly logger: StageLogger;
+  private readonly lanes: PartitionLane[] = [];
+  private readonly pools: Piscina[] = [];
+  private readonly partitioner: Partitioner;
+  private readonly spoolDir: string;
+  private models: ModelSpec[];
+  private readonly counts = { in: 0, out: 0, noOutput: 0, errors: 0, keyless: 0 };
+  private readonly startedAt = performance.now();
+  private closing = false;
+  private python = '';
+  private closed: Promise<void> | null = null;
+  private readonly runs = new Set<StageRun>();
+  private readonly running = new Set<Promise<void>>();
+  private readonly killLeftovers = () => this.killServers();
+  private readonly metrics: StageMetrics | null;
+  private servedAt: string | null = null;
+  /** The cache every partition's models and the host share (`self.context.cache` in Python). */
+  readonly cache: SharedCache;
+  private readonly host: HostServices;
+  /** Each partition's state as of its last delivered batch: survives its worker thread. */
+  private readonly states: StateTable[] = [];
+
+  constructor(private readonly options: ResolvedOptions) {
+    this.logger = createLogger(options.logLevel, { stage: this.id });
+    this.partitioner = new Partitioner(options.partitions);
+    this.models = options.models;
+    this.metrics = options.metricsPort === null ? null : new StageMetrics({
+      messagesIn: () => this.counts.in,
+      partitions: () => this.lanes.map((lane) => ({
+        partition: lane.partition, queued: lane.queued, inFlight: lane.inFlight, serverPid: lane.serverPid,
+        recovery: lane.recovery, threadReplacements: lane.threadReplacements,
+      })),
+    });
+    const orphans = removeOrphanedSpoolDirs();
+    if (orphans.length > 0) this.logger.info({ removed: orphans }, 'removed spool directories of pystage processes that are gone');
+    this.spoolDir = createSpoolDir();
+    this.cache = new SharedCache(options.cacheMaxEntries, options.cacheMaxBytes);
+    this.host = new HostServices(options.handlers, this.cache, this.logger);
+    if (this.metrics) {
+      registerContextMetrics(this.metrics.registry, {
+        states: () => this.states.map((s, partition) => ({ partition, bytes: s.bytes, keys: s.keys })),
+        cache: () => this.cache.stats(),
+        hostRequests: () => this.host.stats(),
+      });
+    }
+  }
+
+  /** A read-only snapshot of a partition's state: model name to { key: value }, as of its last emitted output. */
+  state(partition: number): Record<string, Record<string, unknown>> {
+    const table = this.states[partition];
+    if (table === undefined) throw new InvalidOptionError(`there is no partition ${partition}: partitions are 0 to ${this.states.length - 1}`);
+    return table.read();
+  }
+
+  /** What a partition's (new) worker thread starts with: a port to the host, and the state to restore. */
+  private partitionHost(partition: number): PartitionHost {
+    return { port: this.host.connect(), state: this.states[partition]!.snapshot() };
+  }
+
+  /** Where Prometheus metrics are served (`metricsPort`), e.g. `http://127.0.0.1:9464/metrics`; null when not. */
+  get metricsUrl(): string | null {
+    return this.servedAt;
+  }
+
+  get partitions(): number {
+    return this.options.partitions;
+  }
+
+  /** Spawn the pools and start every partition; on failure everything started is stopped again. */
+  async start(): Promise<void> {
+    const o = this.options;
+    // Asking a wrapper for the real interpreter is slow: let the worker threads boot meanwhile.
+    const python = resolvePython(o.python, o.startTimeoutMs);
+    python.catch(() => {});
+    process.once('exit', this.killLeftovers);
+    for (let partition = 0; partition < o.partitions; partition++) {
+      const config: WorkerConfig = {
+        stageId: this.id, partition, pythonPath: o.pythonPath[0]!, extraPythonPaths: o.pythonPath.slice(1), allowRoots: o.allowRoots, serverScript,
+        spoolDir: this.spoolDir, inlineLimit: o.inlineLimit, maxFrameBytes: o.maxFrameBytes,
+        executeTimeoutMs: o.executeTimeoutMs, loadTimeoutMs: o.loadTimeoutMs, startTimeoutMs: o.startTimeoutMs, maxAttempts: o.maxAttempts,
+        logLevel: o.logLevel, nanAsNull: o.nanAsNull, mathThreads: mathThreadsPerServer(o.partitions),
+        keyField: o.keyField, maxStateBytes: o.maxStateBytes, hostRequestTimeoutMs: o.hostRequestTimeoutMs,
+      };
+      const state = new StateTable();
+      this.states.push(state);
+      const pool = new Piscina({
+        filename: workerFile, workerData: config,
+        minThreads: 1, maxThreads: 1, idleTimeout: Infinity, atomics: 'disabled',
+        // Room for the pipelined exec tasks plus metadata commands queued behind them.
+        concurrentTasksPerWorker: o.pipelineDepth + 2,
+      });
+      this.pools.push(pool);
+      this.lanes.push(new PartitionLane(pool, {
+        partition, maxBatch: o.maxBatch, maxBatchBytes: o.maxBatchBytes, batchTargetMs: o.batchTargetMs,
+        pipelineDepth: o.pipelineDepth, maxInFlight: o.maxInFlight, maxInFlightBytes: o.maxInFlightBytes, maxInFlightMs: o.maxInFlightMs,
+        startTask: () => ({ op: 'start', python: this.python, models: this.models, host: this.partitionHost(partition) }),
+        onStateChanges: (changes) => state.apply(changes),
+      }));
+    }
+    let executable: string;
+    try {
+      executable = await python;
+    } catch (err) {
+      await this.shutdown();
+      throw err;
+    }
+    this.python = executable;
+    const replies = await Promise.all(this.lanes.map((lane) => lane.command({ op: 'start', python: executable, models: this.models, host: this.partitionHost(lane.partition) })));
+    const failure = replies.map(replyFailure).find((e) => e !== null);
+    if (failure) {
+      await this.shutdown();
+      throw failure;
+    }
+    if (this.metrics !== null) {
+      try {
+        this.servedAt = await this.metrics.listen(o.metricsPort!);
+      } catch (err) {
+        await this.shutdown();
+        throw err;
+      }
+      this.logger.info({ metricsUrl: this.servedAt }, 'serving Prometheus metrics');
+    }
+    this.logger.info({ partitions: o.partitions, models: this.models.map((m) => m.name) }, 'stage ready');
+  }
+
+  /** Run messages (plain objects) through the stage; yields outputs and errors as they complete. */
+  async *process(source: AsyncIterable<unknown> | Iterable<unknown>): AsyncGenerator<StageRecord> {
+    for await (const ranges of this.startRun((run) => run.runValues(inBatches(source)))) {
+      for (const range of ranges) yield* toRecords(range);
+    }
+  }
+
+  /** Run input lines (the CLI, the Redis runner); completed messages come back as ranges of batches, outputs as bytes. */
+  processLines(source: AsyncIterable<LineBatch>, firstOffset = 0): AsyncIterable<BatchRange[]> {
+    return this.startRun((run) => run.runLines(source), firstOffset);
+  }
+
+  /** An object-mode Duplex for stream.pipeline(): write messages, read StageRecords. */
+  stream(): Duplex {
+    const input = new PassThrough({ objectMode: true });
+    return Duplex.from({ writable: input, readable: Readable.from(this.process(input)) });
+  }
+
+  /** Load a new model on every partition; rejects with the first partition's typed error (all are in `errors`). */
+  async addModel(spec: ModelSpec): Promise<void> {
+    checkModelSpec(spec);
+    const resolved = { ...spec, file: modelFile(spec.file, this.options.pythonPath) };
+    if (resolved.initData !== undefined) resolved.initData = modelFile(resolved.initData, this.options.pythonPath);
+    await this.broadcast({ op: 'addModel', spec: resolved });
+    this.models = [...this.models.filter((m) => m.name !== spec.name), resolved];
+  }
+
+  /** Reload a model from disk on every partition; a partition whose reload fails keeps the old model. */
+  async updateModel(spec: ModelSpec): Promise<void> {
+    checkModelSpec(spec);
+    const resolved = { ...spec, file: modelFile(spec.file, this.options.pythonPath) };
+    if (resolved.initData !== undefined) resolved.initData = modelFile(resolved.initData, this.options.pythonPath);
+    await this.broadcast({ op: 'updateModel', spec: resolved });
+    this.models = this.models.map((m) => (m.name === spec.name ? resolved : m));
+  }
+
+  /** Unload a model on every partition. */
+  async removeModel(name: string): Promise<void> {
+    await this.broadcast({ op: 'removeModel', name });
+    this.models = this.models.filter((m) => m.name !== name);
+    for (const state of this.states) state.drop(name);
+  }
+
+  /** Call a model's `init(dataFile)` on every partition. */
+  async initModel(name: string, dataFile: string): Promise<void> {
+    dataFile = modelFile(dataFile, this.options.pythonPath);
+    await this.broadcast({ op: 'initModel', name, dataFile });
+    this.models = this.models.map((m) => (m.name === name ? { ...m, initData: dataFile } : m));
+  }
+
+  /** Every partition's server status. */
+  async status(): Promise<PartitionStatus[]> {
+    return (await this.broadcast({ op: 'status' })) as PartitionStatus[];
+  }
+
+  /** Counters since the stage started. */
+  stats(): StageStats {
+    const seconds = (performance.now() - this.startedAt) / 1000;
+    const restarts = this.lanes.reduce((sum, lane) => sum + lane.restarts, 0);
+    const cache = this.cache.stats();
+    const host = this.host.stats();
+    return {
+      ...this.counts, restarts, seconds, msgPerSec: seconds > 0 ? this.counts.in / seconds : 0,
+      stateBytes: this.states.reduce((sum, s) => sum + s.bytes, 0), stateKeys: this.states.reduce((sum, s) => sum + s.keys, 0),
+      cacheEntries: cache.entries, cacheBytes: cache.bytes, cacheEvictions: cache.evictions,
+      hostRequests: host.calls + host.cacheOps, hostRequestErrors: host.failed,
+    };
+  }
+
+  /** Every partition's queued and in-flight messages right now. */
+  load(): PartitionLoad[] {
+    return this.lanes.map((lane) => ({ partition: lane.partition, queued: lane.queued, inFlight: lane.inFlight }));
+  }
+
+  /** Stop taking input, finish and emit every message in flight, stop every server, destroy the pools. */
+  close(): Promise<void> {
+    this.closing = true;
+    for (const run of this.runs) run.stop();
+    this.closed ??= (async () => {
+      await Promise.all(this.running);
+      await this.shutdown();
+    })();
+    return this.closed;
+  }
+
+  private async shutdown(): Promise<void> {
+    await Promise.all(this.lanes.map((lane) => lane.command({ op: 'stop' })));
+    await Promise.all(this.pools.map((pool) => pool.destroy()));
+    await this.metrics?.close();
+    this.host.close();
+    this.killServers();
+    process.off('exit', this.killLeftovers);
+    rmSync(this.spoolDir, { recursive: true, force: true });
+    this.logger.info(this.stats(), 'stage closed');
+  }
+
+  /** Last resort, also on process exit (a second signal): SIGKILL the process group of every server a worker reported. */
+  killServers(): void {
+    for (const lane of this.lanes) killProcessGroup(lane.serverPid);
+  }
+
+  private async broadcast(task: WorkerTask): Promise<unknown[]> {
+    if (this.closing) throw new StageClosedError('the stage is closing; it takes no more commands');
+    const replies = await Promise.all(this.lanes.map((lane) => lane.command(task)));
+    const errors = replies.flatMap((r) => (r.ok ? [] : [errorFromRecord(r.error)]));
+    if (errors.length === 1 || (errors.length > 1 && errors.every((e) => e.code === errors[0]!.code && e.message === errors[0]!.message))) {
+      // One failure, or the same on every partition (a bad model file): the typed error itself.
+      throw Object.assign(errors[0]!, { errors });
+    }
+    if (errors.length > 1) {
+      throw new PartitionsError(`${errors.length} partitions failed: ${errors.map((e) => e.message).join('; ')}`, errors);
+    }
+    return replies.map((r) => (r as WorkerReply<unknown> & { ok: true }).value);
+  }
+
+  /** Start a run over a source; its completed ranges are read from the returned iterable. */
+  private startRun(feed: (run: StageRun) => Promise<void>, firstOffset = 0): AsyncIterable<BatchRange[]> {
+    if (this.closing) throw new StageClosedError('the stage is closing; it takes no more input');
+    const run = new StageRun({
+      lanes: this.lanes, partitioner: this.partitioner, keyField: this.options.keyField, routeField: this.options.routeField,
+      ordered: this.options.ordered, emitLimit: this.options.maxInFlight * this.options.partitions, counts: this.counts,
+      firstOffset,
+      metrics: this.metrics,
+      closing: () => this.closing,
+      onFirstKeyless: () => this.logger.warn(
+        { keyField: this.options.keyField },
+        `a message has no "${this.options.keyField}" field (or it is null): such messages are spread round-robin across partitions and keep no order; the summary counts them as "keyless". Pick the key field with --key / keyField`,
+      ),
+    });
+    this.runs.add(run);
+    const running = feed(run).then(() => run.results.end(), (err: unknown) => run.results.end(err));
+    this.running.add(running);
+    void running.finally(() => {
+      this.running.delete(running);
+      this.runs.delete(run);
+    });
+    return {
+      [Symbol.asyncIterator]: async function* () {
+        try {
+          yield* run.results;
+        } finally {
+          // The reader stopped early: stop reading the source, and never wait for this reader again.
+          run.abandon();
+        }
+      },
+    };
+  }
+}
+
+/** Batches of a source: a sync iterable is chunked without waiting; an async one passes values as they come. */
+async function* inBatches<T>(source: AsyncIterable<T> | Iterable<T>): AsyncGenerator<T[]> {
+  if (Symbol.iterator in source) {
+    let batch: T[] = [];
+    for (const value of source) {
+      batch.push(value);
+      if (batch.length === 256) {
+        yield batch;
+        batch = [];
+      }
+    }
+    if (batch.length > 0) yield batch;
+    return;
+  }
+  for await (const value of source) yield [value];
+}
+

@@ -1,0 +1,222 @@
+/**
+ * The one connection from a partition worker to its Python server.
+ *
+ * Requests are pipelined and answered in request order, so they wait in a PipelineQueue and
+ * each reply settles its head. Replies are handed over as payload bytes: the runtime decides
+ * what to parse. While a batch runs, the server sends progress frames (negotiated in hello), so
+ * the deadline is per message, not per request: the connection counts as stuck only when no
+ * frame at all arrived for `requestTimeoutMs` while something was in flight.
+ *
+ * The connection is "broken" at the first socket error, close, undecodable reply, reply out of
+ * order, or deadline. A broken connection rejects everything pending with ConnectionBrokenError
+ * once; the partition runtime decides how to recover.
+ */
+import { connect, type Socket } from 'node:net';
+import { ConnectionBrokenError, type BrokenReason } from '../../src/api/errors.js';
+
+export { ConnectionBrokenError, type BrokenReason } from '../../src/api/errors.js';
+import { PipelineQueue } from '../../src/engine/pipeline-queue.js';
+import { FrameDecoder, ReplyCode, type Checksum } from '../../src/protocol/index.js';
+import { readReplyHead } from '../../src/protocol/replies.js';
+
+
+interface Pending {
+  id: number;
+  /** How long the server may send nothing while this request is at the head. */
+  timeoutMs: number;
+  resolve: (payload: Buffer) => void;
+  reject: (err: Error) => void;
+  /** The sender's own reference for this request (handed to the host request listener). */
+  tag: unknown;
+}
+
+export interface ConnectionOptions {
+  host: string;
+  port: number;
+  maxFrameBytes: number;
+  /** How long the server may send nothing while a request is in flight before it counts as stuck. */
+  requestTimeoutMs: number;
+}
+
+/** A pipelined request/reply connection to one Python server. */
+export class ServerConnection {
+  private readonly pending = new PipelineQueue<Pending>();
+  /** The checksum of the frames sent: MD5 until hello agreed on CRC32 (the server's frames say theirs). */
+  checksum: Checksum = 'md5';
+  private nextId = 1;
+  /** When the server last showed life for the head request (a frame, or the head becoming head). */
+  private lastSign = 0;
+  /** Messages of the head request the server reported done (progress frames). */
+  private headProgress = 0;
+  private broken: ConnectionBrokenError | null = null;
+  private readonly watchdog: NodeJS.Timeout;
+  private readonly decoder: FrameDecoder;
+  private brokenListener: (err: ConnectionBrokenError) => void = () => {};
+  private hostRequestListener: (payload: Buffer, tag: unknown) => void = () => {};
+  /** Host requests of the server not answered yet, and until when the longest may wait (its timeout). */
+  private hostOpen = 0;
+  private hostUntil = 0;
+
+  private constructor(private readonly socket: Socket, private readonly options: ConnectionOptions) {
+    this.decoder = new FrameDecoder({
+      maxFrameBytes: options.maxFrameBytes,
+      onFrame: (payload) => this.onPayload(payload),
+      onError: (kind) => this.break('bad-frame', `reply frame rejected: ${kind}`),
+    });
+    socket.setNoDelay(true);
+    socket.on('data', (chunk) => this.decoder.push(chunk));
+    socket.on('error', (err) => this.break('socket-error', err.message));
+    socket.on('close', () => this.break('closed', 'the server closed the connection'));
+    // One coarse timer instead of a timer per request: checking a few times per deadline is enough.
+    const tick = Math.max(10, Math.min(1000, Math.floor(options.requestTimeoutMs / 5)));
+    this.watchdog = setInterval(() => this.checkDeadline(), tick);
+    this.watchdog.unref();
+  }
+
+  /** Open a connection; rejects if the server does not accept it. */
+  static open(options: ConnectionOptions): Promise<ServerConnection> {
+    return new Promise((resolve, reject) => {
+      const socket = connect({ host: options.host, port: options.port });
+      const onError = (err: Error) => reject(err);
+      socket.once('error', onError);
+      socket.once('connect', () => {
+        socket.off('error', onError);
+        resolve(new ServerConnection(socket, options));
+      });
+    });
+  }
+
+  get isBroken(): boolean {
+    return this.broken !== null;
+  }
+
+  /** Called once when the connection breaks (after pending requests were rejected). */
+  onBroken(listener: (err: ConnectionBrokenError) => void): void {
+    this.brokenListener = listener;
+  }
+
+  /**
+   * Called with each hostRequest frame (a model asking the host while the head request runs). Until
+   * it is answered (`answerHost`), or its timeout passed, the head's deadline does not run: time a model
+   * waits on the host is not time it is stuck.
+   */
+  onHostRequest(listener: (payload: Buffer, tag: unknown) => void): void {
+    this.hostRequestListener = listener;
+  }
+
+  /** Send the hostReply frame of a host request (dropped when the connection broke meanwhile). */
+  answerHost(frame: Buffer): void {
+    if (this.hostOpen > 0) this.hostOpen--;
+    if (this.broken) return;
+    this.lastSign = performance.now();
+    this.socket.write(frame);
+  }
+
+  /** Take the next request id; the request built with it must be sent next with `send`. */
+  takeId(): number {
+    return this.nextId++;
+  }
+
+  /**
+   * Send one framed request carrying `id` (from takeId); resolves with the reply's payload bytes.
+   * `timeoutMs` replaces `requestTimeoutMs` for this request (loading a model has a limit of its own).
+   * `tag` is the caller's reference for it, given back with a host request made while it runs.
+   */
+  send(id: number, frame: Buffer, timeoutMs = this.options.requestTimeoutMs, tag?: unknown): Promise<Buffer> {
+    if (this.broken) return Promise.reject(this.broken);
+    return new Promise((resolve, reject) => {
+      if (this.pending.size === 0) this.startHead();
+      this.pending.push({ id, timeoutMs, resolve, reject, tag });
+      this.pending.markSent();
+      this.socket.write(frame);
+    });
+  }
+
+  /** Close the socket; pending requests are rejected as `closed`. */
+  close(): void {
+    this.break('closed', 'closed by the worker');
+  }
+
+  private startHead(): void {
+    this.lastSign = performance.now();
+    this.headProgress = 0;
+  }
+
+  private onPayload(payload: Buffer): void {
+    if (this.broken) return;
+    let head;
+    try {
+      head = readReplyHead(payload);
+    } catch (err) {
+      this.break('bad-frame', `reply payload is not a reply object: ${(err as Error).message}`);
+      return;
+    }
+    const entry = this.pending.first();
+    if (entry === undefined || head.id !== entry.id) {
+      // A reply we did not ask for, or -3 for a frame the server could not read: the stream is out of step.
+      this.break('out-of-order', `expected reply to request ${entry?.id ?? 'none'}, got Id ${head.id} (Code ${head.code})`);
+      return;
+    }
+    this.lastSign = performance.now();
+    if (head.code === ReplyCode.HOST_REQUEST && head.cmd === 'hostRequest') {
+      this.hostOpen++;
+      this.hostUntil = Math.max(this.hostUntil, this.lastSign + hostTimeoutMs(payload, this.options.requestTimeoutMs));
+      // The tag of the running request: its reply has not come, so it is the head.
+      this.hostRequestListener(payload, entry.tag);
+      return;
+    }
+    if (head.code === ReplyCode.PROGRESS && head.cmd === 'progress') {
+      this.headProgress = progressDone(payload, this.headProgress);
+      return;
+    }
+    this.pending.answer(entry);
+    if (this.pending.size > 0) this.startHead();
+    entry.resolve(payload);
+  }
+
+  private checkDeadline(): void {
+    const now = performance.now();
+    if (this.hostOpen > 0) {
+      if (now < this.hostUntil) return;
+      // The host took longer than the request's own timeout: the server has given up on it by now.
+      this.hostOpen = 0;
+      this.lastSign = Math.max(this.lastSign, this.hostUntil);
+    }
+    const head = this.pending.first();
+    if (head !== undefined && now - this.lastSign > head.timeoutMs) {
+      this.break('timeout', `no reply to request ${head.id} within ${head.timeoutMs} ms`);
+    }
+  }
+
+  private break(reason: BrokenReason, detail: string): void {
+    if (this.broken) return;
+    const err = new ConnectionBrokenError(reason, detail, this.headProgress);
+    this.broken = err;
+    clearInterval(this.watchdog);
+    this.socket.destroy();
+    for (const p of this.pending.drain()) p.reject(err);
+    // Replies decoded from the same chunk settle in microtasks queued before this point: let them run first,
+    // so the owner never counts an answered request as lost.
+    queueMicrotask(() => this.brokenListener(err));
+  }
+}
+
+const TIMEOUT_MS = Buffer.from('"TimeoutMs":');
+
+/** A hostRequest frame's TimeoutMs (written by the server as an integer), or `fallback`. */
+function hostTimeoutMs(payload: Buffer, fallback: number): number {
+  const at = payload.indexOf(TIMEOUT_MS);
+  if (at < 0) return fallback;
+  const value = Number.parseInt(payload.toString('latin1', at + TIMEOUT_MS.length, at + TIMEOUT_MS.length + 16), 10);
+  return Number.isFinite(value) && value > 0 ? value : fallback;
+}
+
+/** The `Done` count of a progress frame; never goes back. */
+function progressDone(payload: Buffer, previous: number): number {
+  try {
+    const done = (JSON.parse(payload.toString('utf8')) as { Result?: { Done?: unknown } }).Result?.Done;
+    return typeof done === 'number' && done > previous ? done : previous;
+  } catch {
+    return previous;
+  }
+}
