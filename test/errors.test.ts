@@ -8,7 +8,7 @@ import { test } from 'node:test';
 import {
   BadInputError, BadJsonError, BadRequestError, CacheValueTooLargeError, ConnectionBrokenError, ERROR_CODES, FrameError,
   FrameTooLargeError, HandlerFailure, InvalidOptionError, ModelExecutionError, ModelLoadError, PartitionFailedError,
-  PartitionsError, PoisonMessageError, PystageError, PythonStartError, RoutingError, StageClosedError, UsageError,
+  PartitionsError, PoisonMessageError, PystageError, PythonStartError, RoutingError, StageClosedError, UnusableReplyError, UsageError,
   errorFromRecord, toErrorRecord,
 } from '../src/api/errors.js';
 
@@ -20,6 +20,7 @@ const thrown: PystageError[] = [
   new ModelExecutionError('raised', { model: 'm', type: 'ValueError', traceback: null }),
   new BadRequestError('bad request'),
   new PoisonMessageError('killed its server twice', { partition: 0, model: 'm' }),
+  new UnusableReplyError('its output file is gone', { partition: 0 }),
   new BadInputError('not JSON'),
   new RoutingError('no such model'),
   new PartitionFailedError('partition lost', { partition: 3 }),
@@ -37,7 +38,7 @@ const thrown: PystageError[] = [
 const codes: [string, Function][] = [
   ['PYSTAGE_ERROR', PystageError], ['PYSTAGE_INVALID_OPTION', InvalidOptionError], ['PYSTAGE_PYTHON_START', PythonStartError],
   ['PYSTAGE_MODEL_LOAD', ModelLoadError], ['PYSTAGE_MODEL_EXECUTION', ModelExecutionError], ['PYSTAGE_BAD_REQUEST', BadRequestError],
-  ['PYSTAGE_POISON_MESSAGE', PoisonMessageError], ['PYSTAGE_BAD_INPUT', BadInputError], ['PYSTAGE_ROUTING', RoutingError],
+  ['PYSTAGE_POISON_MESSAGE', PoisonMessageError], ['PYSTAGE_UNUSABLE_REPLY', UnusableReplyError], ['PYSTAGE_BAD_INPUT', BadInputError], ['PYSTAGE_ROUTING', RoutingError],
   ['PYSTAGE_PARTITION_FAILED', PartitionFailedError], ['PYSTAGE_STAGE_CLOSED', StageClosedError], ['PYSTAGE_PARTITIONS', PartitionsError],
   ['PYSTAGE_BAD_FRAME', FrameError], ['PYSTAGE_FRAME_TOO_LARGE', FrameTooLargeError], ['PYSTAGE_BAD_JSON', BadJsonError],
   ['PYSTAGE_CONNECTION_BROKEN', ConnectionBrokenError], ['PYSTAGE_CACHE_VALUE_TOO_LARGE', CacheValueTooLargeError],

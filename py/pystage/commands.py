@@ -85,17 +85,30 @@ class CommandHandler:
         return result
 
     def _add_model(self, options: Dict[str, Any], model_options: Any) -> Dict[str, Any]:
+        ttl_ms = _state_ttl(options)
         model = self.registry.add(options.get("ModelName"), options.get("ModelFile"),
                                   options.get("ClassName"), model_options, options.get("Batch"))
+        self._set_ttl(model.name, ttl_ms)
         return _model_result(model)
 
     def _update_model(self, options: Dict[str, Any], model_options: Any) -> Dict[str, Any]:
+        ttl_ms = _state_ttl(options)
         model = self.registry.update(options.get("ModelName"), options.get("ModelFile"),
                                      options.get("ClassName"), model_options, options.get("Batch"))
+        self._set_ttl(model.name, ttl_ms)
         return _model_result(model)
+
+    def _set_ttl(self, name: str, ttl_ms: Optional[int]) -> None:
+        """The model's default state TTL (StateTtlMs): what a write that names no ttl gets."""
+        defaults = self.registry.context.journal.ttl_ms
+        if ttl_ms is None:
+            defaults.pop(name, None)
+        else:
+            defaults[name] = ttl_ms
 
     def _remove_model(self, options: Dict[str, Any], _model_options: Any) -> Dict[str, Any]:
         model = self.registry.remove(options.get("ModelName"))
+        self._set_ttl(model.name, None)
         return {"ModelName": model.name}
 
     def _init_model(self, options: Dict[str, Any], _model_options: Any) -> Dict[str, Any]:
@@ -122,6 +135,14 @@ class CommandHandler:
     def _stop_server(self, _options: Dict[str, Any], _model_options: Any) -> None:
         self.stop_requested = True
         return None
+
+
+def _state_ttl(options: Dict[str, Any]) -> Optional[int]:
+    """addModel's/updateModel's StateTtlMs: a positive integer, or absent (no default TTL)."""
+    ttl = options.get("StateTtlMs")
+    if ttl is not None and (type(ttl) is not int or ttl < 1):
+        raise RequestError("BadOption", "StateTtlMs must be a positive integer (ms)")
+    return ttl
 
 
 def _no_frames(_payload: bytes) -> None:

@@ -59,9 +59,12 @@ class ServerContext:
         return added
 
     def restore(self, options: Dict[str, Any]) -> Dict[str, Any]:
-        """restoreState: the client's state replaces the server's."""
+        """restoreState: the client's state replaces the server's (with Append: adds to it, a state sent in several frames)."""
+        append = options.get("Append", False)
+        if type(append) is not bool:
+            raise RequestError("BadOption", "Append must be true or false")
         try:
-            keys = self.journal.restore(options.get("States"))
+            keys = self.journal.restore(options.get("States"), append)
         except TypeError as exc:
             raise RequestError("BadOption", str(exc)) from exc
         return {"Keys": keys}

@@ -13,6 +13,7 @@ from .protocol import (
     EXECUTE_BATCH, EXECUTE_MODEL, ITEM_NO_OUTPUT, ITEM_RESULT, MODEL_ERROR, NO_OUTPUT, OK, RequestError,
     batch_reply, encode_json, encode_payload, error_payload, model_reply,
 )
+from .placed_outputs import PlacedOutputs
 from .progress import Progress
 from .shutdown import ShutdownRequested
 from .spool import Spool
@@ -74,6 +75,7 @@ class ModelExecutor:
             raise RequestError("BadInput", "InputDictionary must be a JSON object")
         model.executed += 1
         journal = self._journal
+        journal.start(model.name, _request_now(options))
         journal.begin(model.name, [])
         try:
             try:
@@ -91,14 +93,20 @@ class ModelExecutor:
             except Exception as exc:
                 model.errors += 1
                 return self._model_failed(req_id, model.name, unencodable_output(exc))
+            # Placed (spilled) before the writes commit: a spool file that cannot be written fails the message.
             path = self._spill(data) if data is not None and len(data) > self._whole_limit else None
             if journal.pending:
                 journal.commit()
+            return model_reply(req_id, data, journal.reply_state(), path)
+        except BaseException:
+            journal.abort()
+            raise
         finally:
-            state = journal.finish()
-        return model_reply(req_id, data, state, path)
+            journal.finish()
 
     def _model_failed(self, req_id: Optional[int], name: str, error: RequestError) -> bytes:
+        # An error reply carries no State: the request changed nothing, not even the expiries it found due.
+        self._journal.abort()
         _log.warning("model failed", extra={"cmd": EXECUTE_MODEL, "id": req_id, "model": name,
                                             "type": error.error_type, "error": error.message})
         return error_payload(EXECUTE_MODEL, req_id, error)
@@ -113,15 +121,22 @@ class ModelExecutor:
         if type(lean) is not bool:
             raise RequestError("BadOption", "Lean must be true or false")
         journal = self._journal
+        journal.start(model.name, _request_now(options))
+        placed = PlacedOutputs(self.reply_budget - _ITEM_COSTS[0] * len(inputs))
         try:
-            results, errors = self._run_batch(model, req_id, inputs, progress)
+            results, errors = self._run_batch(model, req_id, inputs, progress, placed)
+            state = journal.reply_state()
+            if lean:
+                errors_data, files_data, results_data = self._lean_arrays(results, errors, placed)
+                reply = batch_reply(req_id, results_data, state, (errors_data, files_data))
+            else:
+                reply = batch_reply(req_id, self._items_array(results, errors, placed), state)
+        except BaseException:
+            # No reply can say what the request did: it did nothing (its spilled outputs stay for the sweep).
+            journal.abort()
+            raise
         finally:
-            state = journal.finish()
-        if lean:
-            errors_data, files_data, results_data = self._lean_arrays(results, errors)
-            reply = batch_reply(req_id, results_data, state, (errors_data, files_data))
-        else:
-            reply = batch_reply(req_id, self._items_array(results, errors), state)
+            journal.finish()
         if errors:
             model.errors += sum(1 for _, error in errors if error.code == MODEL_ERROR)
             first = errors[0][1]
@@ -131,16 +146,17 @@ class ModelExecutor:
         return reply
 
     def _run_batch(self, model: LoadedModel, req_id: Optional[int], inputs: List[Any],
-                   progress: Optional[Progress]) -> Tuple[List[Optional[Dict[str, Any]]], List[ItemError]]:
+                   progress: Optional[Progress], placed: PlacedOutputs) -> Tuple[List[Optional[Dict[str, Any]]], List[ItemError]]:
         """Run every message: each one's dict (None for no output or a failure), and the failures in index order."""
         journal = self._journal
         if model.execute_batch is not None:
             # One call for the whole batch is one unit for the state: its writes stay unless every message
-            # failed (it raised, or returned a wrongly shaped result); then the batch may run one at a time.
+            # failed (it raised, returned a wrongly shaped result, or no output could be encoded and placed);
+            # then the batch may run one at a time.
             journal.begin(model.name, [])
             outcome = run_vectorised(model, inputs, self._not_an_object_error)
             if journal.pending:
-                if outcome is not None and len(outcome[1]) < len(inputs):
+                if outcome is not None and self._place_all(outcome, placed):
                     journal.commit()
                 else:
                     journal.rollback()
@@ -180,7 +196,7 @@ class ModelExecutor:
                         errors.append((len(results), bad_output(result)))
                         result = None
                     if pending:
-                        result = self._commit_with(result, len(results), errors)
+                        result = self._commit_with(result, len(results), errors, placed)
             else:
                 errors.append((len(results), msg.error if type(msg) is BadMessage else self._not_an_object_error))
                 result = None
@@ -191,37 +207,62 @@ class ModelExecutor:
         model.executed += executed
         return results, errors
 
-    def _commit_with(self, result: Optional[Dict[str, Any]], index: int, errors: List[ItemError]) -> Optional[Dict[str, Any]]:
-        """Commit a message's state writes, unless it failed after all: its output must be JSON, found now
-        (not when the reply is encoded) so that a failed message never changes the state."""
+    def _commit_with(self, result: Optional[Dict[str, Any]], index: int, errors: List[ItemError],
+                     placed: PlacedOutputs) -> Optional[Dict[str, Any]]:
+        """Commit a message's state writes once nothing can fail for it any more: its output is encoded and
+        placed now (inline room taken, or written to its spool file), not when the reply is built."""
         journal = self._journal
-        if errors and errors[-1][0] == index:
+        if (errors and errors[-1][0] == index) or (result is not None and not self._place(result, index, errors, placed)):
             journal.rollback()
             return None
-        if result is not None and not _plainly_json(result):
-            try:
-                self._encode_output(result)
-            except Exception as exc:
-                errors.append((index, unencodable_output(exc)))
-                journal.rollback()
-                return None
         journal.commit()
         return result
 
-    def _items_array(self, results: List[Optional[Dict[str, Any]]], errors: List[ItemError]) -> bytes:
-        """`[{Code, Result}|{Code, Error}|{Code, Result: null, OutputFile}, ...]`, one item per input."""
-        no_output = self._no_output_item
-        items = [no_output if result is None else {"Code": OK, "Result": result} for result in results]
-        for index, error in errors:
-            items[index] = {"Code": error.code, "Error": error.error()}
+    def _place_all(self, outcome: Tuple[List[Optional[Dict[str, Any]]], List[ItemError]], placed: PlacedOutputs) -> bool:
+        """Place every output of a vectorised call (one that cannot be placed fails its message); True when
+        some message still succeeded."""
+        results, errors = outcome
+        count = len(errors)
+        for index, result in enumerate(results):
+            if result is not None and not self._place(result, index, errors, placed):
+                results[index] = None
+        if len(errors) > count:
+            errors.sort(key=_index_of)
+        return len(errors) < len(results)
+
+    def _place(self, result: Dict[str, Any], index: int, errors: List[ItemError], placed: PlacedOutputs) -> bool:
+        """Encode a result and take its room in the reply, or spill it; False (an error joins `errors`) when
+        it cannot be encoded or written."""
         try:
-            data: Optional[bytes] = encode_json(items).encode("utf-8")
-        except Exception:
-            data = None  # some result is not JSON: found and reported item by item below
+            data = self._encode_output(result)
+        except Exception as exc:
+            errors.append((index, unencodable_output(exc)))
+            return False
+        if len(data) <= self.inline_limit and placed.take(index, data):
+            return True
+        try:
+            placed.files[index] = self._spill(data)
+        except RequestError as exc:
+            errors.append((index, exc))
+            return False
+        return True
+
+    def _items_array(self, results: List[Optional[Dict[str, Any]]], errors: List[ItemError], placed: PlacedOutputs) -> bytes:
+        """`[{Code, Result}|{Code, Error}|{Code, Result: null, OutputFile}, ...]`, one item per input."""
+        data: Optional[bytes] = None
+        if not placed:
+            no_output = self._no_output_item
+            items = [no_output if result is None else {"Code": OK, "Result": result} for result in results]
+            for index, error in errors:
+                items[index] = {"Code": error.code, "Error": error.error()}
+            try:
+                data = encode_json(items).encode("utf-8")
+            except Exception:
+                data = None  # some result is not JSON: found and reported item by item below
         # Each item's result is part of the whole, so a whole within the limits needs no per-item check.
         if data is not None and len(data) <= self._whole_limit:
             return data
-        encoded, files = self._encode_one_by_one(results, errors, _ITEM_COSTS)
+        encoded, files = self._encode_one_by_one(results, errors, _ITEM_COSTS, placed)
         failed_at = dict(errors)
         file_at = dict(files)
         parts: List[bytes] = []
@@ -238,29 +279,35 @@ class ModelExecutor:
         return b"[%s]" % b",".join(parts)
 
     def _lean_arrays(self, results: List[Optional[Dict[str, Any]]],
-                     errors: List[ItemError]) -> Tuple[bytes, bytes, bytes]:
+                     errors: List[ItemError], placed: PlacedOutputs) -> Tuple[bytes, bytes, bytes]:
         """A Lean reply's Errors `[[index, code, Error], ...]`, Files `[[index, path], ...]` and Result `[dict|null, ...]`."""
         errors_data = _errors_array(errors)
-        try:
-            data: Optional[bytes] = encode_json(results).encode("utf-8")
-        except Exception:
-            data = None
+        data: Optional[bytes] = None
+        if not placed:
+            try:
+                data = encode_json(results).encode("utf-8")
+            except Exception:
+                data = None
         if data is not None and len(data) <= self.inline_limit and len(data) + len(errors_data) <= self.reply_budget:
             return errors_data, _EMPTY_ARRAY, data
-        encoded, files = self._encode_one_by_one(results, errors, _LEAN_COSTS)
+        encoded, files = self._encode_one_by_one(results, errors, _LEAN_COSTS, placed)
         return (_errors_array(errors), encode_payload(files),
                 b"[%s]" % b",".join(b"null" if data is None else data for data in encoded))
 
     def _encode_one_by_one(self, results: List[Optional[Dict[str, Any]]], errors: List[ItemError],
-                           costs: Tuple[int, int, int]) -> Tuple[List[Optional[bytes]], List[Tuple[int, str]]]:
+                           costs: Tuple[int, int, int], placed: PlacedOutputs) -> Tuple[List[Optional[bytes]], List[Tuple[int, str]]]:
         """Encode results one by one: each one's JSON (None where it is not inline) and the spool files.
 
-        A result over the inline limit, or one that would take the reply past its budget, goes to a file;
-        one that cannot be encoded (or written) joins `errors`, which stays in index order."""
+        Results placed before their state committed keep their place. Of the rest, one over the inline
+        limit, or one that would take the reply past its budget, goes to a file; one that cannot be
+        encoded (or written) joins `errors`, which stays in index order: none of them changed the state."""
         item_cost, error_cost, file_cost = costs
-        # The reply's size so far, from above: every item's share but its result, then results as they come.
-        total = item_cost * len(results) + sum(len(encode_payload(error.error())) + error_cost for _, error in errors)
+        # The reply's size so far, from above: every item's share but its result, the placed results, then
+        # the other results as they come.
+        total = (item_cost * len(results) + sum(len(encode_payload(error.error())) + error_cost for _, error in errors)
+                 + placed.reserved + sum(len(encode_json(path).encode("utf-8")) + file_cost for path in placed.files.values()))
         limit, budget = self.inline_limit, self.reply_budget
+        inline_placed, files_placed = placed.inline, placed.files
         encoded: List[Optional[bytes]] = []
         files: List[Tuple[int, str]] = []
         failed = False
@@ -268,6 +315,13 @@ class ModelExecutor:
             encoded.append(None)
             if result is None:
                 continue
+            if placed:
+                if index in inline_placed:
+                    encoded[index] = inline_placed[index]
+                    continue
+                if index in files_placed:
+                    files.append((index, files_placed[index]))
+                    continue
             try:
                 data = self._encode_output(result)
             except Exception as exc:
@@ -300,15 +354,14 @@ class ModelExecutor:
                                MODEL_ERROR) from exc
 
 
-def _plainly_json(result: Dict[str, Any]) -> bool:
-    """True when a result surely encodes (string keys; strings, ints, bools, None, finite floats): the
-    common case, checked for much less than encoding it."""
-    for key, value in result.items():
-        kind = type(value)
-        if type(key) is not str or not (kind is str or kind is int or value is None or kind is bool
-                                         or (kind is float and value - value == 0)):
-            return False
-    return True
+def _request_now(options: Dict[str, Any]) -> Optional[int]:
+    """The request's Now (the host's time of its batch, ms since the epoch), or None when it sent none."""
+    now = options.get("Now")
+    if now is None:
+        return None
+    if type(now) is not int or now < 0:
+        raise RequestError("BadOption", "Now must be a non-negative integer (ms since the epoch)")
+    return now
 
 
 def _errors_array(errors: List[ItemError]) -> bytes:

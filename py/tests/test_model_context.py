@@ -97,8 +97,12 @@ class ModelContextTest(ServerTestCase):
         self.assertEqual([k for k, _ in keys], ["Cmd", "Id", "Code", "Errors", "Files", "State", "Result"])
         self.assertEqual([r and r["n"] for r in reply["Result"]], [1, None, 1, 2, 2])
         self.assertEqual(reply["Errors"][0][:2], [1, -2])
-        # One entry per key, its last value; a deleted key is a one-element entry.
-        self.assertEqual(reply["State"], [["a", 2], ["b"]])
+        # One entry per key, its last value; "b", made and deleted within the request, needs none.
+        self.assertEqual(reply["State"], [["a", 2]])
+        # A key that existed before the request and is deleted is a one-element entry.
+        req = batch(client, "counter", [{"key": "a", "drop": True}])
+        payload, reply = self.raw_reply(client, req)
+        self.assertEqual(reply["State"], [["a"]])
         # A batch that writes nothing has no State field.
         req = batch(client, "counter", [{"key": "c", "fail_before": True}])
         payload, reply = self.raw_reply(client, req)
@@ -108,11 +112,11 @@ class ModelContextTest(ServerTestCase):
         # Clients split Result off the end without parsing: State must come before it in item batches
         # and executeModel replies too, not only in Lean ones.
         client = self.serve({"State": {}})
-        req = batch(client, "counter", [{"key": "a"}, {"key": "a", "drop": True}], lean=False)
+        req = batch(client, "counter", [{"key": "a"}, {"key": "a"}], lean=False)
         payload, reply = self.raw_reply(client, req)
         self.assertEqual([k for k, _ in json.loads(payload, object_pairs_hook=lambda pairs: pairs)],
                          ["Cmd", "Id", "Code", "State", "Result"])
-        self.assertEqual(reply["State"], [["a"]])  # written, then deleted by the second message
+        self.assertEqual(reply["State"], [["a", 2]])
         self.assertEqual([item["Result"]["n"] for item in reply["Result"]], [1, 2])
         req = client.next_id()
         client.send_raw(encode_frame(payload_of({"Cmd": "executeModel", "CmdVer": 1, "Id": req, "CmdOptions": {

@@ -71,6 +71,15 @@ export class PoisonMessageError extends PystageError {
   override readonly code = 'PYSTAGE_POISON_MESSAGE';
 }
 
+/**
+ * The server answered, but its reply to these messages could not be used (an output file could not be
+ * read, the reply could not be mapped): they failed and changed no state; the requests after them ran
+ * again on a server restored to the state without them.
+ */
+export class UnusableReplyError extends PystageError {
+  override readonly code = 'PYSTAGE_UNUSABLE_REPLY';
+}
+
 /** A message was not a JSON object (CLI input line or API value). */
 export class BadInputError extends PystageError {
   override readonly code = 'PYSTAGE_BAD_INPUT';
@@ -133,7 +142,7 @@ export class BadJsonError extends PystageError {
 }
 
 /** Why a connection stopped being usable. `timeout` means the server is stuck, not just the socket. */
-export type BrokenReason = 'closed' | 'socket-error' | 'bad-frame' | 'out-of-order' | 'timeout';
+export type BrokenReason = 'closed' | 'socket-error' | 'bad-frame' | 'out-of-order' | 'timeout' | 'rewind';
 
 /** Rejection of every request pending on a connection that broke. */
 export class ConnectionBrokenError extends PystageError {
@@ -170,6 +179,7 @@ const classes: Record<string, abstract new (...args: never[]) => PystageError> =
   PYSTAGE_MODEL_EXECUTION: ModelExecutionError,
   PYSTAGE_BAD_REQUEST: BadRequestError,
   PYSTAGE_POISON_MESSAGE: PoisonMessageError,
+  PYSTAGE_UNUSABLE_REPLY: UnusableReplyError,
   PYSTAGE_BAD_INPUT: BadInputError,
   PYSTAGE_ROUTING: RoutingError,
   PYSTAGE_PARTITION_FAILED: PartitionFailedError,

@@ -46,6 +46,8 @@ export class Batch {
   offsets: Float64Array;
   /** Per message, the one model to run; null when every message runs every model. */
   routes: (string | null)[] | null = null;
+  /** When the batch first left for its worker (ms since the epoch): the time its state expiry is judged at. */
+  now: number | undefined = undefined;
   /** API only: the key of each message as the user gave it. */
   keys: unknown[] | null = null;
   /** Set when done. */

@@ -83,6 +83,8 @@ export class PartitionLane {
   /** Milliseconds one message takes in the worker and server, measured (0 until known). */
   private msPerMessage = 0;
   private lastReplyAt = 0;
+  /** The latest time stamped on a batch (ms since the epoch). */
+  private lastNow = 0;
   /** The start of a replacement worker thread, while one is under way. */
   private replacing: Promise<WorkerReply<unknown>> | null = null;
   /** Room for input: opens below half of maxInFlight messages and maxInFlightBytes. */
@@ -245,7 +247,9 @@ export class PartitionLane {
       spans[2 * i] = batch.spans[4 * i]!;
       spans[2 * i + 1] = batch.spans[4 * i + 1]!;
     }
-    const task: ExecTask = { op: 'exec', data, spans, count: batch.count, routes: batch.routes };
+    // Stamped once, never going back within the partition: expiry is judged against it, also when the batch is resent.
+    batch.now ??= (this.lastNow = Math.max(this.lastNow, Date.now()));
+    const task: ExecTask = { op: 'exec', data, spans, count: batch.count, routes: batch.routes, now: batch.now };
     return this.pool.run(task, { transferList: [data.buffer, spans.buffer] });
   }
 

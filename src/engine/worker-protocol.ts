@@ -85,14 +85,21 @@ export interface ExecTask {
   count: number;
   /** Per message, the one model to run; null runs every model, in order. */
   routes: (string | null)[] | null;
+  /**
+   * The batch's time (ms since the epoch), stamped once when it first leaves: the server judges state
+   * expiry against it, so a batch sent again sees the state as its first run did.
+   */
+  now: number;
 }
 
 /** A partition's recoveries so far, for metrics: restarts by cause, messages sent again after a break. */
 export interface RecoveryCounts {
   /** Server restarts by the reason its connection broke (closed, timeout, bad-frame, ...). */
   restartCauses: Record<string, number>;
-  /** Messages sent to a server again because the one running them broke. */
+  /** Messages sent to a server again because the one running them broke (or a reply before theirs was unusable). */
   reexecuted: number;
+  /** Replies that arrived but could not be used (their messages failed; the server was restored). */
+  unusableReplies?: number;
 }
 
 /** What every task returns: Piscina loses thrown errors' classes, so failures are values. */

@@ -26,8 +26,42 @@ export function hostReplyPayload(seq: number, answer: { ok: true; json: string }
 }
 
 /** The JSON text of restoreState for the states given as JSON text (`{"model":[["key",value],…],…}`). */
-export function restoreStateRequest(id: number, statesJson: string): string {
-  return `{"Cmd":"restoreState","CmdVer":${COMMAND_VERSION},"Id":${id},"CmdOptions":{"States":${statesJson}}}`;
+export function restoreStateRequest(id: number, statesJson: string, append = false): string {
+  return `{"Cmd":"restoreState","CmdVer":${COMMAND_VERSION},"Id":${id},"CmdOptions":{"States":${statesJson}${append ? ',"Append":true' : ''}}}`;
+}
+
+/**
+ * A whole state as restoreState requests (functions of the request id), each holding at most about
+ * `maxBytes` of entries (`[key, value]` or `[key, value, expiresAt]`, values spliced in as they are):
+ * the first replaces the server's state (also when there is nothing to restore), every later one adds
+ * to it (`Append`). An entry never needs more than one frame: the state limit is below the frame limit.
+ */
+export function* restoreStatePayloads(entries: Iterable<[string, string, string, number | null]>, maxBytes: number): Generator<(id: number) => string> {
+  let models = new Map<string, string[]>();
+  let bytes = 0;
+  let first = true;
+  const take = (): ((id: number) => string) => {
+    const parts: string[] = [];
+    for (const [model, list] of models) parts.push(`${json(model)}:[${list.join(',')}]`);
+    const states = `{${parts.join(',')}}`;
+    const append = !first;
+    first = false;
+    models = new Map();
+    bytes = 0;
+    return (id) => restoreStateRequest(id, states, append);
+  };
+  for (const [model, key, text, expiresAt] of entries) {
+    const entry = expiresAt === null ? `[${json(key)},${text}]` : `[${json(key)},${text},${expiresAt}]`;
+    const entryBytes = Buffer.byteLength(entry) + 1;
+    if (bytes > 0 && bytes + entryBytes > maxBytes) yield take();
+    // A model's name (quoted, escaped, `:[]`) counts once per frame it appears in.
+    const size = entryBytes + (models.has(model) ? 0 : Buffer.byteLength(json(model)) + 3);
+    let list = models.get(model);
+    if (list === undefined) models.set(model, (list = []));
+    list.push(entry);
+    bytes += size;
+  }
+  if (first || bytes > 0) yield take();
 }
 
 const BATCH_TAIL = Buffer.from('\n]}}');
@@ -37,10 +71,11 @@ const BATCH_TAIL = Buffer.from('\n]}}');
  * for each k in `items`. Messages sit one per line (`,\n` between them), the layout that lets the
  * server decode them one by one when one of them is not valid JSON (see docs/protocol.md).
  * Consecutive messages of `data` already have `,\n` between them and are copied as one run.
+ * `now` is the time of the batch (ms since the epoch), against which the server judges state expiry.
  * The frame owns its memory. Throws FrameTooLargeError above `maxFrameBytes`.
  */
-export function batchFrame(id: number, model: string, data: Uint8Array, spans: Int32Array, items: readonly number[], maxFrameBytes: number, checksum: Checksum = 'md5'): Buffer {
-  const head = Buffer.from(`{"Cmd":"executeBatch","CmdVer":${COMMAND_VERSION},"Id":${id},"CmdOptions":{"ModelName":${json(model)},"Lean":true,"Inputs":[\n`);
+export function batchFrame(id: number, model: string, now: number, data: Uint8Array, spans: Int32Array, items: readonly number[], maxFrameBytes: number, checksum: Checksum = 'md5'): Buffer {
+  const head = Buffer.from(`{"Cmd":"executeBatch","CmdVer":${COMMAND_VERSION},"Id":${id},"CmdOptions":{"ModelName":${json(model)},"Now":${now},"Lean":true,"Inputs":[\n`);
   let length = head.length + BATCH_TAIL.length;
   for (let k = 0; k < items.length; k++) {
     length += spans[2 * items[k]! + 1]! - spans[2 * items[k]!]!;

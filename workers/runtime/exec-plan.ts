@@ -5,7 +5,7 @@
  * server broke while running it.
  */
 import { type Outcomes } from '../../src/engine/batch.js';
-import { PystageError, RoutingError } from '../../src/api/errors.js';
+import { RoutingError, type PystageError } from '../../src/api/errors.js';
 import { Scan, scanObject } from '../../src/protocol/json-scan.js';
 import { encodeFrame, type Checksum, type ReplyError } from '../../src/protocol/index.js';
 import { readLeanBatchReply, readReplyHead } from '../../src/protocol/replies.js';
@@ -19,8 +19,12 @@ import type { StateChanges } from '../../src/context/state-table.js';
 export interface Operation {
   /** The request's frame for a connection-assigned id, with the checksum the connection agreed on. */
   frame(id: number, checksum: Checksum): Buffer;
-  /** Called with the reply's payload bytes. */
-  settle(payload: Buffer): void;
+  /**
+   * Called with the reply's payload bytes, one reply at a time in reply order (the next waits for a
+   * returned promise). A throw or rejection means the reply could not be used: the runtime gives the
+   * operation up and runs everything after it again on a server restored without it.
+   */
+  settle(payload: Buffer): void | Promise<void>;
   /** Called when the operation is given up. */
   giveUp(err: PystageError): void;
   /** Times the server died or hung while this operation was alone in flight. */
@@ -50,8 +54,10 @@ export interface ExecEnv {
   /** The key field's name, as bytes (a host request's context reads the message's key). */
   keyName: Uint8Array;
   submit(operation: Operation): void;
-  /** Apply a reply's State value (payload[start, end)) to the partition's state; the changes made. */
-  applyState(model: string, payload: Buffer, start: number, end: number): StateChanges;
+  /** Read a reply's State value (payload[start, end)) as changes, without applying them. */
+  readState(model: string, payload: Buffer, start: number, end: number): StateChanges;
+  /** Apply a used reply's changes to the partition's state (in reply order); returns them. */
+  applyState(changes: StateChanges): StateChanges;
 }
 
 const RESULT_ERROR_FILE = [Buffer.from('Result'), Buffer.from('Error'), Buffer.from('OutputFile'), Buffer.from('State')];
@@ -124,9 +130,14 @@ function batchRun(task: ExecTask, model: string, items: number[], slotOf: (i: nu
     const make = (part: number[]): Operation => ({
       crashes: 0,
       messages: part.length,
-      frame: (id, checksum) => batchFrame(id, model, task.data, task.spans, part, env.maxFrameBytes, checksum),
+      frame: (id, checksum) => batchFrame(id, model, task.now, task.data, task.spans, part, env.maxFrameBytes, checksum),
       settle: (payload) => {
-        mapBatchReply(payload, model, part, slotOf, table, env).then(() => settled(part.length), reject);
+        const mapped = mapBatchReply(payload, model, part, slotOf, table, env);
+        if (mapped === undefined) {
+          settled(part.length);
+          return undefined;
+        }
+        return mapped.then(() => settled(part.length));
       },
       giveUp: (err) => {
         const record = err.toRecord();
@@ -145,68 +156,83 @@ function batchRun(task: ExecTask, model: string, items: number[], slotOf: (i: nu
   });
 }
 
-async function mapBatchReply(payload: Buffer, model: string, items: number[], slotOf: (i: number) => number, table: OutcomeTable, env: ExecEnv): Promise<void> {
+/**
+ * Map one executeBatch reply into the table; synchronous unless it names output files (then the
+ * promise settles once they are read). Its state changes are applied only once all of that worked.
+ */
+function mapBatchReply(payload: Buffer, model: string, items: number[], slotOf: (i: number) => number, table: OutcomeTable, env: ExecEnv): Promise<void> | undefined {
   const head = readReplyHead(payload);
   if (head.code < 0) {
     const error = (JSON.parse(payload.toString('utf8')) as { Error?: ReplyError }).Error;
     const record = replyError(head.code, error, env.partition, model, 'executeBatch').toRecord();
     for (const i of items) table.error(slotOf(i), record);
-    return;
+    return undefined;
   }
   const reply = readLeanBatchReply(payload, items.length);
-  // First, before anything awaits: replies change the state in the order they arrive.
-  if (reply.stateStart >= 0) table.stateChanges(env.applyState(model, payload, reply.stateStart, reply.stateEnd));
-  const base = table.addPiece(payload);
-  for (let k = 0; k < items.length; k++) mapOutput(table, slotOf(items[k]!), payload, base, reply.spans[2 * k]!, reply.spans[2 * k + 1]!);
-  for (const [k, code, error] of reply.errors) table.error(slotOf(items[k]!), itemError(code, error, env.partition, model));
+  const changes = reply.stateStart >= 0 ? env.readState(model, payload, reply.stateStart, reply.stateEnd) : null;
   // Every file is claimed now, before the first await: a sweep after a crash must not take one from under us.
   const texts = reply.files.map(([, path]) => env.spool.takeOutput(path));
   for (const text of texts) text.catch(() => { /* awaited below; a failure is reported there */ });
-  for (let f = 0; f < texts.length; f++) {
-    const text = await texts[f]!;
-    const at = table.addPiece(text);
-    table.output(slotOf(items[reply.files[f]![0]]!), at, at + text.length);
+  const base = table.addPiece(payload);
+  for (let k = 0; k < items.length; k++) mapOutput(table, slotOf(items[k]!), payload, base, reply.spans[2 * k]!, reply.spans[2 * k + 1]!);
+  for (const [k, code, error] of reply.errors) table.error(slotOf(items[k]!), itemError(code, error, env.partition, model));
+  if (texts.length === 0) {
+    if (changes !== null) table.stateChanges(env.applyState(changes));
+    return undefined;
   }
+  return (async () => {
+    for (let f = 0; f < texts.length; f++) {
+      const text = await texts[f]!;
+      const at = table.addPiece(text);
+      table.output(slotOf(items[reply.files[f]![0]]!), at, at + text.length);
+    }
+    if (changes !== null) table.stateChanges(env.applyState(changes));
+  })();
 }
 
 /** One message over the inline limit through a spool file (executeModel with InputFile). */
 async function fileRun(task: ExecTask, model: string, i: number, slot: number, table: OutcomeTable, env: ExecEnv): Promise<void> {
   const path = env.spool.writeInput(task.data.subarray(task.spans[2 * i]!, task.spans[2 * i + 1]!));
   try {
-    const spans = new Int32Array(8);
-    let isObject = false;
-    const payload = await new Promise<Buffer | PystageError>((resolve) => env.submit({
+    await new Promise<void>((resolve) => env.submit({
       crashes: 0,
       messages: 1,
-      frame: (id, checksum) => encodeFrame(commandRequest('executeModel', id, { ModelName: model, InputFile: path }), env.maxFrameBytes, checksum),
+      frame: (id, checksum) => encodeFrame(commandRequest('executeModel', id, { ModelName: model, InputFile: path, Now: task.now }), env.maxFrameBytes, checksum),
       settle: (reply) => {
-        // The state changes now, in reply order (not after the await below).
-        isObject = scanObject(reply, 0, reply.length, RESULT_ERROR_FILE, spans) === Scan.OBJECT;
-        if (isObject && spans[6]! >= 0) {
-          table.stateChanges(env.applyState(model, reply, spans[6]!, spans[7]!));
-        }
-        resolve(reply);
+        const mapped = mapModelReply(reply, model, slot, table, env);
+        if (mapped === undefined) return resolve();
+        return mapped.then(resolve);
       },
-      giveUp: resolve,
+      giveUp: (err) => {
+        table.error(slot, err.toRecord());
+        resolve();
+      },
       context: () => ({ model, key: keyOf(task, i, env) }),
     }));
-    if (payload instanceof PystageError) {
-      table.error(slot, payload.toRecord());
-      return;
-    }
-    const head = readReplyHead(payload);
-    if (!isObject) throw new Error('executeModel reply is not a JSON object');
-    if (head.code < 0) {
-      const error = JSON.parse(payload.subarray(spans[2], spans[3]).toString('utf8')) as ReplyError;
-      table.error(slot, itemError(head.code, error, env.partition, model));
-    } else if (spans[4]! >= 0) {
-      const text = await env.spool.takeOutput(JSON.parse(payload.subarray(spans[4], spans[5]).toString('utf8')) as string);
-      const at = table.addPiece(text);
-      table.output(slot, at, at + text.length);
-    } else {
-      mapOutput(table, slot, payload, table.addPiece(payload), spans[0]!, spans[1]!);
-    }
   } finally {
     await env.spool.remove(path);
   }
+}
+
+/** Map one executeModel reply into the table: synchronous unless its output is in a file; state last, as above. */
+function mapModelReply(reply: Buffer, model: string, slot: number, table: OutcomeTable, env: ExecEnv): Promise<void> | undefined {
+  const spans = new Int32Array(8);
+  if (scanObject(reply, 0, reply.length, RESULT_ERROR_FILE, spans) !== Scan.OBJECT) throw new Error('executeModel reply is not a JSON object');
+  const head = readReplyHead(reply);
+  const changes = spans[6]! >= 0 ? env.readState(model, reply, spans[6]!, spans[7]!) : null;
+  if (head.code < 0) {
+    const error = JSON.parse(reply.subarray(spans[2], spans[3]).toString('utf8')) as ReplyError;
+    table.error(slot, itemError(head.code, error, env.partition, model));
+  } else if (spans[4]! >= 0) {
+    const taken = env.spool.takeOutput(JSON.parse(reply.subarray(spans[4], spans[5]).toString('utf8')) as string);
+    return taken.then((text) => {
+      const at = table.addPiece(text);
+      table.output(slot, at, at + text.length);
+      if (changes !== null) table.stateChanges(env.applyState(changes));
+    });
+  } else {
+    mapOutput(table, slot, reply, table.addPiece(reply), spans[0]!, spans[1]!);
+  }
+  if (changes !== null) table.stateChanges(env.applyState(changes));
+  return undefined;
 }

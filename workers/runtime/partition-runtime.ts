@@ -17,12 +17,12 @@
 import pRetry, { AbortError } from 'p-retry';
 import { threadId } from 'node:worker_threads';
 import type { Outcomes } from '../../src/engine/batch.js';
-import { ModelLoadError, PartitionFailedError, PoisonMessageError, PystageError, PythonStartError } from '../../src/api/errors.js';
+import { ModelLoadError, PartitionFailedError, PoisonMessageError, PystageError, PythonStartError, UnusableReplyError } from '../../src/api/errors.js';
 import type { Logger } from '../../src/telemetry/logger.js';
 import { PipelineQueue } from '../../src/engine/pipeline-queue.js';
 import { encodeFrame, type CommandName, type ReplyError } from '../../src/protocol/index.js';
 import { readReplyHead } from '../../src/protocol/replies.js';
-import { commandRequest, hostReplyPayload, restoreStateRequest } from '../../src/protocol/requests.js';
+import { commandRequest, hostReplyPayload, restoreStatePayloads } from '../../src/protocol/requests.js';
 import type { ExecTask, ModelSpec, PartitionHost, RecoveryCounts, WorkerConfig } from '../../src/engine/worker-protocol.js';
 import type { HostResult } from '../../src/context/host-services.js';
 import { HostLink, parseHostRequest } from '../context/host-link.js';
@@ -31,6 +31,7 @@ import { runExec, type ExecEnv, type Operation } from './exec-plan.js';
 import { ModelRegistry } from './model-registry.js';
 import { PythonServerProcess } from '../server/python-server-process.js';
 import { replyError } from './reply-map.js';
+import { ReplyOrder } from './reply-order.js';
 import { ConnectionBrokenError, ServerConnection } from '../server/server-connection.js';
 import { SpoolFiles } from '../server/spool-files.js';
 
@@ -63,6 +64,10 @@ export class PartitionRuntime {
   private readonly partitionState = new PartitionState();
   /** The way to the host's handlers and cache; null when started without one (no host requests). */
   private link: HostLink | null = null;
+  /** Replies are used in the order they arrived; one that cannot be used voids the ones after it. */
+  private readonly replies = new ReplyOrder((operation, err, voided) => this.onUnusable(operation, err, voided));
+  /** Operations whose replies were voided: resent first, once the server is restored. */
+  private readonly voided: Operation[] = [];
 
   private constructor(private readonly config: RuntimeConfig, private readonly baseLogger: Logger) {
     this.logger = baseLogger;
@@ -71,7 +76,8 @@ export class PartitionRuntime {
       spool: new SpoolFiles(config.spoolDir, config.partition),
       keyName: Buffer.from(config.keyField),
       submit: (operation) => this.submit(operation),
-      applyState: (model, payload, start, end) => this.partitionState.applyReply(model, payload, start, end),
+      readState: (model, payload, start, end) => this.partitionState.readReply(model, payload, start, end),
+      applyState: (changes) => this.partitionState.apply(changes),
     };
   }
 
@@ -232,14 +238,32 @@ export class PartitionRuntime {
       operation.sentBefore = true;
       connection.send(id, frame, operation.timeoutMs, operation).then((payload) => {
         this.queue.answer(operation);
-        operation.settle(payload);
+        // A reply decoded before a rewind broke the connection was computed on the state the rewind undoes.
+        if (connection.isRewound) this.voided.push(operation);
+        else this.replies.push(operation, payload);
         this.pump();
       }, () => { /* the connection broke; onBroken recovers and resends */ });
     }
   }
 
+  /**
+   * A reply arrived but could not be used: its operation fails and changes no state. The server has its
+   * writes, and the replies after it were computed on top of them: the connection is given up, the server
+   * restored from the state without them (connect), and those operations run again.
+   */
+  private onUnusable(operation: Operation, err: Error, voided: Operation[]): void {
+    this.recoveries.unusableReplies = (this.recoveries.unusableReplies ?? 0) + 1;
+    this.logger.error({ err, voided: voided.length }, 'a reply could not be used: its messages fail, the server is restored and the requests after it run again');
+    operation.giveUp(new UnusableReplyError(
+      `partition ${this.config.partition}: the server's reply could not be used (${err.message}); its messages failed and changed no state`,
+      { partition: this.config.partition },
+    ));
+    this.voided.push(...voided);
+    if (this.state === 'up' && this.connection !== null && !this.connection.isBroken) this.connection.abandon(err.message);
+  }
+
   private giveUpAll(err: PystageError): void {
-    for (const operation of this.queue.drain()) operation.giveUp(err);
+    for (const operation of [...this.voided.splice(0), ...this.queue.drain()]) operation.giveUp(err);
   }
 
   private onBroken(err: ConnectionBrokenError): void {
@@ -252,7 +276,7 @@ export class PartitionRuntime {
     this.state = 'recovering';
     const inFlight = this.queue.unsendAll();
     this.logger.warn({ reason: err.reason, inFlight, queued: this.queue.size, progress: err.progress }, err.message);
-    if (inFlight > 0) {
+    if (inFlight > 0 && err.reason !== 'rewind') {
       // A timeout names the head: replies leave as each request finishes, so the one without a reply is
       // the one running. After a crash the server may have finished replies it never sent, so with several
       // requests in flight any of them may be the one that broke it: all become suspects, resent one at a time.
@@ -415,11 +439,16 @@ export class PartitionRuntime {
     if (hello.Code !== 0) throw replyError(hello.Code, hello.Error, c.partition, undefined, 'hello');
     // A server that did not echo the option keeps MD5 (protocol v1's default) both ways.
     if ((hello.Result as { Checksum?: unknown } | undefined)?.Checksum === 'crc32') connection.checksum = 'crc32';
-    // Every new connection starts from the state as of the last reply that arrived: a server that ran
-    // requests whose replies were lost (or a fresh one) forgets what they did.
-    const state = this.partitionState.table.toJson();
-    const restored = parseReply(await this.send(connection, (id) => restoreStateRequest(id, state)));
-    if (restored.Code !== 0) throw replyError(restored.Code, restored.Error, c.partition, undefined, 'restoreState');
+    // Every new connection starts from the state as of the last reply used: a server that ran requests
+    // whose replies were lost or unusable (or a fresh one) forgets what they did. Replies that arrived
+    // are used first, and the operations they voided go back to the head of the queue.
+    await this.replies.idle();
+    if (this.voided.length > 0) this.queue.unshift(...this.voided.splice(0));
+    // In as many frames as the state needs: the first replaces the server's state, the rest add to it.
+    for (const payload of restoreStatePayloads(this.partitionState.table.entries(), c.maxFrameBytes - RESTORE_ENVELOPE)) {
+      const restored = parseReply(await this.send(connection, payload));
+      if (restored.Code !== 0) throw replyError(restored.Code, restored.Error, c.partition, undefined, 'restoreState');
+    }
   }
 
   /** A model asks the host (while the head request runs): forward it, and send the answer back on that connection. */
@@ -477,6 +506,9 @@ export class PartitionRuntime {
     return connection.send(id, encodeFrame(payload(id), this.config.maxFrameBytes, connection.checksum), timeoutMs);
   }
 }
+
+/** Room a restoreState frame keeps for its envelope besides the entries (Cmd, Id, CmdOptions, model names). */
+const RESTORE_ENVELOPE = 64 * 1024;
 
 interface ParsedReply {
   Code: number;

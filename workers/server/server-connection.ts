@@ -86,6 +86,11 @@ export class ServerConnection {
     });
   }
 
+  /** Given up by `abandon`: replies still being handed over must not be used. */
+  get isRewound(): boolean {
+    return this.broken?.reason === 'rewind';
+  }
+
   get isBroken(): boolean {
     return this.broken !== null;
   }
@@ -130,6 +135,14 @@ export class ServerConnection {
       this.pending.markSent();
       this.socket.write(frame);
     });
+  }
+
+  /**
+   * Give the connection up although nothing is wrong with it: a reply could not be used, so the server
+   * must be restored and what is pending sent again. Pending requests are rejected as `rewind`.
+   */
+  abandon(detail: string): void {
+    this.break('rewind', `a reply could not be used: ${detail}`);
   }
 
   /** Close the socket; pending requests are rejected as `closed`. */
