@@ -111,3 +111,35 @@ for (const [fault, what] of [['file-lost', 'whose output file the worker cannot 
     }
   });
 }
+
+test('a state near maxStateBytes of keys that grow six-fold in JSON is counted as sent and restored after a SIGKILL, in several frames', async () => {
+  const maxFrameBytes = 2 * 1024 * 1024;
+  const maxStateBytes = 1024 * 1024;
+  const stage = await createStage({
+    partitions: 1, pythonPath: fixtures, logLevel: 'silent', maxFrameBytes, maxStateBytes, maxBatchBytes: 512 * 1024, inlineLimit: 512 * 1024,
+    models: [{ name: 'e', file: 'escape_keys.py' }],
+  });
+  try {
+    const fills = await collect(stage.process(Array.from({ length: 12 }, (_, m) => ({ from: m * 20, count: 20 }))));
+    const outputs = fills.map((r) => (r as StageOutput).output as { written: number; full: boolean });
+    assert.ok(outputs.some((o) => o.full), 'the limit refused a write');
+    const written = outputs.reduce((sum, o) => sum + o.written, 0);
+    // What the keys take as JSON, counted here from their definition: 1,000 six-byte escapes and the digits.
+    let wire = 0;
+    for (let i = 0; i < written; i++) wire += 6 * 1000 + String(i).length + String(i).length;
+    assert.ok(wire <= maxStateBytes && wire > 0.9 * maxStateBytes, `the keys and values take ${wire} bytes as JSON`);
+    assert.ok(wire > maxFrameBytes / 4, 'more than one restore frame is needed');
+    assert.ok(stage.stats().stateBytes <= maxStateBytes);
+    const [pid] = serverPids(stage);
+    process.kill(pid!, 'SIGKILL');
+    await waitFor('the server to be replaced', () => serverPids(stage).some((p) => p !== pid));
+    const [check] = await collect(stage.process([{ check: true }]));
+    assert.equal(check!.kind, 'output', JSON.stringify(check));
+    const seen = (check as StageOutput).output as { keys: number; intact: boolean; pid: number };
+    assert.deepEqual([seen.keys, seen.intact], [written, true]);
+    assert.notEqual(seen.pid, pid);
+    assert.equal(stage.stats().restarts, 1);
+  } finally {
+    await stage.close();
+  }
+});

@@ -46,6 +46,7 @@ class ModelExecutor:
         self.spool = spool
         self.input_paths = input_paths
         self.inline_limit = inline_limit
+        self.max_frame_bytes = max_frame_bytes
         self.reply_budget = max_frame_bytes // 2
         # Results whose whole JSON is within this need no per-item look: none is over the inline limit,
         # and together they are within the budget.
@@ -97,7 +98,9 @@ class ModelExecutor:
             path = self._spill(data) if data is not None and len(data) > self._whole_limit else None
             if journal.pending:
                 journal.commit()
-            return model_reply(req_id, data, journal.reply_state(), path)
+            reply = model_reply(req_id, data, journal.reply_state(), path)
+            self._check_fits(reply)
+            return reply
         except BaseException:
             journal.abort()
             raise
@@ -131,6 +134,7 @@ class ModelExecutor:
                 reply = batch_reply(req_id, results_data, state, (errors_data, files_data))
             else:
                 reply = batch_reply(req_id, self._items_array(results, errors, placed), state)
+            self._check_fits(reply)
         except BaseException:
             # No reply can say what the request did: it did nothing (its spilled outputs stay for the sweep).
             journal.abort()
@@ -345,6 +349,13 @@ class ModelExecutor:
         if failed:
             errors.sort(key=_index_of)
         return encoded, files
+
+    def _check_fits(self, reply: bytes) -> None:
+        """A reply over the client's frame limit would break the connection (and be resent forever): the
+        request fails as a whole instead, and the caller takes its state changes back."""
+        if len(reply) > self.max_frame_bytes:
+            raise RequestError("ReplyTooLarge", f"the reply would take {len(reply)} bytes, over the frame limit of "
+                               f"{self.max_frame_bytes}: its state changes are too many for one request", MODEL_ERROR)
 
     def _spill(self, data: bytes) -> str:
         try:

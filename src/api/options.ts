@@ -191,9 +191,9 @@ export function resolveOptions(options: StageOptions): ResolvedOptions {
   positiveInt('cacheMaxEntries', resolved.cacheMaxEntries);
   positiveInt('cacheMaxBytes', resolved.cacheMaxBytes);
   positiveInt('maxStateBytes', resolved.maxStateBytes);
-  // The whole state travels in one restoreState frame.
+  // A reply carries the state changes of its request besides up to half a frame of outputs.
   if (resolved.maxStateBytes > Math.floor(resolved.maxFrameBytes / 2)) {
-    throw new InvalidOptionError(`maxStateBytes (${resolved.maxStateBytes}) must be at most half of maxFrameBytes (${resolved.maxFrameBytes}): the whole state is restored in one frame`);
+    throw new InvalidOptionError(`maxStateBytes (${resolved.maxStateBytes}) must be at most half of maxFrameBytes (${resolved.maxFrameBytes}): a reply carries its request's state changes beside up to half a frame of outputs`);
   }
   checkHandlers(resolved.handlers);
   return resolved;

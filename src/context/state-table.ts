@@ -21,8 +21,10 @@ export type SnapshotEntry = [string, string] | [string, string, number | null];
 /** A whole state, as it crosses threads: model to its entries. */
 export type StateSnapshot = Record<string, SnapshotEntry[]>;
 
-/** Counted per entry besides its key and value (py/pystage/partition_state.py, ENTRY_OVERHEAD). */
+/** Counted per entry besides its key and value (py/pystage/state_journal.py, ENTRY_OVERHEAD). */
 export const ENTRY_OVERHEAD = 8;
+/** Counted more for an entry with an expiry (py/pystage/state_journal.py, EXPIRY_OVERHEAD). */
+export const EXPIRY_OVERHEAD = 16;
 
 /** One model's entries: key -> JSON text, and key -> expiry for the keys that have one. */
 interface ModelState {
@@ -132,8 +134,20 @@ export class StateTable {
   }
 }
 
-/** What one entry counts toward maxStateBytes (the server's own count: py/pystage/partition_state.py). */
+/**
+ * What one entry counts toward maxStateBytes, as the server counts it (py/pystage/state_journal.py):
+ * what crosses the wire, so the key as JSON (escapes included, quotes not: `"\x01"` is 6 bytes) and
+ * the value's JSON text, ENTRY_OVERHEAD, and EXPIRY_OVERHEAD for an entry with an expiry.
+ */
 export function entrySize(key: string, text: string, expiresAt: number | null): number {
-  void expiresAt;
-  return Buffer.byteLength(key) + Buffer.byteLength(text) + ENTRY_OVERHEAD;
+  return keyWireBytes(key) + Buffer.byteLength(text) + ENTRY_OVERHEAD + (expiresAt === null ? 0 : EXPIRY_OVERHEAD);
+}
+
+/** A key's bytes as a JSON string without its quotes; printable ASCII without `"` or `\\` is its length. */
+function keyWireBytes(key: string): number {
+  for (let i = 0; i < key.length; i++) {
+    const c = key.charCodeAt(i);
+    if (c < 0x20 || c > 0x7e || c === 0x22 || c === 0x5c) return Buffer.byteLength(JSON.stringify(key)) - 2;
+  }
+  return key.length;
 }

@@ -444,8 +444,10 @@ export class PartitionRuntime {
     // are used first, and the operations they voided go back to the head of the queue.
     await this.replies.idle();
     if (this.voided.length > 0) this.queue.unshift(...this.voided.splice(0));
-    // In as many frames as the state needs: the first replaces the server's state, the rest add to it.
-    for (const payload of restoreStatePayloads(this.partitionState.table.entries(), c.maxFrameBytes - RESTORE_ENVELOPE)) {
+    // In as many frames as the state needs, each with at most a quarter of the frame limit of entries (no
+    // single huge string here, no single huge json.loads there): the first replaces the server's state,
+    // the rest add to it.
+    for (const payload of restoreStatePayloads(this.partitionState.table.entries(), Math.floor(c.maxFrameBytes / 4))) {
       const restored = parseReply(await this.send(connection, payload));
       if (restored.Code !== 0) throw replyError(restored.Code, restored.Error, c.partition, undefined, 'restoreState');
     }
@@ -506,9 +508,6 @@ export class PartitionRuntime {
     return connection.send(id, encodeFrame(payload(id), this.config.maxFrameBytes, connection.checksum), timeoutMs);
   }
 }
-
-/** Room a restoreState frame keeps for its envelope besides the entries (Cmd, Id, CmdOptions, model names). */
-const RESTORE_ENVELOPE = 64 * 1024;
 
 interface ParsedReply {
   Code: number;
