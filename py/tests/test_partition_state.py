@@ -80,3 +80,52 @@ class PartitionStateTest(unittest.TestCase):
         self.assertEqual(self.journal.restore({"m": [["n", 41]], "z": [["q", [1]]]}), 2)
         self.assertEqual((self.state.get("n"), self.state.get("k")), (41, None))
         self.assertEqual(self.journal.bytes_used, (1 + 2 + 8) + (1 + 3 + 8))
+
+    def test_keys_count_as_json_and_restore_appends(self) -> None:
+        self.journal.begin("m", [])
+        key = "\x01" * 10
+        self.run_message(lambda s: s.__setitem__(key, 1))
+        # Ten six-byte escapes, the value, the entry overhead: what the entry takes on the wire.
+        self.assertEqual(self.journal.bytes_used, 60 + 1 + 8)
+        self.journal.finish()
+        self.assertEqual(self.journal.restore({"m": [["a", 1]]}), 1)
+        self.assertEqual(self.journal.restore({"m": [["b", 2, 5000]], "o": [["c", 3]]}, append=True), 3)
+        self.assertEqual(self.journal.bytes_used, (1 + 1 + 8) * 3 + 16)
+        self.assertEqual(self.journal.restore({"m": [["a", 1]]}), 1, "without Append the state is replaced")
+        with self.assertRaises(TypeError):
+            self.journal.restore({"m": [["a", 1, "soon"]]})
+
+    def test_ttl_judged_at_the_request_time(self) -> None:
+        journal = self.journal
+        journal.start("m", 1000)
+        journal.begin("m", [])
+        self.run_message(lambda s: (s.set("short", 1, ttl=1), s.set("long", 2, ttl=10), s.__setitem__("never", 3)))
+        self.assertEqual(json.loads(journal.reply_state() or b"null"), [["short", 1, 2000], ["long", 2, 11000], ["never", 3]])
+        journal.finish()
+        # A request at 1999 still sees "short"; one at 2000 finds it expired and removes it (a change of its own).
+        for now, expected in ((1999, None), (2000, [["short"]])):
+            journal.start("m", now)
+            journal.begin("m", [])
+            self.assertEqual(self.state.get("short"), 1 if now < 2000 else None)
+            self.assertEqual(json.loads(journal.reply_state() or b"null"), expected)
+            journal.finish()
+        self.assertEqual(sorted(self.state.keys()), ["long", "never"])
+        with self.assertRaises(ValueError):
+            self.state.set("x", 1, ttl=0)
+
+    def test_model_default_ttl_and_abort(self) -> None:
+        journal = self.journal
+        journal.ttl_ms["m"] = 500
+        journal.start("m", 100)
+        journal.begin("m", [])
+        self.run_message(lambda s: s.__setitem__("a", 1))
+        self.assertEqual(json.loads(journal.reply_state() or b"null"), [["a", 1, 600]])
+        journal.finish()
+        used = journal.bytes_used
+        journal.start("m", 200)
+        journal.begin("m", [])
+        self.run_message(lambda s: (s.__setitem__("a", 2), s.__setitem__("b", 3)))
+        journal.abort()  # the reply could not be built: the request did nothing
+        journal.finish()
+        self.assertEqual((self.state.get("a"), self.state.get("b"), journal.bytes_used), (1, None, used))
+        self.assertEqual(journal.expiries["m"], {"a": 600})

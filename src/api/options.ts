@@ -220,6 +220,9 @@ export function checkModelSpec(m: ModelSpec): void {
   if (m.batch !== undefined && typeof m.batch !== 'boolean') {
     throw new InvalidOptionError(`batch of model "${m.name}" must be true or false; got ${JSON.stringify(m.batch)}`);
   }
+  if (m.stateTtlMs !== undefined && !(Number.isSafeInteger(m.stateTtlMs) && m.stateTtlMs >= 1)) {
+    throw new InvalidOptionError(`stateTtlMs of model "${m.name}" must be a positive integer of milliseconds; got ${JSON.stringify(m.stateTtlMs)}`);
+  }
 }
 
 /**

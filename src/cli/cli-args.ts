@@ -20,6 +20,8 @@ Options:
   --model-options NAME=JSON   constructor options of a model, a JSON object (repeatable)
   --init NAME=DATAFILE        call the model's init(DATAFILE) after loading (repeatable)
   --no-batch-model NAME       run this model one message at a time even if it has execute_batch (repeatable)
+  --state-ttl NAME=SECONDS    the model's state keys expire SECONDS after the write, unless it names its own
+                              ttl (self.context.state.set(key, value, ttl=S)); default: never (repeatable)
   --nan-as-null               write NaN and infinities in outputs as null (default: the message fails)
   --partitions N              partitions = worker threads = Python servers (default: CPU cores)
   --key FIELD                 the field that picks the partition (default: key); messages without it
@@ -94,6 +96,7 @@ export function parseCommandLine(argv: string[]): Command {
         'model-options': { type: 'string', multiple: true },
         init: { type: 'string', multiple: true },
         'no-batch-model': { type: 'string', multiple: true },
+        'state-ttl': { type: 'string', multiple: true },
         'nan-as-null': { type: 'boolean' },
         partitions: { type: 'string' },
         key: { type: 'string' },
@@ -151,6 +154,14 @@ export function parseCommandLine(argv: string[]): Command {
     modelNamed(byName, '--init', name).initData = resolve(dataFile);
   }
   for (const name of values['no-batch-model'] ?? []) modelNamed(byName, '--no-batch-model', name).batch = false;
+  for (const item of values['state-ttl'] ?? []) {
+    const [name, seconds] = splitPair('--state-ttl', item);
+    const ttl = Number(seconds);
+    if (seconds.trim() === '' || !Number.isFinite(ttl) || ttl <= 0 || Math.round(ttl * 1000) < 1) {
+      throw new UsageError(`--state-ttl ${name}: SECONDS must be a positive number, got ${JSON.stringify(seconds)}`);
+    }
+    modelNamed(byName, '--state-ttl', name).stateTtlMs = Math.round(ttl * 1000);
+  }
   const options: StageOptions = {
     models,
     partitions: values.partitions === undefined ? undefined : integer('--partitions', values.partitions, 256),

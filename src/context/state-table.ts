@@ -122,12 +122,18 @@ export class StateTable {
     return `{${parts.join(',')}}`;
   }
 
-  /** A read-only copy with every value parsed: model -> key -> value. */
-  read(): Record<string, Record<string, unknown>> {
+  /**
+   * A read-only copy with every value parsed: model -> key -> value; keys expired by `now` read as absent
+   * (they leave the table when the server removes them, at the model's next batch in the partition).
+   */
+  read(now = Date.now()): Record<string, Record<string, unknown>> {
     const out: Record<string, Record<string, unknown>> = {};
     for (const [model, state] of this.models) {
       const copy: Record<string, unknown> = {};
-      for (const [key, text] of state.values) copy[key] = JSON.parse(text);
+      for (const [key, text] of state.values) {
+        const expiresAt = state.expiries.get(key);
+        if (expiresAt === undefined || expiresAt > now) copy[key] = JSON.parse(text);
+      }
       out[model] = Object.freeze(copy);
     }
     return Object.freeze(out);

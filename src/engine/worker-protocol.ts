@@ -21,6 +21,11 @@ export interface ModelSpec {
   initData?: string;
   /** Give a model with `execute_batch` whole batches (default true); false runs it one message at a time. */
   batch?: boolean;
+  /**
+   * The model's state keys expire this many ms after they were written (judged at the time of the
+   * message's batch), unless the write names its own `ttl`. Default: never.
+   */
+  stateTtlMs?: number;
 }
 
 /** Everything a partition worker needs to run its Python server (its workerData). */

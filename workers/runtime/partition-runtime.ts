@@ -523,7 +523,10 @@ function parseReply(payload: Buffer): ParsedReply {
 
 /** addModel/updateModel CmdOptions of a spec. Batch is always sent: the spec, not the server, decides. */
 function loadOptions(spec: ModelSpec): Record<string, unknown> {
-  return { ModelName: spec.name, ModelFile: spec.file, ...(spec.className ? { ClassName: spec.className } : {}), Batch: spec.batch !== false };
+  return {
+    ModelName: spec.name, ModelFile: spec.file, ...(spec.className ? { ClassName: spec.className } : {}), Batch: spec.batch !== false,
+    ...(spec.stateTtlMs !== undefined ? { StateTtlMs: spec.stateTtlMs } : {}),
+  };
 }
 
 /** Commands that load a model or run its init: they get the load timeout, not the execute timeout. */
