@@ -13,7 +13,7 @@ from .protocol import (
     EXECUTE_BATCH, EXECUTE_MODEL, ITEM_NO_OUTPUT, ITEM_RESULT, MODEL_ERROR, NO_OUTPUT, OK, RequestError,
     batch_reply, encode_json, encode_payload, error_payload, model_reply,
 )
-from .placed_outputs import PlacedOutputs
+from .placed_outputs import OutputPlacer, PlacedOutputs
 from .progress import Progress
 from .shutdown import ShutdownRequested
 from .spool import Spool
@@ -55,6 +55,7 @@ class ModelExecutor:
         # encoded, so sharing them is safe and saves building a dict per message.
         self._no_output_item: Dict[str, Any] = {"Code": NO_OUTPUT, "Result": None}
         self._not_an_object_error = RequestError("BadInput", "a message must be a JSON object")
+        self._placer = OutputPlacer(self._encode_output, spool, inline_limit)
         # The partition's state: a message's writes commit when it succeeds (see partition_state.py).
         self._journal = registry.context.journal
 
@@ -95,7 +96,7 @@ class ModelExecutor:
                 model.errors += 1
                 return self._model_failed(req_id, model.name, unencodable_output(exc))
             # Placed (spilled) before the writes commit: a spool file that cannot be written fails the message.
-            path = self._spill(data) if data is not None and len(data) > self._whole_limit else None
+            path = self._placer.spill(data) if data is not None and len(data) > self._whole_limit else None
             if journal.pending:
                 journal.commit()
             reply = model_reply(req_id, data, journal.reply_state(), path)
@@ -160,7 +161,7 @@ class ModelExecutor:
             journal.begin(model.name, [])
             outcome = run_vectorised(model, inputs, self._not_an_object_error)
             if journal.pending:
-                if outcome is not None and self._place_all(outcome, placed):
+                if outcome is not None and self._placer.place_all(outcome, placed):
                     journal.commit()
                 else:
                     journal.rollback()
@@ -216,40 +217,11 @@ class ModelExecutor:
         """Commit a message's state writes once nothing can fail for it any more: its output is encoded and
         placed now (inline room taken, or written to its spool file), not when the reply is built."""
         journal = self._journal
-        if (errors and errors[-1][0] == index) or (result is not None and not self._place(result, index, errors, placed)):
+        if (errors and errors[-1][0] == index) or (result is not None and not self._placer.place(result, index, errors, placed)):
             journal.rollback()
             return None
         journal.commit()
         return result
-
-    def _place_all(self, outcome: Tuple[List[Optional[Dict[str, Any]]], List[ItemError]], placed: PlacedOutputs) -> bool:
-        """Place every output of a vectorised call (one that cannot be placed fails its message); True when
-        some message still succeeded."""
-        results, errors = outcome
-        count = len(errors)
-        for index, result in enumerate(results):
-            if result is not None and not self._place(result, index, errors, placed):
-                results[index] = None
-        if len(errors) > count:
-            errors.sort(key=_index_of)
-        return len(errors) < len(results)
-
-    def _place(self, result: Dict[str, Any], index: int, errors: List[ItemError], placed: PlacedOutputs) -> bool:
-        """Encode a result and take its room in the reply, or spill it; False (an error joins `errors`) when
-        it cannot be encoded or written."""
-        try:
-            data = self._encode_output(result)
-        except Exception as exc:
-            errors.append((index, unencodable_output(exc)))
-            return False
-        if len(data) <= self.inline_limit and placed.take(index, data):
-            return True
-        try:
-            placed.files[index] = self._spill(data)
-        except RequestError as exc:
-            errors.append((index, exc))
-            return False
-        return True
 
     def _items_array(self, results: List[Optional[Dict[str, Any]]], errors: List[ItemError], placed: PlacedOutputs) -> bytes:
         """`[{Code, Result}|{Code, Error}|{Code, Result: null, OutputFile}, ...]`, one item per input."""
@@ -338,7 +310,7 @@ class ModelExecutor:
                 total += len(data)
                 continue
             try:
-                path = self._spill(data)
+                path = self._placer.spill(data)
             except RequestError as exc:
                 errors.append((index, exc))
                 failed = True
@@ -356,14 +328,6 @@ class ModelExecutor:
         if len(reply) > self.max_frame_bytes:
             raise RequestError("ReplyTooLarge", f"the reply would take {len(reply)} bytes, over the frame limit of "
                                f"{self.max_frame_bytes}: its state changes are too many for one request", MODEL_ERROR)
-
-    def _spill(self, data: bytes) -> str:
-        try:
-            return self.spool.write_output(data)
-        except OSError as exc:
-            raise RequestError("SpoolWriteError", f"cannot write a result to the spool dir: {exc}",
-                               MODEL_ERROR) from exc
-
 
 def _request_now(options: Dict[str, Any]) -> Optional[int]:
     """The request's Now (the host's time of its batch, ms since the epoch), or None when it sent none."""
