@@ -35,18 +35,21 @@ def json_key(key: str) -> str:
     return encode_json(key)
 
 
-def entry_size(key: str, text: Optional[str], expires_at: Optional[int] = None) -> int:
-    """What one entry counts toward the limit: the UTF-8 bytes of its key as JSON (without the quotes)
-    and of its value's JSON, ENTRY_OVERHEAD, and EXPIRY_OVERHEAD with an expiry."""
+def key_bytes(key: str) -> int:
+    """The UTF-8 bytes of a key as a JSON string, without the quotes; printable ASCII (the common case)
+    costs its length, no encoding needed to count it."""
+    if key.isascii() and key.isprintable() and '"' not in key and "\\" not in key:
+        return len(key)
+    return len(encode_json(key).encode("utf-8")) - 2
+
+
+def entry_size(key: str, text: Optional[str], expires_at: Optional[int] = None, key_size: int = -1) -> int:
+    """What one entry counts toward the limit: its key's JSON bytes (key_size, when known), its value's
+    JSON bytes, ENTRY_OVERHEAD, and EXPIRY_OVERHEAD with an expiry."""
     if text is None:
         return 0
-    # Printable ASCII keys (the common case) cost their length: no encoding needed to count them.
-    if key.isascii() and key.isprintable() and '"' not in key and "\\" not in key:
-        key_bytes = len(key)
-    else:
-        key_bytes = len(encode_json(key).encode("utf-8")) - 2
-    return (key_bytes + (len(text) if text.isascii() else len(text.encode("utf-8"))) + ENTRY_OVERHEAD
-            + (0 if expires_at is None else EXPIRY_OVERHEAD))
+    return ((key_bytes(key) if key_size < 0 else key_size) + (len(text) if text.isascii() else len(text.encode("utf-8")))
+            + ENTRY_OVERHEAD + (0 if expires_at is None else EXPIRY_OVERHEAD))
 
 
 def wall_clock_ms() -> int:
@@ -241,7 +244,8 @@ class StateJournal:
         if ttl_ms is None:
             ttl_ms = self.ttl_ms.get(model)
         expiry = None if text is None or ttl_ms is None else self.now + ttl_ms
-        grow = entry_size(key, text, expiry) - entry_size(key, before, expiry_before)
+        size = key_bytes(key)
+        grow = entry_size(key, text, expiry, size) - entry_size(key, before, expiry_before, size)
         if grow > 0 and self.bytes_used + self._delta + grow > self.max_bytes:
             raise StateFullError(
                 f"the partition's state would take {self.bytes_used + self._delta + grow} bytes, over its limit of "
