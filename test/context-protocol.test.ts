@@ -8,7 +8,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { readLeanBatchReply, readReplyHead } from '../src/protocol/replies.js';
-import { hostReplyPayload, restoreStateRequest } from '../src/protocol/requests.js';
+import { hostReplyPayload, restoreStatePayloads, restoreStateRequest } from '../src/protocol/requests.js';
 import { ReplyCode } from '../src/protocol/index.js';
 import { StateTable } from '../src/context/state-table.js';
 import { parseHostRequest } from '../workers/context/host-link.js';
@@ -56,4 +56,24 @@ test('a lean reply\'s State: applied in order, values kept as the server wrote t
   assert.deepEqual(mirror.read(), { m: { big: 12345678901234567000, count: 3 } });
   assert.equal(mirror.keys, 2);
   assert.equal(mirror.bytes, state.table.bytes);
+});
+
+test('State entries with an expiry are read as groups of four; a state is restored in frames, the first replacing, the rest appending', () => {
+  const state = new PartitionState();
+  const reply = Buffer.from('[["a",{"x":[1,2]},1796698619331],["b\\u0001",7],["c"]]');
+  const changes = state.readReply('m', reply, 0, reply.length);
+  assert.deepEqual(changes, ['m', 'a', '{"x":[1,2]}', 1796698619331, 'm', 'b\u0001', '7', null, 'm', 'c', null, null]);
+  state.apply(changes);
+  assert.throws(() => state.readReply('m', Buffer.from('[["a",1,"soon"]]'), 0, 16), /expiresAt/);
+  // "b\u0001" counts its escape as it crosses the wire (6 bytes), "a" its expiry.
+  assert.equal(state.table.bytes, (1 + 11 + 8 + 16) + (1 + 6 + 1 + 8));
+  const table = new StateTable();
+  for (let i = 0; i < 10; i++) table.set(i < 5 ? 'm' : 'n', `k${i}`, String(i), i === 0 ? 99 : null);
+  const frames = [...restoreStatePayloads(table.entries(), 40)].map((payload, id) => JSON.parse(payload(id)) as { CmdOptions: { States: Record<string, unknown[]>; Append?: boolean } });
+  assert.ok(frames.length > 1);
+  assert.deepEqual(frames.map((f) => f.CmdOptions.Append ?? false), [false, ...frames.slice(1).map(() => true)]);
+  const entries = frames.flatMap((f) => Object.entries(f.CmdOptions.States).flatMap(([model, list]) => list.map((e) => [model, ...(e as unknown[])])));
+  assert.deepEqual(entries, Array.from({ length: 10 }, (_, i) => [i < 5 ? 'm' : 'n', `k${i}`, i, ...(i === 0 ? [99] : [])]));
+  // Nothing to restore is still one replacing frame: the server forgets what it held.
+  assert.deepEqual([...restoreStatePayloads(new StateTable().entries(), 40)].map((p) => p(1)), [restoreStateRequest(1, '{}')]);
 });

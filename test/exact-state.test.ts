@@ -143,3 +143,17 @@ test('a state near maxStateBytes of keys that grow six-fold in JSON is counted a
     await stage.close();
   }
 });
+
+test('outputs of state-writing messages past the reply budget go to spool files as they commit; every output and count arrives', async () => {
+  // A 1 MiB frame: replies carry up to 512 KiB of outputs; twelve 100 KB outputs of one batch cannot all fit.
+  const stage = await counterStage({ maxFrameBytes: 1024 * 1024, inlineLimit: 256 * 1024, maxBatchBytes: 256 * 1024, maxStateBytes: 256 * 1024 });
+  try {
+    const blob = 100_000;
+    const records = await collect(stage.process(Array.from({ length: 12 }, () => ({ key: 'a', blob }))));
+    assert.deepEqual(view(records), Array.from({ length: 12 }, (_, i) => i + 1));
+    for (const r of records) assert.equal(((r as StageOutput).output as { blob: string }).blob.length, blob);
+    assert.deepEqual(stage.state(0), { c: { a: 12 } });
+  } finally {
+    await stage.close();
+  }
+});
