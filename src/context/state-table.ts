@@ -5,8 +5,14 @@
  * thread, and `stage.state(partition)` reads it). Both change only through `apply`.
  */
 
-/** Changes of one request or task: triples of model, key, and the new JSON text (null: deleted). */
-export type StateChanges = (string | null)[];
+/**
+ * Changes of one request or task: groups of four, model, key, the new JSON text (null: deleted or
+ * expired) and when it expires (ms since the epoch; null: never).
+ */
+export type StateChanges = (string | number | null)[];
+
+/** Slots per change in StateChanges. */
+export const CHANGE_WIDTH = 4;
 
 /** A whole state, as it crosses threads: model to [key, JSON text] pairs. */
 export type StateSnapshot = Record<string, [string, string][]>;
@@ -21,9 +27,11 @@ export class StateTable {
   bytes = 0;
   keys = 0;
 
-  /** Apply changes (model, key, text|null triples) in order. */
+  /** Apply changes (groups of model, key, text|null, expiresAt|null) in order. */
   apply(changes: StateChanges): void {
-    for (let k = 0; k + 2 < changes.length; k += 3) this.set(changes[k]!, changes[k + 1]!, changes[k + 2]!);
+    for (let k = 0; k + CHANGE_WIDTH <= changes.length; k += CHANGE_WIDTH) {
+      this.set(changes[k] as string, changes[k + 1] as string, changes[k + 2] as string | null);
+    }
   }
 
   /** Set or (text null) delete one entry. */
@@ -43,6 +51,11 @@ export class StateTable {
     values.set(key, text);
     this.bytes += size(key, text);
     this.keys++;
+  }
+
+  /** The keys one model has. */
+  keysOf(model: string): string[] {
+    return [...(this.models.get(model)?.keys() ?? [])];
   }
 
   /** Forget a removed model's state. */

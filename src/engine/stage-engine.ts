@@ -23,7 +23,8 @@ import { StateTable } from '../context/state-table.js';
 import type { LineBatch } from '../cli/line-reader.js';
 import { createLogger } from '../telemetry/logger.js';
 import { mathThreadsPerServer } from '../python/math-threads.js';
-import { StageMetrics } from '../telemetry/metrics.js';
+import { registerStateStoreMetrics, StageMetrics } from '../telemetry/metrics.js';
+import type { DurableState } from '../state/durable-state.js';
 import type { StageLogger } from '../telemetry/stage-logger.js';
 import { checkModelSpec, modelFile, type ResolvedOptions } from '../api/options.js';
 import { PartitionLane, replyFailure } from './partition-lane.js';
@@ -34,7 +35,7 @@ import { createSpoolDir, removeOrphanedSpoolDirs } from '../python/spool-dir.js'
 import { toRecords, type StageRecord } from '../records/records.js';
 import type { PartitionLoad, StageStats } from '../api/stage.js';
 import type { BatchRange } from './ordered-merge.js';
-import { StageRun } from './stage-run.js';
+import { StageRun, type RunSkip } from './stage-run.js';
 import type { ModelSpec, PartitionHost, PartitionStatus, WorkerConfig, WorkerReply, WorkerTask } from './worker-protocol.js';
 
 const serverScript = fileURLToPath(new URL('../../../py/server.py', import.meta.url));
@@ -67,7 +68,11 @@ export class StageEngine {
   readonly cache: SharedCache;
   private readonly host: HostServices;
   /** Each partition's state as of its last delivered batch: survives its worker thread. */
-  private readonly states: StateTable[] = [];
+  private states: StateTable[] = [];
+  /** With stateDir: the store and what is consumed since its last checkpoint. */
+  durable: DurableState | null = null;
+  /** The CLI takes its own final checkpoint (after its files are written); the API's is taken at close. */
+  durableOwnedByCaller = false;
 
   constructor(private readonly options: ResolvedOptions) {
     this.logger = createLogger(options.logLevel, { stage: this.id });
@@ -122,6 +127,15 @@ export class StageEngine {
     const python = resolvePython(o.python, o.startTimeoutMs);
     python.catch(() => {});
     process.once('exit', this.killLeftovers);
+    if (o.stateDir !== null) {
+      try {
+        await this.restore(o.stateDir);
+      } catch (err) {
+        process.off('exit', this.killLeftovers);
+        rmSync(this.spoolDir, { recursive: true, force: true });
+        throw err;
+      }
+    }
     for (let partition = 0; partition < o.partitions; partition++) {
       const config: WorkerConfig = {
         stageId: this.id, partition, pythonPath: o.pythonPath[0]!, extraPythonPaths: o.pythonPath.slice(1), allowRoots: o.allowRoots, serverScript,
@@ -130,8 +144,8 @@ export class StageEngine {
         logLevel: o.logLevel, nanAsNull: o.nanAsNull, mathThreads: mathThreadsPerServer(o.partitions),
         keyField: o.keyField, maxStateBytes: o.maxStateBytes, hostRequestTimeoutMs: o.hostRequestTimeoutMs,
       };
-      const state = new StateTable();
-      this.states.push(state);
+      const state = this.states[partition] ?? new StateTable();
+      this.states[partition] = state;
       const pool = new Piscina({
         filename: workerFile, workerData: config,
         minThreads: 1, maxThreads: 1, idleTimeout: Infinity, atomics: 'disabled',
@@ -169,13 +183,42 @@ export class StageEngine {
       }
       this.logger.info({ metricsUrl: this.servedAt }, 'serving Prometheus metrics');
     }
+    // Checkpoints begin once the stage is up (the CLI ties its files to them before any timer can fire).
+    this.durable?.start(o.checkpointIntervalMs);
     this.logger.info({ partitions: o.partitions, models: this.models.map((m) => m.name) }, 'stage ready');
+  }
+
+  /** Restore every partition's state from the store in `dir` (the lanes start with it). */
+  private async restore(dir: string): Promise<void> {
+    const o = this.options;
+    // Loaded lazily: a stage without stateDir never loads lmdb.
+    const { restoreState } = await import('../state/state-restore.js');
+    const restored = await restoreState(dir, { partitions: o.partitions, models: o.models.map((m) => m.name), repartition: o.repartitionState }, 1000, o.onRestoreProgress);
+    this.states = restored.tables;
+    this.durable = restored.durable;
+    this.durable.onError = (err) => this.logger.error({ stateDir: dir, err: (err as Error).message }, 'a checkpoint failed; the next one tries again');
+    this.logger.info({ stateDir: dir, keys: restored.keys, seconds: restored.seconds }, 'state restored');
+    if (this.metrics !== null) {
+      const durable = this.durable;
+      registerStateStoreMetrics(this.metrics.registry, { restoreSeconds: restored.seconds, restoredKeys: restored.keys, checkpoints: () => durable.checkpoints });
+    }
+  }
+
+  /** Resolves once the state as of every record already yielded is committed and flushed to disk (stateDir). */
+  async checkpoint(): Promise<void> {
+    if (this.durable === null) throw new InvalidOptionError('checkpoint() needs a stage created with stateDir');
+    const files = this.durable.files();
+    await this.durable.checkpoint(files ?? { outputBytes: null, errorBytes: null }, !this.durableOwnedByCaller, true);
   }
 
   /** Run messages (plain objects) through the stage; yields outputs and errors as they complete. */
   async *process(source: AsyncIterable<unknown> | Iterable<unknown>): AsyncGenerator<StageRecord> {
     for await (const ranges of this.startRun((run) => run.runValues(inBatches(source)))) {
-      for (const range of ranges) yield* toRecords(range);
+      for (const range of ranges) {
+        yield* toRecords(range);
+        // The batch's last record was taken: its state changes belong to the next checkpoint.
+        if (range.to === range.batch.count) this.durable?.consumed(range.batch);
+      }
     }
   }
 
@@ -183,6 +226,9 @@ export class StageEngine {
   processLines(source: AsyncIterable<LineBatch>, firstOffset = 0): AsyncIterable<BatchRange[]> {
     return this.startRun((run) => run.runLines(source), firstOffset);
   }
+
+  /** A resumed CLI run: lines a checkpoint already reflects, per partition (set before processLines). */
+  resumeSkip: RunSkip | null = null;
 
   /** An object-mode Duplex for stream.pipeline(): write messages, read StageRecords. */
   stream(): Duplex {
@@ -212,7 +258,10 @@ export class StageEngine {
   async removeModel(name: string): Promise<void> {
     await this.broadcast({ op: 'removeModel', name });
     this.models = this.models.filter((m) => m.name !== name);
-    for (const state of this.states) state.drop(name);
+    this.states.forEach((state, partition) => {
+      this.durable?.deleted(partition, name, state.keysOf(name));
+      state.drop(name);
+    });
   }
 
   /** Call a model's `init(dataFile)` on every partition. */
@@ -252,12 +301,21 @@ export class StageEngine {
     for (const run of this.runs) run.stop();
     this.closed ??= (async () => {
       await Promise.all(this.running);
-      await this.shutdown();
+      try {
+        if (this.durable !== null && !this.durableOwnedByCaller) {
+          await this.durable.checkpoint({ outputBytes: null, errorBytes: null }, true, true);
+          await this.durable.close();
+        }
+      } finally {
+        await this.shutdown();
+      }
     })();
     return this.closed;
   }
 
   private async shutdown(): Promise<void> {
+    // A stage that failed to start never reached its owner: its store is closed here.
+    if (!this.durableOwnedByCaller) await this.durable?.close().catch(() => {});
     await Promise.all(this.lanes.map((lane) => lane.command({ op: 'stop' })));
     await Promise.all(this.pools.map((pool) => pool.destroy()));
     await this.metrics?.close();
@@ -294,6 +352,7 @@ export class StageEngine {
       lanes: this.lanes, partitioner: this.partitioner, keyField: this.options.keyField, routeField: this.options.routeField,
       ordered: this.options.ordered, emitLimit: this.options.maxInFlight * this.options.partitions, counts: this.counts,
       firstOffset,
+      skip: this.resumeSkip,
       metrics: this.metrics,
       closing: () => this.closing,
       onFirstKeyless: () => this.logger.warn(

@@ -18,6 +18,16 @@ import { ResultQueue } from './result-queue.js';
 
 export type { BatchRange } from './ordered-merge.js';
 
+/**
+ * A run over an input a checkpoint partly reflects (--state-dir): a line is skipped when its partition
+ * (or, rejected before one, `rejectsBelow`) already reflects its offset. Keyless lines then take their
+ * partition from their offset, not a turn counter, so a resumed run routes them as the first did.
+ */
+export interface RunSkip {
+  below: number[];
+  rejectsBelow: number;
+}
+
 /** What a run needs from its stage. */
 export interface RunContext {
   lanes: PartitionLane[];
@@ -29,6 +39,8 @@ export interface RunContext {
   emitLimit: number;
   /** The offset of the run's first message (0, or the lines a CLI run skipped). */
   firstOffset?: number;
+  /** Set for a durable CLI run (see RunSkip). */
+  skip?: RunSkip | null;
   counts: { in: number; out: number; noOutput: number; errors: number; keyless: number };
   /** The stage's metrics, when enabled: fed once per completed batch. */
   metrics: StageMetrics | null;
@@ -65,6 +77,8 @@ export class StageRun implements BatchSink {
   /** Messages rejected on this thread since the last read, completed together. */
   private rejects: Batch | null = null;
   private rejectErrors: ErrorRecord[] = [];
+  /** Lines a checkpoint already reflected, left out of this run (--state-dir resume). */
+  skipped = 0;
 
   constructor(private readonly ctx: RunContext) {
     this.count = counter(ctx.counts);
@@ -171,6 +185,7 @@ export class StageRun implements BatchSink {
         continue;
       }
       const scan = scanObject(buf, start, end, this.names, spans);
+      const skip = this.ctx.skip;
       if (scan !== Scan.OBJECT) {
         this.reject(offset, buf, start, end, -1, -1, lineError(scan, buf, start, end));
         continue;
@@ -189,9 +204,19 @@ export class StageRun implements BatchSink {
       }
       let partition: number;
       if (keyStart < 0) {
-        partition = this.ctx.partitioner.roundRobin();
+        partition = skip == null ? this.ctx.partitioner.roundRobin() : offset % this.ctx.lanes.length;
+        if (skip != null && offset < skip.below[partition]!) {
+          this.leaveOut();
+          continue;
+        }
         if (this.ctx.counts.keyless++ === 0) this.ctx.onFirstKeyless();
-      } else partition = this.ctx.partitioner.partitionOfHash(keyHash(buf, keyStart, keyEnd));
+      } else {
+        partition = this.ctx.partitioner.partitionOfHash(keyHash(buf, keyStart, keyEnd));
+        if (skip != null && offset < skip.below[partition]!) {
+          this.leaveOut();
+          continue;
+        }
+      }
       const lane = this.ctx.lanes[partition]!;
       lane.add(this, offset, buf, start, end, keyStart, keyEnd, route);
       if (lane.full) {
@@ -204,6 +229,13 @@ export class StageRun implements BatchSink {
       }
     }
     this.flushRejects();
+  }
+
+  /** The line just counted in is one a checkpoint reflects: count it out again. */
+  private leaveOut(): void {
+    this.ctx.counts.in--;
+    this.outstanding--;
+    this.skipped++;
   }
 
   private async addValues(values: unknown[]): Promise<void> {
@@ -246,6 +278,10 @@ export class StageRun implements BatchSink {
   }
 
   private reject(offset: number, src: Uint8Array, start: number, end: number, keyStart: number, keyEnd: number, error: PystageError): void {
+    if (this.ctx.skip != null && offset < this.ctx.skip.rejectsBelow) {
+      this.leaveOut();
+      return;
+    }
     const batch = (this.rejects ??= new Batch(null, 1024, 8));
     batch.add(offset, src, start, end, keyStart, keyEnd, null);
     this.rejectErrors.push(error.toRecord());

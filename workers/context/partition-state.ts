@@ -18,7 +18,7 @@ export class PartitionState {
   readonly table = new StateTable();
 
   /**
-   * Apply the State value at payload[start, end) of model's reply; returns the changes as triples
+   * Apply the State value at payload[start, end) of model's reply; returns the changes in groups of four (no TTL yet: expiresAt null)
    * (for the main thread's mirror). Throws if the text is not a State array.
    */
   applyReply(model: string, payload: Buffer, start: number, end: number): StateChanges {
@@ -38,7 +38,7 @@ export class PartitionState {
         : payload.toString('utf8', s + 2, keyEnd - 1);
       const text = payload[keyEnd] === COMMA ? payload.toString('utf8', keyEnd + 1, e - 1) : null;
       this.table.set(model, key, text);
-      changes.push(model, key, text);
+      changes.push(model, key, text, null);
     }
     return changes;
   }

@@ -1,0 +1,156 @@
+/**
+ * The partitions' state in an embedded transactional store: LMDB through lmdb-js (ACID, copy-on-write
+ * B-tree: a process killed at any instant leaves the last committed transaction, never a mix). One
+ * commit is one LMDB write transaction; lmdb-js runs it on its own write thread, so the main thread only
+ * encodes the changes. Entries are laid out by src/state/entry-codec.ts.
+ */
+import { existsSync, readdirSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import { open, type RootDatabase } from 'lmdb';
+import { CHANGE_WIDTH, type StateChanges } from '../context/state-table.js';
+import { StateStoreError } from '../api/errors.js';
+import type { CheckpointMeta } from './checkpoint-meta.js';
+import { decodeEntry, encodeValue, entryKey, entryPrefix, FORMAT_KEY, metaKey, prefixEnd } from './entry-codec.js';
+import type { StateStore, StoredEntry } from './state-store.js';
+
+const FORMAT = 'pystage-state';
+const VERSION = 1;
+/** Address space reserved for the map (not disk): room for far more state than maxStateBytes × 256 partitions. */
+const MAP_SIZE = 64 * 1024 ** 3;
+
+interface Format { format: string; version: number; partitions: number }
+
+export class EmbeddedStateStore implements StateStore<CheckpointMeta> {
+  private constructor(readonly dir: string, private readonly db: RootDatabase<Buffer, Buffer>, private format: Format | null) {}
+
+  /**
+   * Open (or create) the store in `dir`. A DIR that holds other files, another LMDB database or a damaged
+   * one fails here with a StateStoreError naming DIR; nothing is half-read.
+   */
+  static open(dir: string, options: { readOnly?: boolean } = {}): EmbeddedStateStore {
+    if (existsSync(dir)) {
+      if (!statSync(dir).isDirectory()) throw new StateStoreError(`state dir ${dir} is not a directory`);
+      const foreign = readdirSync(dir).filter((f) => f !== 'data.mdb' && f !== 'lock.mdb');
+      if (foreign.length > 0) throw new StateStoreError(`state dir ${dir} is not a pystage state store: it holds ${foreign.slice(0, 3).join(', ')}; give an empty or a pystage state directory`);
+    } else if (options.readOnly) throw new StateStoreError(`state dir ${dir} does not exist`);
+    let db: RootDatabase<Buffer, Buffer>;
+    let format: Format | null;
+    try {
+      db = open<Buffer, Buffer>({
+        path: dir, encoding: 'binary', keyEncoding: 'binary', compression: false, cache: false,
+        mapSize: MAP_SIZE, readOnly: options.readOnly ?? false,
+      });
+      const raw = db.get(FORMAT_KEY);
+      format = raw === undefined ? null : JSON.parse(Buffer.from(raw).toString('utf8')) as Format;
+      if (format === null && db.getKeysCount() > 0) throw new Error('it holds an LMDB database that pystage did not write');
+    } catch (err) {
+      throw new StateStoreError(`state dir ${dir} cannot be used: ${(err as Error).message}`);
+    }
+    if (format !== null && (format.format !== FORMAT || format.version !== VERSION || !Number.isInteger(format.partitions))) {
+      void db.close();
+      throw new StateStoreError(`state dir ${dir} holds an unknown format ${JSON.stringify(format)}; this pystage writes ${FORMAT} version ${VERSION}`);
+    }
+    return new EmbeddedStateStore(dir, db, format);
+  }
+
+  /** How many partitions the stored state belongs to (null: a new store). */
+  get partitions(): number | null {
+    return this.format?.partitions ?? null;
+  }
+
+  /** Every partition's meta, or null for a store that was never committed to. */
+  metas(): CheckpointMeta[] | null {
+    if (this.format === null) return null;
+    const metas: CheckpointMeta[] = [];
+    for (let p = 0; p < this.format.partitions; p++) {
+      const raw = this.db.get(metaKey(p));
+      if (raw === undefined) return null;
+      metas.push(JSON.parse(Buffer.from(raw).toString('utf8')) as CheckpointMeta);
+    }
+    return metas;
+  }
+
+  async load(unit: number): Promise<{ entries: StoredEntry[]; meta: CheckpointMeta | null }> {
+    const entries: StoredEntry[] = [];
+    for (const { partition, entry } of this.entries(unit)) if (partition === unit) entries.push(entry);
+    const raw = this.db.get(metaKey(unit));
+    return { entries, meta: raw === undefined ? null : JSON.parse(Buffer.from(raw).toString('utf8')) as CheckpointMeta };
+  }
+
+  /** The stored entries in key order: of one partition (and model), or all. */
+  *entries(partition?: number, model?: string): Generator<{ partition: number; entry: StoredEntry }> {
+    const range = partition === undefined
+      ? { start: Buffer.from([1]), end: Buffer.from([2]) }
+      : (() => { const prefix = entryPrefix(partition, model); return { start: prefix, end: prefixEnd(prefix) }; })();
+    try {
+      for (const { key, value } of this.db.getRange(range)) {
+        const decoded = decodeEntry(key, value);
+        if (model === undefined || decoded.entry.model === model) yield decoded;
+      }
+    } catch (err) {
+      throw new StateStoreError(`state dir ${this.dir} is damaged: ${(err as Error).message}`);
+    }
+  }
+
+  async commit(units: { unit: number; changes: StateChanges; meta: CheckpointMeta }[]): Promise<void> {
+    await this.db.transaction(() => {
+      if (this.format === null) this.writeFormat(units[0]?.meta.job.partitions ?? units.length);
+      for (const { unit, changes, meta } of units) {
+        for (let k = 0; k + CHANGE_WIDTH <= changes.length; k += CHANGE_WIDTH) {
+          const { key, inside } = entryKey(unit, changes[k] as string, changes[k + 1] as string);
+          const text = changes[k + 2] as string | null;
+          if (text === null) void this.db.remove(key);
+          else void this.db.put(key, encodeValue(text, changes[k + 3] as number | null, inside));
+        }
+        void this.db.put(metaKey(unit), Buffer.from(JSON.stringify(meta)));
+      }
+    });
+  }
+
+  /** Resolves once everything committed is on the disk (not only in the OS's cache). */
+  async flushed(): Promise<void> {
+    await this.db.flushed;
+  }
+
+  /** Forget everything (--reset-state). */
+  async reset(): Promise<void> {
+    const keys = [...this.db.getKeys({})];
+    await this.db.transaction(() => {
+      for (const key of keys) void this.db.remove(key);
+    });
+    this.format = null;
+  }
+
+  /**
+   * Move every entry to the partition `partitionOf` gives its key among `partitions`, in one transaction;
+   * the metas go (the input after this is new).
+   */
+  async repartition(partitions: number, partitionOf: (key: string) => number): Promise<number> {
+    const moved: { partition: number; entry: StoredEntry }[] = [];
+    for (const item of this.entries()) moved.push(item);
+    const keys = [...this.db.getKeys({})];
+    await this.db.transaction(() => {
+      for (const key of keys) void this.db.remove(key);
+      this.writeFormat(partitions);
+      for (const { entry } of moved) {
+        const { key, inside } = entryKey(partitionOf(entry.key), entry.model, entry.key);
+        void this.db.put(key, encodeValue(entry.text, entry.expiresAt, inside));
+      }
+    });
+    return moved.length;
+  }
+
+  async close(): Promise<void> {
+    await this.db.close();
+  }
+
+  private writeFormat(partitions: number): void {
+    this.format = { format: FORMAT, version: VERSION, partitions };
+    void this.db.put(FORMAT_KEY, Buffer.from(JSON.stringify(this.format)));
+  }
+}
+
+/** The path of the LMDB data file in a state dir (for messages and tests). */
+export function dataFile(dir: string): string {
+  return join(dir, 'data.mdb');
+}
