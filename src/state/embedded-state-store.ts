@@ -4,7 +4,7 @@
  * commit is one LMDB write transaction; lmdb-js runs it on its own write thread, so the main thread only
  * encodes the changes. Entries are laid out by src/state/entry-codec.ts.
  */
-import { existsSync, readdirSync, statSync } from 'node:fs';
+import { closeSync, existsSync, openSync, readdirSync, readSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { open, type RootDatabase } from 'lmdb';
 import { CHANGE_WIDTH, type StateChanges } from '../context/state-table.js';
@@ -33,6 +33,7 @@ export class EmbeddedStateStore implements StateStore<CheckpointMeta> {
       const foreign = readdirSync(dir).filter((f) => f !== 'data.mdb' && f !== 'lock.mdb');
       if (foreign.length > 0) throw new StateStoreError(`state dir ${dir} is not a pystage state store: it holds ${foreign.slice(0, 3).join(', ')}; give an empty or a pystage state directory`);
     } else if (options.readOnly) throw new StateStoreError(`state dir ${dir} does not exist`);
+    checkDataFile(dir);
     let db: RootDatabase<Buffer, Buffer>;
     let format: Format | null;
     try {
@@ -150,7 +151,28 @@ export class EmbeddedStateStore implements StateStore<CheckpointMeta> {
   }
 }
 
-/** The path of the LMDB data file in a state dir (for messages and tests). */
-export function dataFile(dir: string): string {
-  return join(dir, 'data.mdb');
+/** LMDB's meta page magic (MDB_meta.mm_magic), at this offset of both meta pages in lmdb-js's format. */
+const META_MAGIC = 0xbeefc0de;
+const MAGIC_AT = 24;
+
+/**
+ * Look at the data file's two meta pages before LMDB maps it: LMDB trusts its file, and a file that is
+ * not one (overwritten, truncated, another program's) can crash the process natively instead of failing.
+ */
+function checkDataFile(dir: string): void {
+  const path = join(dir, 'data.mdb');
+  if (!existsSync(path)) return;
+  const size = statSync(path).size;
+  const head = Buffer.alloc(Math.min(size, 64 * 1024 + 64));
+  const fd = openSync(path, 'r');
+  try {
+    readSync(fd, head, 0, head.length, 0);
+  } finally {
+    closeSync(fd);
+  }
+  const magicAt = (at: number) => at + MAGIC_AT + 4 <= head.length && head.readUInt32LE(at + MAGIC_AT) === META_MAGIC;
+  const pageSizes = [4096, 8192, 16384, 32768, 65536];
+  if (!magicAt(0) || !pageSizes.some((page) => magicAt(page) && size % page === 0)) {
+    throw new StateStoreError(`state dir ${dir} is damaged or not a pystage state store: ${path} is not an LMDB data file (its meta pages are missing); restore DIR from a backup, or remove it to start over`);
+  }
 }

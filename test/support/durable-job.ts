@@ -47,6 +47,12 @@ export function runJob(job: Job, extra: string[] = []): Promise<CliResult> {
   return runCli([...job.args, ...extra]);
 }
 
+/** A run cut short by SIGTERM once `atLines` output lines are out: its exit checkpoint is a resume point. */
+export async function cutShort(job: Job, atLines: number): Promise<void> {
+  const { killed, result } = await killAt(job, atLines, 'SIGTERM');
+  assert.ok(killed, `the run was stopped by SIGTERM (exit ${result.code}): ${result.stderr.slice(-500)}`);
+}
+
 /** Lines of a file ('' when it does not exist). */
 export function fileLines(path: string): string[] {
   if (!existsSync(path)) return [];
@@ -57,7 +63,7 @@ export function fileLines(path: string): string[] {
  * Start the job, SIGKILL it once its output file holds `atLines` lines (node alone, or with `group` the
  * whole process group: node and every Python server at the same instant). Resolves with how it ended.
  */
-export async function killAt(job: Job, atLines: number, group: boolean): Promise<{ killed: boolean; result: CliResult }> {
+export async function killAt(job: Job, atLines: number, group: boolean | 'SIGTERM'): Promise<{ killed: boolean; result: CliResult }> {
   const child = spawn(process.execPath, [cliPath, ...job.args], { cwd: repoRoot, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
   let stdout = '';
   let stderr = '';
@@ -68,14 +74,15 @@ export async function killAt(job: Job, atLines: number, group: boolean): Promise
   void done.then(() => { finished = true; });
   while (!finished && fileLines(job.output).length < atLines) await new Promise((r) => setTimeout(r, 5));
   if (!finished) {
-    if (group) process.kill(-child.pid!, 'SIGKILL');
+    if (group === 'SIGTERM') child.kill('SIGTERM');
+    else if (group) process.kill(-child.pid!, 'SIGKILL');
     else child.kill('SIGKILL');
   }
   const result = await done;
-  if (group) {
+  if (group === true) {
     try { process.kill(-child.pid!, 'SIGKILL'); } catch { /* already gone */ }
   }
-  return { killed: result.signal === 'SIGKILL', result };
+  return { killed: result.signal === 'SIGKILL' || (group === 'SIGTERM' && result.code === 143), result };
 }
 
 /** Lines grouped by the value `field` of each, in file order. */
