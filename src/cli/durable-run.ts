@@ -128,7 +128,6 @@ export interface DurableRun {
  */
 export function attachDurable(engine: StageEngine, plan: DurablePlan, w: RunWriters): DurableRun {
   const durable = engine.durable!;
-  engine.durableOwnedByCaller = true;
   engine.resumeSkip = plan.resume ?? { below: new Array<number>(engine.partitions).fill(0), rejectsBelow: 0 };
   durable.fingerprint = plan.fingerprint;
   durable.resumable = true;

@@ -15,19 +15,18 @@ import { rmSync } from 'node:fs';
 import { Duplex, PassThrough, Readable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import { Piscina } from 'piscina';
-import { InvalidOptionError, PartitionsError, StageClosedError, errorFromRecord } from '../api/errors.js';
+import { InvalidOptionError, StageClosedError } from '../api/errors.js';
 import { registerContextMetrics } from '../context/context-metrics.js';
 import { HostServices } from '../context/host-services.js';
 import { SharedCache } from '../context/shared-cache.js';
 import { StateTable } from '../context/state-table.js';
 import type { LineBatch } from '../cli/line-reader.js';
 import { createLogger } from '../telemetry/logger.js';
-import { mathThreadsPerServer } from '../python/math-threads.js';
-import { registerStateStoreMetrics, StageMetrics } from '../telemetry/metrics.js';
+import { StageMetrics } from '../telemetry/metrics.js';
 import type { DurableState } from '../state/durable-state.js';
 import type { StageLogger } from '../telemetry/stage-logger.js';
 import { checkModelSpec, modelFile, type ResolvedOptions } from '../api/options.js';
-import { PartitionLane, replyFailure } from './partition-lane.js';
+import { commandValues, PartitionLane, replyFailure } from './partition-lane.js';
 import { Partitioner } from './partitioner.js';
 import { killProcessGroup } from '../python/process-group.js';
 import { resolvePython } from '../python/python-interpreter.js';
@@ -36,7 +35,8 @@ import { toRecords, type StageRecord } from '../records/records.js';
 import type { PartitionLoad, StageStats } from '../api/stage.js';
 import type { BatchRange } from './ordered-merge.js';
 import { StageRun, type RunSkip } from './stage-run.js';
-import type { ModelSpec, PartitionHost, PartitionStatus, WorkerConfig, WorkerReply, WorkerTask } from './worker-protocol.js';
+import { inBatches } from './in-batches.js';
+import { workerConfig, type ModelSpec, type PartitionHost, type PartitionStatus, type WorkerConfig, type WorkerTask } from './worker-protocol.js';
 
 const serverScript = fileURLToPath(new URL('../../../py/server.py', import.meta.url));
 const workerFile = fileURLToPath(new URL('../../workers/partition-worker.js', import.meta.url));
@@ -71,8 +71,6 @@ export class StageEngine {
   private states: StateTable[] = [];
   /** With stateDir: the store and what is consumed since its last checkpoint. */
   durable: DurableState | null = null;
-  /** The CLI takes its own final checkpoint (after its files are written); the API's is taken at close. */
-  durableOwnedByCaller = false;
 
   constructor(private readonly options: ResolvedOptions) {
     this.logger = createLogger(options.logLevel, { stage: this.id });
@@ -129,7 +127,10 @@ export class StageEngine {
     process.once('exit', this.killLeftovers);
     if (o.stateDir !== null) {
       try {
-        await this.restore(o.stateDir);
+        // Loaded lazily: a stage without stateDir never loads lmdb.
+        const restored = await (await import('../state/state-restore.js')).openStageState(o, this.logger, this.metrics?.registry ?? null);
+        this.states = restored.tables;
+        this.durable = restored.durable;
       } catch (err) {
         process.off('exit', this.killLeftovers);
         rmSync(this.spoolDir, { recursive: true, force: true });
@@ -137,13 +138,7 @@ export class StageEngine {
       }
     }
     for (let partition = 0; partition < o.partitions; partition++) {
-      const config: WorkerConfig = {
-        stageId: this.id, partition, pythonPath: o.pythonPath[0]!, extraPythonPaths: o.pythonPath.slice(1), allowRoots: o.allowRoots, serverScript,
-        spoolDir: this.spoolDir, inlineLimit: o.inlineLimit, maxFrameBytes: o.maxFrameBytes,
-        executeTimeoutMs: o.executeTimeoutMs, loadTimeoutMs: o.loadTimeoutMs, startTimeoutMs: o.startTimeoutMs, maxAttempts: o.maxAttempts,
-        logLevel: o.logLevel, nanAsNull: o.nanAsNull, mathThreads: mathThreadsPerServer(o.partitions),
-        keyField: o.keyField, maxStateBytes: o.maxStateBytes, hostRequestTimeoutMs: o.hostRequestTimeoutMs,
-      };
+      const config: WorkerConfig = workerConfig(o, this.id, partition, this.spoolDir, serverScript);
       const state = this.states[partition] ?? new StateTable();
       this.states[partition] = state;
       const pool = new Piscina({
@@ -188,27 +183,10 @@ export class StageEngine {
     this.logger.info({ partitions: o.partitions, models: this.models.map((m) => m.name) }, 'stage ready');
   }
 
-  /** Restore every partition's state from the store in `dir` (the lanes start with it). */
-  private async restore(dir: string): Promise<void> {
-    const o = this.options;
-    // Loaded lazily: a stage without stateDir never loads lmdb.
-    const { restoreState } = await import('../state/state-restore.js');
-    const restored = await restoreState(dir, { partitions: o.partitions, models: o.models.map((m) => m.name), repartition: o.repartitionState }, 1000, o.onRestoreProgress);
-    this.states = restored.tables;
-    this.durable = restored.durable;
-    this.durable.onError = (err) => this.logger.error({ stateDir: dir, err: (err as Error).message }, 'a checkpoint failed; the next one tries again');
-    this.logger.info({ stateDir: dir, keys: restored.keys, seconds: restored.seconds }, 'state restored');
-    if (this.metrics !== null) {
-      const durable = this.durable;
-      registerStateStoreMetrics(this.metrics.registry, { restoreSeconds: restored.seconds, restoredKeys: restored.keys, checkpoints: () => durable.checkpoints });
-    }
-  }
-
   /** Resolves once the state as of every record already yielded is committed and flushed to disk (stateDir). */
   async checkpoint(): Promise<void> {
     if (this.durable === null) throw new InvalidOptionError('checkpoint() needs a stage created with stateDir');
-    const files = this.durable.files();
-    await this.durable.checkpoint(files ?? { outputBytes: null, errorBytes: null }, !this.durableOwnedByCaller, true);
+    await this.durable.checkpointNow();
   }
 
   /** Run messages (plain objects) through the stage; yields outputs and errors as they complete. */
@@ -302,10 +280,8 @@ export class StageEngine {
     this.closed ??= (async () => {
       await Promise.all(this.running);
       try {
-        if (this.durable !== null && !this.durableOwnedByCaller) {
-          await this.durable.checkpoint({ outputBytes: null, errorBytes: null }, true, true);
-          await this.durable.close();
-        }
+        // The API's last checkpoint; the CLI takes its own once its files are written (a resumable run).
+        if (this.durable !== null && !this.durable.resumable) await this.durable.finish();
       } finally {
         await this.shutdown();
       }
@@ -315,7 +291,7 @@ export class StageEngine {
 
   private async shutdown(): Promise<void> {
     // A stage that failed to start never reached its owner: its store is closed here.
-    if (!this.durableOwnedByCaller) await this.durable?.close().catch(() => {});
+    if (this.durable?.resumable === false) await this.durable.close().catch(() => {});
     await Promise.all(this.lanes.map((lane) => lane.command({ op: 'stop' })));
     await Promise.all(this.pools.map((pool) => pool.destroy()));
     await this.metrics?.close();
@@ -333,17 +309,9 @@ export class StageEngine {
 
   private async broadcast(task: WorkerTask): Promise<unknown[]> {
     if (this.closing) throw new StageClosedError('the stage is closing; it takes no more commands');
-    const replies = await Promise.all(this.lanes.map((lane) => lane.command(task)));
-    const errors = replies.flatMap((r) => (r.ok ? [] : [errorFromRecord(r.error)]));
-    if (errors.length === 1 || (errors.length > 1 && errors.every((e) => e.code === errors[0]!.code && e.message === errors[0]!.message))) {
-      // One failure, or the same on every partition (a bad model file): the typed error itself.
-      throw Object.assign(errors[0]!, { errors });
-    }
-    if (errors.length > 1) {
-      throw new PartitionsError(`${errors.length} partitions failed: ${errors.map((e) => e.message).join('; ')}`, errors);
-    }
-    return replies.map((r) => (r as WorkerReply<unknown> & { ok: true }).value);
+    return commandValues(await Promise.all(this.lanes.map((lane) => lane.command(task))));
   }
+
 
   /** Start a run over a source; its completed ranges are read from the returned iterable. */
   private startRun(feed: (run: StageRun) => Promise<void>, firstOffset = 0): AsyncIterable<BatchRange[]> {
@@ -379,21 +347,3 @@ export class StageEngine {
     };
   }
 }
-
-/** Batches of a source: a sync iterable is chunked without waiting; an async one passes values as they come. */
-async function* inBatches<T>(source: AsyncIterable<T> | Iterable<T>): AsyncGenerator<T[]> {
-  if (Symbol.iterator in source) {
-    let batch: T[] = [];
-    for (const value of source) {
-      batch.push(value);
-      if (batch.length === 256) {
-        yield batch;
-        batch = [];
-      }
-    }
-    if (batch.length > 0) yield batch;
-    return;
-  }
-  for await (const value of source) yield [value];
-}
-

@@ -121,6 +121,20 @@ export class DurableState {
     return commit;
   }
 
+  /** A checkpoint now, flushed to disk (`stage.checkpoint()`). */
+  checkpointNow(): Promise<void> {
+    return this.checkpoint(this.files() ?? { outputBytes: null, errorBytes: null }, !this.resumable, true);
+  }
+
+  /** The API's last checkpoint at close, then the store closed. */
+  async finish(): Promise<void> {
+    try {
+      await this.checkpoint({ outputBytes: null, errorBytes: null }, true, true);
+    } finally {
+      await this.close();
+    }
+  }
+
   /** Stop checkpointing and close the store (once; later calls wait for the first). */
   close(): Promise<void> {
     if (this.timer !== null) clearInterval(this.timer);

@@ -8,6 +8,10 @@ import { StateTable } from '../context/state-table.js';
 import { fnv1a } from '../engine/partitioner.js';
 import { DurableState } from './durable-state.js';
 import { EmbeddedStateStore } from './embedded-state-store.js';
+import type { Registry } from 'prom-client';
+import type { ResolvedOptions } from '../api/options.js';
+import type { StageLogger } from '../telemetry/stage-logger.js';
+import { registerStateStoreMetrics } from '../telemetry/metrics.js';
 
 /** How far a restore is (the CLI prints it as a progress line; `onRestoreProgress` in the API). */
 export interface RestoreProgress {
@@ -23,6 +27,17 @@ export interface Restored {
   tables: StateTable[];
   seconds: number;
   keys: number;
+}
+
+/** A stage's restore (StageEngine.start): the store opened, the tables filled, logged and measured. */
+export async function openStageState(o: ResolvedOptions, logger: StageLogger, registry: Registry | null): Promise<Restored> {
+  const dir = o.stateDir!;
+  const restored = await restoreState(dir, { partitions: o.partitions, models: o.models.map((m) => m.name), repartition: o.repartitionState }, 1000, o.onRestoreProgress);
+  const durable = restored.durable;
+  durable.onError = (err) => logger.error({ stateDir: dir, err: (err as Error).message }, 'a checkpoint failed; the next one tries again');
+  logger.info({ stateDir: dir, keys: restored.keys, seconds: restored.seconds }, 'state restored');
+  if (registry !== null) registerStateStoreMetrics(registry, { restoreSeconds: restored.seconds, restoredKeys: restored.keys, checkpoints: () => durable.checkpoints });
+  return restored;
 }
 
 /** Entries read between two looks at the clock (and two event-loop turns). */
