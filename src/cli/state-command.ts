@@ -12,7 +12,8 @@ export async function printState(dir: string, model: string | null, partition: n
   const writer = new LineWriter(out);
   let lines = 0;
   try {
-    for (const { partition: p, entry } of store.entries(partition ?? undefined, model ?? undefined)) {
+    for (const entry of store.entries(partition ?? undefined, model ?? undefined)) {
+      const p = entry.partition;
       if (entry.expiresAt !== null && entry.expiresAt <= Date.now()) continue;
       writer.text(`{"partition":${p},"model":${JSON.stringify(entry.model)},"key":${JSON.stringify(entry.key)},"value":`).text(entry.text).text('}').endLine();
       lines++;

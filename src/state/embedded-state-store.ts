@@ -10,7 +10,7 @@ import { open, type RootDatabase } from 'lmdb';
 import { CHANGE_WIDTH, type StateChanges } from '../context/state-table.js';
 import { StateStoreError } from '../api/errors.js';
 import type { CheckpointMeta } from './checkpoint-meta.js';
-import { decodeEntry, encodeValue, entryKey, entryPrefix, FORMAT_KEY, metaKey, prefixEnd } from './entry-codec.js';
+import { EntryDecoder, encodeValue, type DecodedEntry, entryKey, entryPrefix, FORMAT_KEY, metaKey, prefixEnd } from './entry-codec.js';
 import type { StateStore, StoredEntry } from './state-store.js';
 
 const FORMAT = 'pystage-state';
@@ -73,20 +73,21 @@ export class EmbeddedStateStore implements StateStore<CheckpointMeta> {
 
   async load(unit: number): Promise<{ entries: StoredEntry[]; meta: CheckpointMeta | null }> {
     const entries: StoredEntry[] = [];
-    for (const { partition, entry } of this.entries(unit)) if (partition === unit) entries.push(entry);
+    for (const e of this.entries(unit)) entries.push({ model: e.model, key: e.key, text: e.text, expiresAt: e.expiresAt });
     const raw = this.db.get(metaKey(unit));
     return { entries, meta: raw === undefined ? null : JSON.parse(Buffer.from(raw).toString('utf8')) as CheckpointMeta };
   }
 
-  /** The stored entries in key order: of one partition (and model), or all. */
-  *entries(partition?: number, model?: string): Generator<{ partition: number; entry: StoredEntry }> {
+  /** The stored entries in key order: of one partition (and model), or all. Each yielded object is reused: copy what you keep. */
+  *entries(partition?: number, model?: string): Generator<DecodedEntry> {
     const range = partition === undefined
       ? { start: Buffer.from([1]), end: Buffer.from([2]) }
       : (() => { const prefix = entryPrefix(partition, model); return { start: prefix, end: prefixEnd(prefix) }; })();
+    const decoder = new EntryDecoder();
     try {
       for (const { key, value } of this.db.getRange(range)) {
-        const decoded = decodeEntry(key, value);
-        if (model === undefined || decoded.entry.model === model) yield decoded;
+        const decoded = decoder.decode(key, value);
+        if (model === undefined || decoded.model === model) yield decoded;
       }
     } catch (err) {
       throw new StateStoreError(`state dir ${this.dir} is damaged: ${(err as Error).message}`);
@@ -127,13 +128,13 @@ export class EmbeddedStateStore implements StateStore<CheckpointMeta> {
    * the metas go (the input after this is new).
    */
   async repartition(partitions: number, partitionOf: (key: string) => number): Promise<number> {
-    const moved: { partition: number; entry: StoredEntry }[] = [];
-    for (const item of this.entries()) moved.push(item);
+    const moved: StoredEntry[] = [];
+    for (const e of this.entries()) moved.push({ model: e.model, key: e.key, text: e.text, expiresAt: e.expiresAt });
     const keys = [...this.db.getKeys({})];
     await this.db.transaction(() => {
       for (const key of keys) void this.db.remove(key);
       this.writeFormat(partitions);
-      for (const { entry } of moved) {
+      for (const entry of moved) {
         const { key, inside } = entryKey(partitionOf(entry.key), entry.model, entry.key);
         void this.db.put(key, encodeValue(entry.text, entry.expiresAt, inside));
       }

@@ -18,6 +18,8 @@ const ENTRY = 0x01;
 const META = 0x02;
 const EXPIRES = 1;
 const KEY_INSIDE = 2;
+const QUOTE = 0x22;
+const BACKSLASH = 0x5c;
 /** LMDB's key limit with 4 KiB pages is 1,978 bytes; stay below it. */
 const MAX_KEY_BYTES = 1900;
 
@@ -70,29 +72,53 @@ export function encodeValue(text: string, expiresAt: number | null, inside: Buff
   return Buffer.concat(inside === null ? [head, body] : [head, inside, body]);
 }
 
-/** An entry back from its stored key and value; throws on bytes this codec did not write. */
-export function decodeEntry(key: Uint8Array, value: Uint8Array): { partition: number; entry: StoredEntry } {
-  const k = Buffer.from(key.buffer, key.byteOffset, key.byteLength);
-  const v = Buffer.from(value.buffer, value.byteOffset, value.byteLength);
-  if (k[0] !== ENTRY || k.length < 7) throw new Error('not a state entry key');
-  const partition = k.readUInt32BE(1);
-  const sep = k.indexOf(0, 5);
-  if (sep < 0) throw new Error('a state entry key without its separator');
-  const model = JSON.parse(k.toString('utf8', 5, sep)) as string;
-  const flags = v[0]!;
-  let at = 1;
-  let expiresAt: number | null = null;
-  if (flags & EXPIRES) {
-    expiresAt = v.readDoubleBE(at);
-    at += 8;
+/** One decoded entry; a decoder reuses it for every entry (copy what you keep). */
+export interface DecodedEntry extends StoredEntry { partition: number }
+
+/**
+ * Decodes stored entries back, fast enough to restore a million keys in about a second: one reused
+ * result, the model's name decoded once per run of entries of the same model (they are stored together).
+ */
+export class EntryDecoder {
+  private readonly out: DecodedEntry = { partition: 0, model: '', key: '', text: '', expiresAt: null };
+  private modelBytes: Buffer = Buffer.alloc(0);
+
+  /** Throws on bytes this codec did not write. */
+  decode(key: Uint8Array, value: Uint8Array): DecodedEntry {
+    const k = Buffer.isBuffer(key) ? key : Buffer.from(key.buffer, key.byteOffset, key.byteLength);
+    const v = Buffer.isBuffer(value) ? value : Buffer.from(value.buffer, value.byteOffset, value.byteLength);
+    if (k[0] !== ENTRY || k.length < 7 || v.length < 1) throw new Error('not a state entry');
+    const out = this.out;
+    out.partition = k.readUInt32BE(1);
+    const sep = k.indexOf(0, 5);
+    if (sep < 0) throw new Error('a state entry key without its separator');
+    if (sep - 5 !== this.modelBytes.length || k.compare(this.modelBytes, 0, this.modelBytes.length, 5, sep) !== 0) {
+      this.modelBytes = Buffer.from(k.subarray(5, sep));
+      out.model = jsonString(k, 5, sep);
+    }
+    const flags = v[0]!;
+    let at = 1;
+    out.expiresAt = null;
+    if (flags & EXPIRES) {
+      out.expiresAt = v.readDoubleBE(at);
+      at += 8;
+    }
+    if (flags & KEY_INSIDE) {
+      const length = v.readUInt32BE(at);
+      out.key = jsonString(v, at + 4, at + 4 + length);
+      at += 4 + length;
+    } else out.key = jsonString(k, sep + 1, k.length);
+    out.text = v.toString('utf8', at);
+    return out;
   }
-  let keyJson: string;
-  if (flags & KEY_INSIDE) {
-    const length = v.readUInt32BE(at);
-    keyJson = v.toString('utf8', at + 4, at + 4 + length);
-    at += 4 + length;
-  } else keyJson = k.toString('utf8', sep + 1);
-  const stateKey = JSON.parse(keyJson);
-  if (typeof model !== 'string' || typeof stateKey !== 'string') throw new Error('a state entry whose model or key is not a string');
-  return { partition, entry: { model, key: stateKey, text: v.toString('utf8', at), expiresAt } };
+}
+
+/** The string whose JSON text is buf[start, end): sliced when it holds no escape, else parsed. */
+function jsonString(buf: Buffer, start: number, end: number): string {
+  if (buf[start] !== QUOTE || buf[end - 1] !== QUOTE || end - start < 2) throw new Error('a stored name is not a JSON string');
+  const slash = buf.indexOf(BACKSLASH, start);
+  if (slash < 0 || slash >= end) return buf.toString('utf8', start + 1, end - 1);
+  const value: unknown = JSON.parse(buf.toString('utf8', start, end));
+  if (typeof value !== 'string') throw new Error('a stored name is not a JSON string');
+  return value;
 }

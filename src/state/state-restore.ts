@@ -79,7 +79,7 @@ export async function restoreState(
       tables.push(table);
       const expired = new Map<string, string[]>();
       let n = 0;
-      for (const { entry } of store.entries(p)) {
+      for (const entry of store.entries(p)) {
         if (entry.expiresAt !== null && entry.expiresAt <= now) {
           let list = expired.get(entry.model);
           if (list === undefined) expired.set(entry.model, (list = []));
