@@ -157,3 +157,16 @@ test('a pipe after a cut-short run: the state is restored, the input is new, and
   assert.match(result.stderr, /the input is a pipe, so it is taken as new: the cut-short run's last checkpoint stands at input offset \d+/);
   assert.equal(stateCounts(await storedState(job.state)).get('k0'), (before.get('k0') ?? 0) + 1);
 });
+
+test('--repartition-state refuses a store where one state key lives in two partitions (state not keyed by the message key)', async () => {
+  const state = join(tempDir('pystage-collide-'), 'state');
+  // Partitioned by "p", but every message writes the state key "total": each partition holds its own "total".
+  const input = Array.from({ length: 20 }, (_, i) => JSON.stringify({ p: `x${i}`, key: 'total', v: i })).join('\n') + '\n';
+  const base = ['run', '--model', `w=${fixtures}state_writer.py`, '--key', 'p', '--state-dir', state];
+  assert.equal((await runCli([...base, '--partitions', '2'], input)).code, 0);
+  assert.deepEqual((await storedState(state)).map((l) => JSON.parse(l).partition).sort(), [0, 1], 'both partitions hold "total"');
+  const moved = await runCli([...base, '--partitions', '3', '--repartition-state'], input);
+  assert.equal(moved.code, 2, moved.stderr);
+  assert.match(moved.stderr, /model "w" has key "total" in partitions 0 and 1, so it does not key its state by the message key/);
+  assert.equal((await storedState(state)).length, 2, 'the store is unchanged');
+});

@@ -8,7 +8,7 @@ import { closeSync, existsSync, openSync, readdirSync, readSync, statSync } from
 import { join } from 'node:path';
 import { open, type RootDatabase } from 'lmdb';
 import { CHANGE_WIDTH, type StateChanges } from '../context/state-table.js';
-import { StateStoreError } from '../api/errors.js';
+import { ResumeRefusedError, StateStoreError } from '../api/errors.js';
 import type { CheckpointMeta } from './checkpoint-meta.js';
 import { EntryDecoder, encodeValue, type DecodedEntry, entryKey, entryPrefix, FORMAT_KEY, metaKey, prefixEnd } from './entry-codec.js';
 import type { StateStore, StoredEntry } from './state-store.js';
@@ -129,7 +129,18 @@ export class EmbeddedStateStore implements StateStore<CheckpointMeta> {
    */
   async repartition(partitions: number, partitionOf: (key: string) => number): Promise<number> {
     const moved: StoredEntry[] = [];
-    for (const e of this.entries()) moved.push({ model: e.model, key: e.key, text: e.text, expiresAt: e.expiresAt });
+    const seen = new Map<string, number>();
+    for (const e of this.entries()) {
+      // The same (model, key) in two partitions: that model does not key its state by the message key,
+      // and one of the two would be lost.
+      const id = JSON.stringify([e.model, e.key]);
+      const first = seen.get(id);
+      if (first !== undefined) {
+        throw new ResumeRefusedError(`state dir ${this.dir} cannot be repartitioned: model "${e.model}" has key ${JSON.stringify(e.key)} in partitions ${first} and ${e.partition}, so it does not key its state by the message key; keep --partitions ${this.partitions}`);
+      }
+      seen.set(id, e.partition);
+      moved.push({ model: e.model, key: e.key, text: e.text, expiresAt: e.expiresAt });
+    }
     const keys = [...this.db.getKeys({})];
     await this.db.transaction(() => {
       for (const key of keys) void this.db.remove(key);
