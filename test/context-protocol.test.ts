@@ -42,7 +42,7 @@ test('a lean reply\'s State: applied in order, values kept as the server wrote t
   const state = new PartitionState();
   state.table.set('m', 'gone', '"before"');
   state.table.set('m', 'big', '12345678901234567890');
-  assert.deepEqual(state.applyReply('m', reply, lean.stateStart, lean.stateEnd), ['m', 'count', '3', 'm', 'gone', null]);
+  assert.deepEqual(state.applyReply('m', reply, lean.stateStart, lean.stateEnd), ['m', 'count', '3', null, 'm', 'gone', null, null]);
   assert.equal(state.table.toJson(), '{"m":[["big",12345678901234567890],["count",3]]}');
   assert.equal(restoreStateRequest(4, state.table.toJson()), '{"Cmd":"restoreState","CmdVer":1,"Id":4,"CmdOptions":{"States":{"m":[["big",12345678901234567890],["count",3]]}}}');
   // A reply without State reads as before.

@@ -11,7 +11,7 @@ import { fixtures } from './support/paths.js';
 import { tempDir } from './support/temp-dirs.js';
 import { storedState } from './support/durable-job.js';
 
-const counter = { name: 'c', file: 'durable_counter.py' };
+const counter = { name: 'c', file: 'keyed_counter.py' };
 
 async function drain(records: AsyncIterable<StageRecord>): Promise<StageRecord[]> {
   const out: StageRecord[] = [];

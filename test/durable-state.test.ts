@@ -41,7 +41,7 @@ test('after a cut-short run, another input, partition count or model set is refu
   const partitions = await runCli(job.args.map((a) => (a === '2' ? '3' : a)));
   assert.equal(partitions.code, 2, partitions.stderr);
   assert.match(partitions.stderr, /partitions: 2 then, 3 now/);
-  const models = await runJob(job, ['--model', `d=${fixtures}durable_counter.py`]);
+  const models = await runJob(job, ['--model', `d=${fixtures}keyed_counter.py`]);
   assert.equal(models.code, 2, models.stderr);
   assert.match(models.stderr, /models: c then, c,d now/);
   // The refusals changed nothing: the same command still resumes and finishes.

@@ -219,6 +219,9 @@ export function parseCommandLine(argv: string[]): Command {
 
 /** Flags that only mean something together, or cannot go together. */
 function checkDurableFlags(values: Record<string, unknown>): void {
+  if (values.source !== undefined && (values.input !== undefined || values.output !== undefined)) {
+    throw new UsageError('--input and --output are for stdin/stdout runs; with --source the sink is --sink');
+  }
   const durable = values['state-dir'] !== undefined;
   for (const flag of ['checkpoint-interval', 'reset-state', 'new-input', 'repartition-state']) {
     if (values[flag] !== undefined && !durable) throw new UsageError(`--${flag} needs --state-dir DIR`);

@@ -116,6 +116,11 @@ export class DurableState {
     const commit = this.chain.then(() => this.store.commit(units)).then(() => {
       this.checkpoints++;
       return durable ? this.store.flushed() : undefined;
+    }, (err: unknown) => {
+      // Nothing of it was stored: its entries go back into the dirty maps (under anything newer), so the
+      // next checkpoint still writes them.
+      dirty.forEach((entries, unit) => this.restoreDirty(unit, entries));
+      throw err;
     });
     this.chain = commit.catch(() => {});
     return commit;
@@ -140,6 +145,15 @@ export class DurableState {
     if (this.timer !== null) clearInterval(this.timer);
     this.closing ??= this.chain.then(() => this.store.close());
     return this.closing;
+  }
+
+  private restoreDirty(partition: number, entries: Dirty): void {
+    const dirty = this.dirty[partition]!;
+    for (const [model, values] of entries) {
+      let now = dirty.get(model);
+      if (now === undefined) dirty.set(model, (now = new Map()));
+      for (const [key, change] of values) if (!now.has(key)) now.set(key, change);
+    }
   }
 
   private fold(partition: number, changes: StateChanges): void {
