@@ -4,7 +4,11 @@
  * stdout, one error line per failure in --errors, a summary on stderr.
  */
 import { readFileSync } from 'node:fs';
-import type { Writable } from 'node:stream';
+import { createReadStream } from 'node:fs';
+import { availableParallelism } from 'node:os';
+import type { Readable, Writable } from 'node:stream';
+import { ResumeRefusedError } from './api/errors.js';
+import { attachDurable, planDurableRun, type DurablePlan } from './cli/durable-run.js';
 import { parseCommandLine, usage, UsageError } from './cli/cli-args.js';
 import { readLines, skipLines } from './cli/line-reader.js';
 import { LineWriter } from './cli/line-writer.js';
@@ -36,19 +40,49 @@ async function main(argv: string[]): Promise<number> {
     return 0;
   }
 
+  if (command.kind === 'state') {
+    try {
+      await (await import('./cli/state-command.js')).printState(command.dir, command.model, command.partition, process.stdout);
+      return 0;
+    } catch (err) {
+      process.stderr.write(`pystage: ${(err as Error).message}\n`);
+      return 1;
+    }
+  }
+
   // Redis Streams: a consumer group instead of stdin/stdout (src/redis/redis-cli.ts; ioredis loads only here).
   if (command.redis !== null) return (await import('./redis/redis-cli.js')).runRedisCli(command.options, command.redis, command.run);
 
   const flags = command.run;
-  let errorsStream: Writable = process.stderr;
-  if (command.errorsFile) {
+  let plan: DurablePlan | null = null;
+  if (command.options.stateDir !== undefined) {
     try {
-      // A resumed run (--skip) continues the first run's error file instead of wiping it.
-      errorsStream = syncFileStream(command.errorsFile, flags.skip > 0);
+      plan = await planDurableRun({
+        dir: command.options.stateDir, partitions: command.options.partitions ?? availableParallelism(),
+        models: command.options.models.map((m) => m.name), inputFile: flags.inputFile, outputFile: flags.outputFile,
+        errorsFile: command.errorsFile, reset: flags.resetState, newInput: flags.newInput,
+      });
     } catch (err) {
-      process.stderr.write(`pystage: cannot open the --errors file: ${(err as Error).message}\n`);
-      return 1;
+      process.stderr.write(`pystage: ${(err as Error).message}\n`);
+      return err instanceof ResumeRefusedError ? 2 : 1;
     }
+    if (plan.warning !== null) process.stderr.write(plan.warning + '\n');
+  }
+  const skip = plan?.resume?.lowWater ?? flags.skip;
+  let errorsStream: Writable = process.stderr;
+  let outStream: Writable = process.stdout;
+  try {
+    // A resumed run (--skip, or a state dir's resume point) continues the first run's files instead of wiping them.
+    if (command.errorsFile) errorsStream = syncFileStream(command.errorsFile, flags.skip > 0 || plan?.errorBytes != null);
+  } catch (err) {
+    process.stderr.write(`pystage: cannot open the --errors file: ${(err as Error).message}\n`);
+    return 1;
+  }
+  try {
+    if (flags.outputFile !== null) outStream = syncFileStream(flags.outputFile, plan?.outputBytes != null);
+  } catch (err) {
+    process.stderr.write(`pystage: cannot open the --output file: ${(err as Error).message}\n`);
+    return 1;
   }
 
   if (command.handlersFile !== null) {
@@ -59,20 +93,23 @@ async function main(argv: string[]): Promise<number> {
       return 2;
     }
   }
+  const showProgress = flags.progress ?? process.stderr.isTTY === true;
+  if (plan !== null && showProgress) command.options.onRestoreProgress = (p) => process.stderr.write(JSON.stringify({ restore: p }) + '\n');
 
   let stage: Stage;
   try {
     stage = await createStage(command.options);
   } catch (err) {
     process.stderr.write(`pystage: the stage could not start: ${(err as Error).message}\n`);
-    return 1;
+    return err instanceof ResumeRefusedError ? 2 : 1;
   }
 
-  const out = new LineWriter(process.stdout);
+  const out = new LineWriter(outStream, outStream !== process.stdout);
   const errors = new LineWriter(errorsStream, errorsStream !== process.stderr);
+  const durable = plan === null ? null : attachDurable(stageEngine(stage), plan, { out, outStream, errors, errorsStream });
   // What was handed to the writers: the summary reports these, and where a cut-short run resumes.
   const written = { out: 0, noOutput: 0, errors: 0 };
-  const resume = new ResumePoint(flags.skip);
+  const resume = new ResumePoint(skip);
   const writer = lineFormatter(out, errors, written);
   /** The summary line; `interrupted` runs say the offset to resume from (pystage run --skip N). */
   const summary = (cutShort: boolean) => {
@@ -81,16 +118,19 @@ async function main(argv: string[]): Promise<number> {
       in: stats.in, ...written, keyless: stats.keyless, restarts: stats.restarts,
       seconds: Math.round(stats.seconds * 1000) / 1000, msgPerSec: Math.round(stats.msgPerSec), interrupted: cutShort,
     };
-    if (flags.skip > 0) line.skipped = flags.skip;
-    if (cutShort) line.resumeOffset = resume.offset;
+    if (skip > 0) line.skipped = skip;
+    // With a state dir the same command resumes (lines are left out per partition, so no one offset says it).
+    if (cutShort && durable === null) line.resumeOffset = resume.offset;
+    if (durable !== null) line.checkpoints = durable.checkpoints();
     process.stderr.write(JSON.stringify({ summary: line }) + '\n');
   };
 
   let stopReading = false;
+  const input: Readable = flags.inputFile === null ? process.stdin : createReadStream(flags.inputFile);
   let signal: NodeJS.Signals | null = null;
   const stopInput = () => {
     stopReading = true;
-    process.stdin.destroy();
+    input.destroy();
     // Stops the run even while it waits for room in a lane; what was taken is still finished. A failure
     // of the close surfaces where main awaits the same promise.
     stage.close().catch(() => {});
@@ -112,7 +152,7 @@ async function main(argv: string[]): Promise<number> {
   process.on('SIGTERM', onSignal);
 
   let readerGone = false;
-  process.stdout.on('error', (err: NodeJS.ErrnoException) => {
+  outStream.on('error', (err: NodeJS.ErrnoException) => {
     // The reader closed stdout (e.g. `| head`): stop reading, finish what is in flight, exit 1.
     if (!readerGone) stage.logger.warn({ code: err.code }, 'stdout was closed by its reader; stopping');
     readerGone = true;
@@ -124,25 +164,37 @@ async function main(argv: string[]): Promise<number> {
     readerGone = true;
     stopInput();
   });
-  const progress = (flags.progress ?? process.stderr.isTTY === true)
+  const progress = showProgress
     ? new ProgressLine(stage, flags.progressIntervalMs, (line) => process.stderr.write(line))
     : null;
   progress?.start();
-  const lines = skipLines(readLines(process.stdin as AsyncIterable<Buffer>, () => stopReading), flags.skip);
+  const lines = skipLines(readLines(input as AsyncIterable<Buffer>, () => stopReading), skip);
+  let failed = true;
   try {
-    for await (const ranges of stageEngine(stage).processLines(stopOnDestroy(lines), flags.skip)) {
+    for await (const ranges of stageEngine(stage).processLines(stopOnDestroy(lines), skip)) {
       for (const { batch, from, to } of ranges) {
         visitOutcomes(batch, from, to, writer);
         for (let i = from; i < to; i++) resume.mark(batch.offsets[i]!);
+        durable?.consumed(batch);
       }
       await out.ready();
       await errors.ready();
     }
+    failed = false;
   } finally {
     progress?.stop();
     await stage.close();
     await out.end();
     await errors.end();
+    // The last checkpoint, after every line is in its file; a run that read its whole input marks it finished.
+    if (durable !== null) {
+      try {
+        await durable.final(!failed && !stopReading && signal === null && !readerGone);
+      } catch (err) {
+        process.stderr.write(`pystage: the last checkpoint failed: ${(err as Error).message}\n`);
+        readerGone = true;
+      }
+    }
   }
   // Cut short by a signal or a reader that went away (for the latter, resumeOffset counts what was handed to
   // stdout; what the reader did not take before it left is not known).

@@ -170,6 +170,19 @@ export class UsageError extends PystageError {
   override readonly code = 'PYSTAGE_USAGE';
 }
 
+/** A --state-dir / stateDir that cannot be used: not a pystage store, damaged, or not writable. Fix or empty DIR. */
+export class StateStoreError extends PystageError {
+  override readonly code = 'PYSTAGE_STATE_STORE';
+}
+
+/**
+ * The state dir holds the resume point of a cut-short run that is not this job (other input, partition
+ * count or models): run the same command, or pass --reset-state / --new-input / --repartition-state.
+ */
+export class ResumeRefusedError extends PystageError {
+  override readonly code = 'PYSTAGE_RESUME_REFUSED';
+}
+
 /** Every error class by its code: what `errorFromRecord` rebuilds. */
 const classes: Record<string, abstract new (...args: never[]) => PystageError> = {
   PYSTAGE_ERROR: PystageError,
@@ -192,6 +205,8 @@ const classes: Record<string, abstract new (...args: never[]) => PystageError> =
   PYSTAGE_CACHE_VALUE_TOO_LARGE: CacheValueTooLargeError,
   PYSTAGE_HOST_REQUEST: HandlerFailure,
   PYSTAGE_USAGE: UsageError,
+  PYSTAGE_STATE_STORE: StateStoreError,
+  PYSTAGE_RESUME_REFUSED: ResumeRefusedError,
 };
 
 /** The error codes pystage can produce, each with the class `errorFromRecord` makes of it. */

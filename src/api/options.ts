@@ -8,6 +8,7 @@ import { InvalidOptionError } from './errors.js';
 import { DEFAULT_MAX_FRAME_BYTES } from '../protocol/frame-constants.js';
 import type { HostHandler } from '../context/host-services.js';
 import type { ModelSpec } from '../engine/worker-protocol.js';
+import type { RestoreProgress } from '../state/state-restore.js';
 
 /** What createStage accepts. Only `models` is required. */
 export interface StageOptions {
@@ -79,10 +80,23 @@ export interface StageOptions {
   cacheMaxEntries?: number;
   /** Bytes (keys and JSON values) the shared cache holds before evicting the least recently used. Default 64 MiB. */
   cacheMaxBytes?: number;
+  /**
+   * Keep the partitions' state in this directory (an embedded LMDB store): a new stage on it starts with
+   * the state of its last checkpoint. Default: none (state lives in memory only).
+   */
+  stateDir?: string;
+  /** With stateDir: checkpoint at least this often (and at close, and on `stage.checkpoint()`). Default 1000 ms. */
+  checkpointIntervalMs?: number;
+  /** With stateDir: a store of another partition count is redistributed by key hash instead of refused. Default false. */
+  repartitionState?: boolean;
+  /** With stateDir: called while a large state restores (about every second) and once when done. */
+  onRestoreProgress?: (progress: RestoreProgress) => void;
 }
 
 /** Options after validation, every default filled in. */
-export type ResolvedOptions = Required<Omit<StageOptions, 'routeField' | 'metricsPort' | 'pythonPath'>> & {
+export type ResolvedOptions = Required<Omit<StageOptions, 'routeField' | 'metricsPort' | 'pythonPath' | 'stateDir' | 'onRestoreProgress'>> & {
+  stateDir: string | null;
+  onRestoreProgress: ((progress: RestoreProgress) => void) | null;
   routeField: string | null;
   metricsPort: number | null;
   /** Absolute, at least one. */
@@ -115,6 +129,8 @@ const defaults = {
   maxStateBytes: 16 * 1024 * 1024,
   cacheMaxEntries: 100_000,
   cacheMaxBytes: 64 * 1024 * 1024,
+  checkpointIntervalMs: 1000,
+  repartitionState: false,
 } as const;
 
 const logLevels = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'];
@@ -159,7 +175,15 @@ export function resolveOptions(options: StageOptions): ResolvedOptions {
     allowRoots: folders.filter((f) => !pythonPath.includes(f)),
     routeField: options.routeField ?? null,
     metricsPort: options.metricsPort ?? null,
+    stateDir: options.stateDir === undefined ? null : resolve(options.stateDir),
+    onRestoreProgress: options.onRestoreProgress ?? null,
   };
+  if (options.stateDir !== undefined && (typeof options.stateDir !== 'string' || options.stateDir === '')) {
+    throw new InvalidOptionError(`stateDir must be a directory path; got ${JSON.stringify(options.stateDir)}`);
+  }
+  positiveInt('checkpointIntervalMs', resolved.checkpointIntervalMs, 86_400_000);
+  if (typeof resolved.repartitionState !== 'boolean') throw new InvalidOptionError(`repartitionState must be true or false; got ${JSON.stringify(resolved.repartitionState)}`);
+  if (resolved.onRestoreProgress !== null && typeof resolved.onRestoreProgress !== 'function') throw new InvalidOptionError('onRestoreProgress must be a function');
   if (resolved.metricsPort !== null && (!Number.isInteger(resolved.metricsPort) || resolved.metricsPort < 0 || resolved.metricsPort > 65535)) {
     throw new InvalidOptionError(`metricsPort must be a port number from 0 to 65535; got ${JSON.stringify(resolved.metricsPort)}`);
   }

@@ -142,6 +142,15 @@ export class Stage {
     return this.#engine.state(partition);
   }
 
+  /**
+   * With `stateDir`: commit the state as of every record already yielded (whole batches: a batch counts once
+   * its last record was taken) and resolve once it is on disk, so an embedding program can checkpoint in step
+   * with its own sink. Rejects with InvalidOptionError without stateDir.
+   */
+  checkpoint(): Promise<void> {
+    return this.#engine.checkpoint();
+  }
+
   /** Stop taking input, finish and emit every message in flight, stop every server, destroy the pools. */
   close(): Promise<void> {
     return this.#engine.close();

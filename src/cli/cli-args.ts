@@ -39,6 +39,17 @@ Options:
                               with an error naming the model (default: 300000)
   --skip N                    skip the first N input lines: resume a cut-short run at its "resumeOffset"
                               (offsets keep counting input lines, so they continue from N)
+  --input FILE                read input lines from FILE instead of stdin
+  --output FILE               write output lines to FILE instead of stdout (truncated, or cut back to the
+                              checkpoint when a --state-dir run resumes)
+  --state-dir DIR             keep the partitions' state in DIR (an embedded LMDB store): checkpointed, restored
+                              by the next run; with an input file and --output/--errors files, running the same
+                              command again after a crash resumes it, each input's lines written exactly once
+  --checkpoint-interval MS    checkpoint at least this often (default: 1000), and at every exit that finishes
+  --reset-state               with --state-dir: start over with an empty state
+  --new-input                 with --state-dir: keep the state and take the input as new, even after a cut-short run
+  --repartition-state         with --state-dir: state of another partition count moves to the partition its key
+                              hashes to (right when models key their state by the message key) instead of refusing
   --progress, --no-progress   a progress line on stderr every interval (default: only when stderr is a terminal)
   --progress-interval MS      how often (default: 5000)
   --metrics-port PORT         serve Prometheus metrics on http://127.0.0.1:PORT/metrics during the run
@@ -62,6 +73,8 @@ Output: one line per model output on stdout:
 Error lines ({"offset","key","partition","model","line","error":{"code","type","message","traceback"}})
 go to --errors. At exit one summary line goes to stderr:
   {"summary":{"in","out","noOutput","errors","keyless","restarts","seconds","msgPerSec","interrupted",...}}
+pystage state DIR [--model NAME] [--partition P] prints a state dir's entries as JSON lines
+  {"partition","model","key","value"} (value: the stored JSON text, byte for byte).
 Ctrl-C (SIGINT) or SIGTERM: no more input is read, what was read is finished, the summary says
 "interrupted":true and "resumeOffset" (run again with --skip that many); a second signal exits at once.
 Exit codes: 0 the stream was processed (even with per-message errors), 1 the stage could not run (or
@@ -72,6 +85,7 @@ stdout was closed early), 2 bad usage, 130 after SIGINT, 143 after SIGTERM.`;
 export type Command =
   | { kind: 'help' }
   | { kind: 'version' }
+  | { kind: 'state'; dir: string; model: string | null; partition: number | null }
   | { kind: 'run'; options: StageOptions; errorsFile: string | null; handlersFile: string | null; run: RunFlags; redis: RedisCommand | null };
 
 /** What the CLI itself does around the stage. */
@@ -81,6 +95,12 @@ export interface RunFlags {
   /** Progress lines on stderr: true/false forced, null when stderr is a terminal. */
   progress: boolean | null;
   progressIntervalMs: number;
+  /** --input FILE (null: stdin) and --output FILE (null: stdout). */
+  inputFile: string | null;
+  outputFile: string | null;
+  /** With --state-dir: start empty / take the input as new. */
+  resetState: boolean;
+  newInput: boolean;
 }
 
 /** Parse argv (without node and the script). */
@@ -118,6 +138,8 @@ export function parseCommandLine(argv: string[]): Command {
         'no-progress': { type: 'boolean' },
         'progress-interval': { type: 'string' },
         'metrics-port': { type: 'string' },
+        input: { type: 'string' }, output: { type: 'string' }, 'state-dir': { type: 'string' }, 'checkpoint-interval': { type: 'string' },
+        'reset-state': { type: 'boolean' }, 'new-input': { type: 'boolean' }, 'repartition-state': { type: 'boolean' }, partition: { type: 'string' },
         source: { type: 'string' }, group: { type: 'string' }, consumer: { type: 'string' },
         sink: { type: 'string' }, 'claim-idle': { type: 'string' }, 'max-deliveries': { type: 'string' }, exclusive: { type: 'boolean' },
         help: { type: 'boolean', short: 'h' },
@@ -131,7 +153,15 @@ export function parseCommandLine(argv: string[]): Command {
   if (values.version) return { kind: 'version' };
   if (values.help) return { kind: 'help' };
   if (positionals.length === 0) throw new UsageError('missing command: pystage run --model NAME=FILE ...');
-  if (positionals[0] !== 'run' || positionals.length > 1) throw new UsageError(`unknown command "${positionals.join(' ')}"; the command is "run"`);
+  if (positionals[0] === 'state') {
+    if (positionals.length !== 2) throw new UsageError('pystage state needs one DIR: pystage state DIR [--model NAME] [--partition P]');
+    return {
+      kind: 'state', dir: resolve(positionals[1]!), model: values.model?.[0] ?? null,
+      partition: values.partition === undefined ? null : integer('--partition', values.partition, 255, 0),
+    };
+  }
+  if (positionals[0] !== 'run' || positionals.length > 1) throw new UsageError(`unknown command "${positionals.join(' ')}"; the commands are "run" and "state"`);
+  if (values.partition !== undefined) throw new UsageError('--partition belongs to pystage state');
   if (!values.model || values.model.length === 0) throw new UsageError('pystage run needs at least one --model NAME=FILE[:CLASS]');
 
   // Every path typed here is relative to the current directory (or absolute), like every Unix tool.
@@ -179,15 +209,41 @@ export function parseCommandLine(argv: string[]): Command {
     cacheMaxEntries: optionalInteger('--cache-max-entries', values['cache-max-entries'], 2 ** 32),
     cacheMaxBytes: optionalInteger('--cache-max-bytes', values['cache-max-bytes'], 2 ** 40),
     metricsPort: values['metrics-port'] === undefined ? undefined : integer('--metrics-port', values['metrics-port'], 65535, 0),
+    stateDir: values['state-dir'] === undefined ? undefined : resolve(values['state-dir']),
+    checkpointIntervalMs: optionalInteger('--checkpoint-interval', values['checkpoint-interval'], 86_400_000),
+    repartitionState: values['repartition-state'] ?? false,
   };
+  checkDurableFlags(values);
   if (values.progress && values['no-progress']) throw new UsageError('--progress and --no-progress contradict each other');
   const run: RunFlags = {
     skip: values.skip === undefined ? 0 : integer('--skip', values.skip, Number.MAX_SAFE_INTEGER, 0),
     progress: values.progress ? true : values['no-progress'] ? false : null,
     progressIntervalMs: values['progress-interval'] === undefined ? 5000 : integer('--progress-interval', values['progress-interval'], 3_600_000, 100),
+    inputFile: values.input === undefined ? null : resolve(values.input),
+    outputFile: values.output === undefined ? null : resolve(values.output),
+    resetState: values['reset-state'] ?? false,
+    newInput: values['new-input'] ?? false,
   };
   const redis = redisArgs(values, (flag, text) => integer(flag, text, 86_400_000));
   return { kind: 'run', options, errorsFile: redis === null ? values.errors ?? null : null, handlersFile: values.handlers ?? null, run, redis };
+}
+
+/** Flags that only mean something together, or cannot go together. */
+function checkDurableFlags(values: Record<string, unknown>): void {
+  if (values.source !== undefined && (values.input !== undefined || values.output !== undefined)) {
+    throw new UsageError('--input and --output are for stdin/stdout runs; with --source the sink is --sink');
+  }
+  const durable = values['state-dir'] !== undefined;
+  for (const flag of ['checkpoint-interval', 'reset-state', 'new-input', 'repartition-state']) {
+    if (values[flag] !== undefined && !durable) throw new UsageError(`--${flag} needs --state-dir DIR`);
+  }
+  if (!durable) return;
+  if (values.source !== undefined) throw new UsageError('--state-dir works with stdin/--input, not with --source (a Redis source resumes through its consumer group)');
+  if (values.skip !== undefined) throw new UsageError('--skip and --state-dir: the state dir knows where a cut-short run resumes; run the same command again');
+  // With --ordered a batch's outputs are written in pieces between other partitions' lines, and its state changes
+  // (one set per batch) would match neither piece at a checkpoint.
+  if (values.ordered) throw new UsageError('--ordered and --state-dir cannot be combined yet: a checkpoint could fall inside a batch\'s outputs');
+  if (values['reset-state'] && values['new-input']) throw new UsageError('--reset-state and --new-input contradict each other');
 }
 
 function optionalInteger(flag: string, text: string | undefined, max: number): number | undefined {

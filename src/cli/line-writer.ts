@@ -16,6 +16,8 @@ export class LineWriter {
   private readonly spare: Buffer[] = [];
   private scheduled = false;
   private draining: Promise<void> | null = null;
+  /** Bytes handed to the stream so far. */
+  handed = 0;
 
   constructor(private readonly stream: Writable, private readonly ownsStream = false) {}
 
@@ -99,6 +101,7 @@ export class LineWriter {
     this.length = 0;
     // A reader that went away (EPIPE) can take nothing more; the owner hears of it through 'error'.
     if (this.stream.destroyed) return;
+    this.handed += chunk.length;
     const written = (err?: Error | null) => {
       if (!err && full.length === CHUNK * 2 && this.spare.length < 4) this.spare.push(full);
     };

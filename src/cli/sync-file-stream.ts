@@ -9,12 +9,16 @@ import { Writable } from 'node:stream';
  * Open `path` (truncated, or appended to with `append`) and return a Writable that writes
  * synchronously; throws if it cannot be opened.
  */
-export function syncFileStream(path: string, append = false): Writable {
+export function syncFileStream(path: string, append = false): SyncFileStream {
   const fd = openSync(path, append ? 'a' : 'w');
-  return new Writable({
+  const stream = new Writable({
     write(chunk: Buffer, _encoding, callback) {
       try {
-        for (let done = 0; done < chunk.length;) done += writeSync(fd, chunk, done, chunk.length - done);
+        for (let done = 0; done < chunk.length;) {
+          const n = writeSync(fd, chunk, done, chunk.length - done);
+          done += n;
+          stream.written += n;
+        }
       } catch (err) {
         callback(err as Error);
         return;
@@ -25,5 +29,10 @@ export function syncFileStream(path: string, append = false): Writable {
       try { closeSync(fd); } catch (err) { callback(err as Error); return; }
       callback();
     },
-  });
+  }) as SyncFileStream;
+  stream.written = 0;
+  return stream;
 }
+
+/** A Writable whose `written` counts the bytes this process wrote to the file (a checkpoint records them). */
+export type SyncFileStream = Writable & { written: number };

@@ -68,6 +68,11 @@ export class StateTable {
     this.keys++;
   }
 
+  /** The keys one model has. */
+  keysOf(model: string): string[] {
+    return [...(this.models.get(model)?.values.keys() ?? [])];
+  }
+
   /** Forget a removed model's state. */
   drop(model: string): void {
     const state = this.models.get(model);

@@ -10,7 +10,7 @@
 import type { MessagePort } from 'node:worker_threads';
 import { Piscina } from 'piscina';
 import { Batch } from './batch.js';
-import { errorFromRecord, PartitionFailedError, toErrorRecord } from '../api/errors.js';
+import { errorFromRecord, PartitionFailedError, PartitionsError, toErrorRecord } from '../api/errors.js';
 import { PipelineQueue } from './pipeline-queue.js';
 import { killProcessGroup } from '../python/process-group.js';
 import { Room } from './room.js';
@@ -300,4 +300,17 @@ function transferOf(task: WorkerTask): { transferList: MessagePort[] } | undefin
 /** The typed error of a failed reply. */
 export function replyFailure(reply: WorkerReply<unknown>): Error | null {
   return reply.ok ? null : errorFromRecord(reply.error);
+}
+
+/**
+ * The values of one command's replies from every partition, or its failure: one failure, or the same on
+ * every partition (a bad model file), as the typed error itself; different ones as a PartitionsError.
+ */
+export function commandValues(replies: WorkerReply<unknown>[]): unknown[] {
+  const errors = replies.flatMap((r) => (r.ok ? [] : [errorFromRecord(r.error)]));
+  if (errors.length === 1 || (errors.length > 1 && errors.every((e) => e.code === errors[0]!.code && e.message === errors[0]!.message))) {
+    throw Object.assign(errors[0]!, { errors });
+  }
+  if (errors.length > 1) throw new PartitionsError(`${errors.length} partitions failed: ${errors.map((e) => e.message).join('; ')}`, errors);
+  return replies.map((r) => (r as WorkerReply<unknown> & { ok: true }).value);
 }

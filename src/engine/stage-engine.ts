@@ -15,18 +15,18 @@ import { rmSync } from 'node:fs';
 import { Duplex, PassThrough, Readable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import { Piscina } from 'piscina';
-import { InvalidOptionError, PartitionsError, StageClosedError, errorFromRecord } from '../api/errors.js';
+import { InvalidOptionError, StageClosedError } from '../api/errors.js';
 import { registerContextMetrics } from '../context/context-metrics.js';
 import { HostServices } from '../context/host-services.js';
 import { SharedCache } from '../context/shared-cache.js';
 import { StateTable } from '../context/state-table.js';
 import type { LineBatch } from '../cli/line-reader.js';
 import { createLogger } from '../telemetry/logger.js';
-import { mathThreadsPerServer } from '../python/math-threads.js';
 import { StageMetrics } from '../telemetry/metrics.js';
+import type { DurableState } from '../state/durable-state.js';
 import type { StageLogger } from '../telemetry/stage-logger.js';
 import { checkModelSpec, modelFile, type ResolvedOptions } from '../api/options.js';
-import { PartitionLane, replyFailure } from './partition-lane.js';
+import { commandValues, PartitionLane, replyFailure } from './partition-lane.js';
 import { Partitioner } from './partitioner.js';
 import { killProcessGroup } from '../python/process-group.js';
 import { resolvePython } from '../python/python-interpreter.js';
@@ -34,8 +34,9 @@ import { createSpoolDir, removeOrphanedSpoolDirs } from '../python/spool-dir.js'
 import { toRecords, type StageRecord } from '../records/records.js';
 import type { PartitionLoad, StageStats } from '../api/stage.js';
 import type { BatchRange } from './ordered-merge.js';
-import { StageRun } from './stage-run.js';
-import type { ModelSpec, PartitionHost, PartitionStatus, WorkerConfig, WorkerReply, WorkerTask } from './worker-protocol.js';
+import { StageRun, type RunSkip } from './stage-run.js';
+import { inBatches } from './in-batches.js';
+import { workerConfig, type ModelSpec, type PartitionHost, type PartitionStatus, type WorkerConfig, type WorkerTask } from './worker-protocol.js';
 
 const serverScript = fileURLToPath(new URL('../../../py/server.py', import.meta.url));
 const workerFile = fileURLToPath(new URL('../../workers/partition-worker.js', import.meta.url));
@@ -67,7 +68,9 @@ export class StageEngine {
   readonly cache: SharedCache;
   private readonly host: HostServices;
   /** Each partition's state as of its last delivered batch: survives its worker thread. */
-  private readonly states: StateTable[] = [];
+  private states: StateTable[] = [];
+  /** With stateDir: the store and what is consumed since its last checkpoint. */
+  durable: DurableState | null = null;
 
   constructor(private readonly options: ResolvedOptions) {
     this.logger = createLogger(options.logLevel, { stage: this.id });
@@ -122,16 +125,22 @@ export class StageEngine {
     const python = resolvePython(o.python, o.startTimeoutMs);
     python.catch(() => {});
     process.once('exit', this.killLeftovers);
+    if (o.stateDir !== null) {
+      try {
+        // Loaded lazily: a stage without stateDir never loads lmdb.
+        const restored = await (await import('../state/state-restore.js')).openStageState(o, this.logger, this.metrics?.registry ?? null);
+        this.states = restored.tables;
+        this.durable = restored.durable;
+      } catch (err) {
+        process.off('exit', this.killLeftovers);
+        rmSync(this.spoolDir, { recursive: true, force: true });
+        throw err;
+      }
+    }
     for (let partition = 0; partition < o.partitions; partition++) {
-      const config: WorkerConfig = {
-        stageId: this.id, partition, pythonPath: o.pythonPath[0]!, extraPythonPaths: o.pythonPath.slice(1), allowRoots: o.allowRoots, serverScript,
-        spoolDir: this.spoolDir, inlineLimit: o.inlineLimit, maxFrameBytes: o.maxFrameBytes,
-        executeTimeoutMs: o.executeTimeoutMs, loadTimeoutMs: o.loadTimeoutMs, startTimeoutMs: o.startTimeoutMs, maxAttempts: o.maxAttempts,
-        logLevel: o.logLevel, nanAsNull: o.nanAsNull, mathThreads: mathThreadsPerServer(o.partitions),
-        keyField: o.keyField, maxStateBytes: o.maxStateBytes, hostRequestTimeoutMs: o.hostRequestTimeoutMs,
-      };
-      const state = new StateTable();
-      this.states.push(state);
+      const config: WorkerConfig = workerConfig(o, this.id, partition, this.spoolDir, serverScript);
+      const state = this.states[partition] ?? new StateTable();
+      this.states[partition] = state;
       const pool = new Piscina({
         filename: workerFile, workerData: config,
         minThreads: 1, maxThreads: 1, idleTimeout: Infinity, atomics: 'disabled',
@@ -169,13 +178,25 @@ export class StageEngine {
       }
       this.logger.info({ metricsUrl: this.servedAt }, 'serving Prometheus metrics');
     }
+    // Checkpoints begin once the stage is up (the CLI ties its files to them before any timer can fire).
+    this.durable?.start(o.checkpointIntervalMs);
     this.logger.info({ partitions: o.partitions, models: this.models.map((m) => m.name) }, 'stage ready');
+  }
+
+  /** Resolves once the state as of every record already yielded is committed and flushed to disk (stateDir). */
+  async checkpoint(): Promise<void> {
+    if (this.durable === null) throw new InvalidOptionError('checkpoint() needs a stage created with stateDir');
+    await this.durable.checkpointNow();
   }
 
   /** Run messages (plain objects) through the stage; yields outputs and errors as they complete. */
   async *process(source: AsyncIterable<unknown> | Iterable<unknown>): AsyncGenerator<StageRecord> {
     for await (const ranges of this.startRun((run) => run.runValues(inBatches(source)))) {
-      for (const range of ranges) yield* toRecords(range);
+      for (const range of ranges) {
+        yield* toRecords(range);
+        // The batch's last record was taken: its state changes belong to the next checkpoint.
+        if (range.to === range.batch.count) this.durable?.consumed(range.batch);
+      }
     }
   }
 
@@ -183,6 +204,9 @@ export class StageEngine {
   processLines(source: AsyncIterable<LineBatch>, firstOffset = 0): AsyncIterable<BatchRange[]> {
     return this.startRun((run) => run.runLines(source), firstOffset);
   }
+
+  /** A resumed CLI run: lines a checkpoint already reflects, per partition (set before processLines). */
+  resumeSkip: RunSkip | null = null;
 
   /** An object-mode Duplex for stream.pipeline(): write messages, read StageRecords. */
   stream(): Duplex {
@@ -212,7 +236,10 @@ export class StageEngine {
   async removeModel(name: string): Promise<void> {
     await this.broadcast({ op: 'removeModel', name });
     this.models = this.models.filter((m) => m.name !== name);
-    for (const state of this.states) state.drop(name);
+    this.states.forEach((state, partition) => {
+      this.durable?.deleted(partition, name, state.keysOf(name));
+      state.drop(name);
+    });
   }
 
   /** Call a model's `init(dataFile)` on every partition. */
@@ -252,12 +279,19 @@ export class StageEngine {
     for (const run of this.runs) run.stop();
     this.closed ??= (async () => {
       await Promise.all(this.running);
-      await this.shutdown();
+      try {
+        // The API's last checkpoint; the CLI takes its own once its files are written (a resumable run).
+        if (this.durable !== null && !this.durable.resumable) await this.durable.finish();
+      } finally {
+        await this.shutdown();
+      }
     })();
     return this.closed;
   }
 
   private async shutdown(): Promise<void> {
+    // A stage that failed to start never reached its owner: its store is closed here.
+    if (this.durable?.resumable === false) await this.durable.close().catch(() => {});
     await Promise.all(this.lanes.map((lane) => lane.command({ op: 'stop' })));
     await Promise.all(this.pools.map((pool) => pool.destroy()));
     await this.metrics?.close();
@@ -275,17 +309,9 @@ export class StageEngine {
 
   private async broadcast(task: WorkerTask): Promise<unknown[]> {
     if (this.closing) throw new StageClosedError('the stage is closing; it takes no more commands');
-    const replies = await Promise.all(this.lanes.map((lane) => lane.command(task)));
-    const errors = replies.flatMap((r) => (r.ok ? [] : [errorFromRecord(r.error)]));
-    if (errors.length === 1 || (errors.length > 1 && errors.every((e) => e.code === errors[0]!.code && e.message === errors[0]!.message))) {
-      // One failure, or the same on every partition (a bad model file): the typed error itself.
-      throw Object.assign(errors[0]!, { errors });
-    }
-    if (errors.length > 1) {
-      throw new PartitionsError(`${errors.length} partitions failed: ${errors.map((e) => e.message).join('; ')}`, errors);
-    }
-    return replies.map((r) => (r as WorkerReply<unknown> & { ok: true }).value);
+    return commandValues(await Promise.all(this.lanes.map((lane) => lane.command(task))));
   }
+
 
   /** Start a run over a source; its completed ranges are read from the returned iterable. */
   private startRun(feed: (run: StageRun) => Promise<void>, firstOffset = 0): AsyncIterable<BatchRange[]> {
@@ -294,6 +320,7 @@ export class StageEngine {
       lanes: this.lanes, partitioner: this.partitioner, keyField: this.options.keyField, routeField: this.options.routeField,
       ordered: this.options.ordered, emitLimit: this.options.maxInFlight * this.options.partitions, counts: this.counts,
       firstOffset,
+      skip: this.resumeSkip,
       metrics: this.metrics,
       closing: () => this.closing,
       onFirstKeyless: () => this.logger.warn(
@@ -320,21 +347,3 @@ export class StageEngine {
     };
   }
 }
-
-/** Batches of a source: a sync iterable is chunked without waiting; an async one passes values as they come. */
-async function* inBatches<T>(source: AsyncIterable<T> | Iterable<T>): AsyncGenerator<T[]> {
-  if (Symbol.iterator in source) {
-    let batch: T[] = [];
-    for (const value of source) {
-      batch.push(value);
-      if (batch.length === 256) {
-        yield batch;
-        batch = [];
-      }
-    }
-    if (batch.length > 0) yield batch;
-    return;
-  }
-  for await (const value of source) yield [value];
-}
-

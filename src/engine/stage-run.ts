@@ -7,16 +7,27 @@
  * proves it is one `{…}`; the line's bytes are appended to its partition's batch.
  */
 import { Batch, ERROR_BASE, visitOutcomes, type OutcomeVisitor } from './batch.js';
-import { BadInputError, RoutingError, type ErrorRecord, type PystageError } from '../api/errors.js';
-import { hasBackslash, isNull, Scan, scanObject } from '../protocol/json-scan.js';
+import { BadInputError, type ErrorRecord, type PystageError } from '../api/errors.js';
+import { isNull, Scan, scanObject } from '../protocol/json-scan.js';
+import { keyHash, lineError, missingRoute, safeJson, stringValue } from './line-fields.js';
 import type { LineBatch } from '../cli/line-reader.js';
 import type { StageMetrics } from '../telemetry/metrics.js';
 import { OrderedMerge, type BatchRange } from './ordered-merge.js';
 import type { BatchSink, PartitionLane } from './partition-lane.js';
-import { fnv1a, fnv1aBytes, type Partitioner } from './partitioner.js';
+import type { Partitioner } from './partitioner.js';
 import { ResultQueue } from './result-queue.js';
 
 export type { BatchRange } from './ordered-merge.js';
+
+/**
+ * A run over an input a checkpoint partly reflects (--state-dir): a line is skipped when its partition
+ * (or, rejected before one, `rejectsBelow`) already reflects its offset. Keyless lines then take their
+ * partition from their offset, not a turn counter, so a resumed run routes them as the first did.
+ */
+export interface RunSkip {
+  below: number[];
+  rejectsBelow: number;
+}
 
 /** What a run needs from its stage. */
 export interface RunContext {
@@ -29,6 +40,8 @@ export interface RunContext {
   emitLimit: number;
   /** The offset of the run's first message (0, or the lines a CLI run skipped). */
   firstOffset?: number;
+  /** Set for a durable CLI run (see RunSkip). */
+  skip?: RunSkip | null;
   counts: { in: number; out: number; noOutput: number; errors: number; keyless: number };
   /** The stage's metrics, when enabled: fed once per completed batch. */
   metrics: StageMetrics | null;
@@ -65,6 +78,8 @@ export class StageRun implements BatchSink {
   /** Messages rejected on this thread since the last read, completed together. */
   private rejects: Batch | null = null;
   private rejectErrors: ErrorRecord[] = [];
+  /** Lines a checkpoint already reflected, left out of this run (--state-dir resume). */
+  skipped = 0;
 
   constructor(private readonly ctx: RunContext) {
     this.count = counter(ctx.counts);
@@ -171,6 +186,7 @@ export class StageRun implements BatchSink {
         continue;
       }
       const scan = scanObject(buf, start, end, this.names, spans);
+      const skip = this.ctx.skip;
       if (scan !== Scan.OBJECT) {
         this.reject(offset, buf, start, end, -1, -1, lineError(scan, buf, start, end));
         continue;
@@ -189,9 +205,19 @@ export class StageRun implements BatchSink {
       }
       let partition: number;
       if (keyStart < 0) {
-        partition = this.ctx.partitioner.roundRobin();
+        partition = skip == null ? this.ctx.partitioner.roundRobin() : offset % this.ctx.lanes.length;
+        if (skip != null && offset < skip.below[partition]!) {
+          this.leaveOut();
+          continue;
+        }
         if (this.ctx.counts.keyless++ === 0) this.ctx.onFirstKeyless();
-      } else partition = this.ctx.partitioner.partitionOfHash(keyHash(buf, keyStart, keyEnd));
+      } else {
+        partition = this.ctx.partitioner.partitionOfHash(keyHash(buf, keyStart, keyEnd));
+        if (skip != null && offset < skip.below[partition]!) {
+          this.leaveOut();
+          continue;
+        }
+      }
       const lane = this.ctx.lanes[partition]!;
       lane.add(this, offset, buf, start, end, keyStart, keyEnd, route);
       if (lane.full) {
@@ -204,6 +230,13 @@ export class StageRun implements BatchSink {
       }
     }
     this.flushRejects();
+  }
+
+  /** The line just counted in is one a checkpoint reflects: count it out again. */
+  private leaveOut(): void {
+    this.ctx.counts.in--;
+    this.outstanding--;
+    this.skipped++;
   }
 
   private async addValues(values: unknown[]): Promise<void> {
@@ -246,6 +279,10 @@ export class StageRun implements BatchSink {
   }
 
   private reject(offset: number, src: Uint8Array, start: number, end: number, keyStart: number, keyEnd: number, error: PystageError): void {
+    if (this.ctx.skip != null && offset < this.ctx.skip.rejectsBelow) {
+      this.leaveOut();
+      return;
+    }
     const batch = (this.rejects ??= new Batch(null, 1024, 8));
     batch.add(offset, src, start, end, keyStart, keyEnd, null);
     this.rejectErrors.push(error.toRecord());
@@ -269,49 +306,4 @@ export class StageRun implements BatchSink {
     this.rejectErrors = [];
     this.complete(batch);
   }
-}
-
-/** The precise reason a line is not one JSON object (an error path: parsing it is fine here). */
-function lineError(scan: number, buf: Buffer, start: number, end: number): PystageError {
-  if (scan === Scan.EMPTY) return new BadInputError('line is empty; expected one JSON object per line');
-  let value: unknown;
-  try {
-    value = JSON.parse(buf.toString('utf8', start, end));
-  } catch (err) {
-    return new BadInputError(`line is not valid JSON: ${(err as Error).message}`);
-  }
-  const got = Array.isArray(value) ? 'an array' : value === null ? 'null' : `a ${typeof value}`;
-  return new BadInputError(`line is JSON but not an object (got ${got})`);
-}
-
-/** The value of a JSON string at buf[s, e) (quotes included), or null when it is not a string. */
-function stringValue(buf: Buffer, s: number, e: number): string | null {
-  if (s < 0 || buf[s] !== 0x22) return null;
-  if (!hasBackslash(buf, s, e)) return buf.toString('utf8', s + 1, e - 1);
-  try {
-    return JSON.parse(buf.toString('utf8', s, e)) as string;
-  } catch {
-    return null;
-  }
-}
-
-/** The partition hash of a key's JSON text: a string hashes as its value, anything else as its text. */
-function keyHash(buf: Buffer, s: number, e: number): number {
-  if (buf[s] !== 0x22) return fnv1aBytes(buf, s, e);
-  if (!hasBackslash(buf, s, e)) return fnv1aBytes(buf, s + 1, e - 1);
-  const value = stringValue(buf, s, e);
-  return value === null ? fnv1aBytes(buf, s, e) : fnv1a(value);
-}
-
-function safeJson(value: unknown): string {
-  try {
-    return JSON.stringify(value) ?? String(value);
-  } catch {
-    return String(value);
-  }
-}
-
-/** The error of a message without the field that names its model; `got` is what the field held, shortened. */
-function missingRoute(field: string, got: string): RoutingError {
-  return new RoutingError(`message has no string field "${field}" naming its model (got ${got})`);
 }

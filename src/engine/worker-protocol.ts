@@ -6,6 +6,8 @@ import type { MessagePort } from 'node:worker_threads';
 import type { Outcomes } from './batch.js';
 import type { ErrorRecord } from '../api/errors.js';
 import type { StateSnapshot } from '../context/state-table.js';
+import type { ResolvedOptions } from '../api/options.js';
+import { mathThreadsPerServer } from '../python/math-threads.js';
 
 /** A Python model as the stage knows it: enough to load it again after a restart. */
 export interface ModelSpec {
@@ -122,4 +124,15 @@ export interface PartitionStatus {
   serverPid: number | null;
   restarts: number;
   server: Record<string, unknown>;
+}
+
+/** What partition `partition`'s worker is started with (its workerData). */
+export function workerConfig(o: ResolvedOptions, stageId: string, partition: number, spoolDir: string, serverScript: string): WorkerConfig {
+  return {
+    stageId, partition, pythonPath: o.pythonPath[0]!, extraPythonPaths: o.pythonPath.slice(1), allowRoots: o.allowRoots, serverScript,
+    spoolDir, inlineLimit: o.inlineLimit, maxFrameBytes: o.maxFrameBytes,
+    executeTimeoutMs: o.executeTimeoutMs, loadTimeoutMs: o.loadTimeoutMs, startTimeoutMs: o.startTimeoutMs, maxAttempts: o.maxAttempts,
+    logLevel: o.logLevel, nanAsNull: o.nanAsNull, mathThreads: mathThreadsPerServer(o.partitions),
+    keyField: o.keyField, maxStateBytes: o.maxStateBytes, hostRequestTimeoutMs: o.hostRequestTimeoutMs,
+  };
 }

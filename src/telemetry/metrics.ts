@@ -155,6 +155,27 @@ export class StageMetrics {
   }
 }
 
+/** What the durable state's metrics read when scraped (--state-dir). */
+export interface StateStoreMetricsSource {
+  restoreSeconds: number;
+  restoredKeys: number;
+  checkpoints(): number;
+}
+
+/** Restore time, keys restored and checkpoints committed, on the stage's registry. */
+export function registerStateStoreMetrics(registry: Registry, source: StateStoreMetricsSource): void {
+  const registers = [registry];
+  new Gauge({
+    name: 'pystage_state_restore_seconds', help: 'How long restoring the partitions\' state from --state-dir took at start.', registers,
+    collect() { this.set(source.restoreSeconds); },
+  });
+  new Gauge({ name: 'pystage_state_restored_keys', help: 'State keys restored from --state-dir at start.', registers, collect() { this.set(source.restoredKeys); } });
+  new Counter({
+    name: 'pystage_checkpoints_total', help: 'Checkpoints committed to --state-dir (each one store transaction).', registers,
+    collect() { this.reset(); this.inc(source.checkpoints()); },
+  });
+}
+
 /** VmRSS of a process in bytes, or null where /proc is not available or the process is gone. */
 function residentBytes(pid: number): number | null {
   try {
