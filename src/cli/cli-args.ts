@@ -117,6 +117,7 @@ export function parseCommandLine(argv: string[]): Command {
         'metrics-port': { type: 'string' },
         source: { type: 'string' }, group: { type: 'string' }, consumer: { type: 'string' },
         sink: { type: 'string' }, 'claim-idle': { type: 'string' }, 'max-deliveries': { type: 'string' }, exclusive: { type: 'boolean' },
+        shards: { type: 'string' }, 'lease-ms': { type: 'string' },
         help: { type: 'boolean', short: 'h' },
         version: { type: 'boolean', short: 'v' },
       },
@@ -176,6 +177,8 @@ export function parseCommandLine(argv: string[]): Command {
     progressIntervalMs: values['progress-interval'] === undefined ? 5000 : integer('--progress-interval', values['progress-interval'], 3_600_000, 100),
   };
   const redis = redisArgs(values, (flag, text) => integer(flag, text, 86_400_000));
+  // Shard mode: partition i is shard i.
+  if (redis?.shards != null) options.partitions = redis.shards;
   return { kind: 'run', options, errorsFile: redis === null ? values.errors ?? null : null, handlersFile: values.handlers ?? null, run, redis };
 }
 

@@ -8,6 +8,9 @@
 /** Changes of one request or task: triples of model, key, and the new JSON text (null: deleted). */
 export type StateChanges = (string | null)[];
 
+/** Slots per change in StateChanges (model, key, text): readers outside this file step by it. */
+export const CHANGE_WIDTH = 3;
+
 /** A whole state, as it crosses threads: model to [key, JSON text] pairs. */
 export type StateSnapshot = Record<string, [string, string][]>;
 

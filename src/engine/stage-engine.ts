@@ -19,7 +19,7 @@ import { InvalidOptionError, PartitionsError, StageClosedError, errorFromRecord 
 import { registerContextMetrics } from '../context/context-metrics.js';
 import { HostServices } from '../context/host-services.js';
 import { SharedCache } from '../context/shared-cache.js';
-import { StateTable } from '../context/state-table.js';
+import { StateTable, type StateSnapshot } from '../context/state-table.js';
 import type { LineBatch } from '../cli/line-reader.js';
 import { createLogger } from '../telemetry/logger.js';
 import { mathThreadsPerServer } from '../python/math-threads.js';
@@ -101,6 +101,17 @@ export class StageEngine {
     return table.read();
   }
 
+  /**
+   * Replace a partition's state behind every message already added to it (shard mode: a shard taken
+   * over starts from its stored state); messages added after this call see the new state.
+   */
+  async loadState(partition: number, snapshot: StateSnapshot): Promise<void> {
+    const lane = this.lanes[partition];
+    if (lane === undefined) throw new InvalidOptionError(`there is no partition ${partition}: partitions are 0 to ${this.lanes.length - 1}`);
+    const failure = replyFailure(await lane.command({ op: 'loadState', state: snapshot }));
+    if (failure !== null) throw failure;
+  }
+
   /** What a partition's (new) worker thread starts with: a port to the host, and the state to restore. */
   private partitionHost(partition: number): PartitionHost {
     return { port: this.host.connect(), state: this.states[partition]!.snapshot() };
@@ -109,6 +120,11 @@ export class StageEngine {
   /** Where Prometheus metrics are served (`metricsPort`), e.g. `http://127.0.0.1:9464/metrics`; null when not. */
   get metricsUrl(): string | null {
     return this.servedAt;
+  }
+
+  /** The registry /metrics serves, for metrics of the code around the stage (shard mode); null without metricsPort. */
+  get metricsRegistry(): import('prom-client').Registry | null {
+    return this.metrics?.registry ?? null;
   }
 
   get partitions(): number {
@@ -144,6 +160,7 @@ export class StageEngine {
         pipelineDepth: o.pipelineDepth, maxInFlight: o.maxInFlight, maxInFlightBytes: o.maxInFlightBytes, maxInFlightMs: o.maxInFlightMs,
         startTask: () => ({ op: 'start', python: this.python, models: this.models, host: this.partitionHost(partition) }),
         onStateChanges: (changes) => state.apply(changes),
+        onStateLoaded: (snapshot) => state.load(snapshot),
       }));
     }
     let executable: string;

@@ -188,7 +188,8 @@ export class StageRun implements BatchSink {
         }
       }
       let partition: number;
-      if (keyStart < 0) {
+      if (lines.partition !== undefined) partition = lines.partition;
+      else if (keyStart < 0) {
         partition = this.ctx.partitioner.roundRobin();
         if (this.ctx.counts.keyless++ === 0) this.ctx.onFirstKeyless();
       } else partition = this.ctx.partitioner.partitionOfHash(keyHash(buf, keyStart, keyEnd));

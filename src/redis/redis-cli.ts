@@ -18,6 +18,7 @@ import { runRedisStage } from './redis-run.js';
 
 /** Run the stage over the consumer group; resolves to the exit code. */
 export async function runRedisCli(options: StageOptions, command: RedisCommand, flags: RunFlags): Promise<number> {
+  if (command.shards !== null) return (await import('./shard-cli.js')).runShardCli(options, command, flags);
   let stage: Stage;
   try {
     stage = await createStage(options);

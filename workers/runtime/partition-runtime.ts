@@ -27,6 +27,7 @@ import type { ExecTask, ModelSpec, PartitionHost, RecoveryCounts, WorkerConfig }
 import type { HostResult } from '../../src/context/host-services.js';
 import { HostLink, parseHostRequest } from '../context/host-link.js';
 import { PartitionState } from '../context/partition-state.js';
+import { StateTable, type StateSnapshot } from '../../src/context/state-table.js';
 import { runExec, type ExecEnv, type Operation } from './exec-plan.js';
 import { ModelRegistry } from './model-registry.js';
 import { PythonServerProcess } from '../server/python-server-process.js';
@@ -132,6 +133,31 @@ export class PartitionRuntime {
     const result = await this.command('initModel', { ModelName: name, DataFile: dataFile });
     this.registry.setInitData(name, dataFile);
     return result;
+  }
+
+  /**
+   * Replace the partition's state, in queue order: the server gets it as a restoreState behind every
+   * message submitted before, and the worker's copy changes when that reply arrives (replies before it
+   * apply their changes first). A restart meanwhile restores the old copy and then resends this.
+   */
+  loadState(snapshot: StateSnapshot): Promise<null> {
+    const table = new StateTable();
+    table.load(snapshot);
+    const json = table.toJson();
+    return new Promise((resolve, reject) => this.submit({
+      crashes: 0,
+      frame: (id, checksum) => encodeFrame(restoreStateRequest(id, json), this.config.maxFrameBytes, checksum),
+      settle: (payload) => {
+        const reply = parseReply(payload);
+        if (reply.Code !== 0) {
+          reject(replyError(reply.Code, reply.Error, this.config.partition, undefined, 'restoreState'));
+          return;
+        }
+        this.partitionState.table.load(snapshot);
+        resolve(null);
+      },
+      giveUp: reject,
+    }));
   }
 
   status(): Promise<unknown> {
