@@ -36,6 +36,16 @@ async function main(argv: string[]): Promise<number> {
     return 0;
   }
 
+  if (command.kind === 'redis-state') {
+    try {
+      await (await import('./redis/shard-state-command.js')).printShardState(command.source, command.group, command.shards, command.model, process.stdout);
+      return 0;
+    } catch (err) {
+      process.stderr.write(`pystage: ${(err as Error).message}\n`);
+      return 1;
+    }
+  }
+
   // Redis Streams: a consumer group instead of stdin/stdout (src/redis/redis-cli.ts; ioredis loads only here).
   if (command.redis !== null) return (await import('./redis/redis-cli.js')).runRedisCli(command.options, command.redis, command.run);
 

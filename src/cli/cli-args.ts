@@ -7,11 +7,14 @@ import { parseArgs } from 'node:util';
 import { UsageError } from '../api/errors.js';
 import type { StageOptions } from '../api/options.js';
 import { redisArgs, redisUsage, type RedisCommand } from '../redis/redis-args.js';
+import { isStreamUrl, parseStreamUrl } from '../redis/redis-url.js';
 
 export { UsageError } from '../api/errors.js';
 import type { ModelSpec } from '../engine/worker-protocol.js';
 
 export const usage = `Usage: pystage run --model NAME=FILE[:CLASS] [--model ...] [options] < input.jsonl > output.jsonl
+       pystage state redis://HOST:PORT[/DB]/STREAM --group G --shards N [--model NAME]
+         (the state shard members stored: {"shard","model","key","value"} lines)
 
 Runs every JSON line of stdin through Python models, partitioned by key.
 
@@ -70,6 +73,7 @@ stdout was closed early), 2 bad usage, 130 after SIGINT, 143 after SIGTERM.`;
 export type Command =
   | { kind: 'help' }
   | { kind: 'version' }
+  | { kind: 'redis-state'; source: string; group: string; shards: number; model: string | null }
   | { kind: 'run'; options: StageOptions; errorsFile: string | null; handlersFile: string | null; run: RunFlags; redis: RedisCommand | null };
 
 /** What the CLI itself does around the stage. */
@@ -129,7 +133,8 @@ export function parseCommandLine(argv: string[]): Command {
   if (values.version) return { kind: 'version' };
   if (values.help) return { kind: 'help' };
   if (positionals.length === 0) throw new UsageError('missing command: pystage run --model NAME=FILE ...');
-  if (positionals[0] !== 'run' || positionals.length > 1) throw new UsageError(`unknown command "${positionals.join(' ')}"; the command is "run"`);
+  if (positionals[0] === 'state') return stateCommand(positionals, values);
+  if (positionals[0] !== 'run' || positionals.length > 1) throw new UsageError(`unknown command "${positionals.join(' ')}"; the commands are "run" and "state"`);
   if (!values.model || values.model.length === 0) throw new UsageError('pystage run needs at least one --model NAME=FILE[:CLASS]');
 
   // Every path typed here is relative to the current directory (or absolute), like every Unix tool.
@@ -180,6 +185,19 @@ export function parseCommandLine(argv: string[]): Command {
   // Shard mode: partition i is shard i.
   if (redis?.shards != null) options.partitions = redis.shards;
   return { kind: 'run', options, errorsFile: redis === null ? values.errors ?? null : null, handlersFile: values.handlers ?? null, run, redis };
+}
+
+/** `pystage state redis://HOST:PORT[/DB]/STREAM --group G --shards N [--model NAME]`: the state shard members stored. */
+function stateCommand(positionals: string[], values: { group?: string; shards?: string; model?: string[] }): Command {
+  const shape = 'pystage state redis://HOST:PORT[/DB]/STREAM --group G --shards N [--model NAME]';
+  if (positionals.length !== 2 || !isStreamUrl(positionals[1]!)) throw new UsageError(`pystage state needs a stream URL: ${shape}`);
+  if (values.group === undefined || values.shards === undefined) throw new UsageError(`pystage state needs --group and --shards: ${shape}`);
+  try {
+    parseStreamUrl(positionals[1]!, 'pystage state');
+  } catch (err) {
+    throw new UsageError((err as Error).message);
+  }
+  return { kind: 'redis-state', source: positionals[1]!, group: values.group, shards: integer('--shards', values.shards, 256), model: values.model?.[0] ?? null };
 }
 
 function optionalInteger(flag: string, text: string | undefined, max: number): number | undefined {

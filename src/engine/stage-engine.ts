@@ -101,14 +101,9 @@ export class StageEngine {
     return table.read();
   }
 
-  /**
-   * Replace a partition's state behind every message already added to it (shard mode: a shard taken
-   * over starts from its stored state); messages added after this call see the new state.
-   */
+  /** Replace a partition's state behind every message already added to it (shard mode: a shard taken over); later ones see it. */
   async loadState(partition: number, snapshot: StateSnapshot): Promise<void> {
-    const lane = this.lanes[partition];
-    if (lane === undefined) throw new InvalidOptionError(`there is no partition ${partition}: partitions are 0 to ${this.lanes.length - 1}`);
-    const failure = replyFailure(await lane.command({ op: 'loadState', state: snapshot }));
+    const failure = replyFailure(await this.lanes[partition]!.command({ op: 'loadState', state: snapshot }));
     if (failure !== null) throw failure;
   }
 
@@ -123,9 +118,7 @@ export class StageEngine {
   }
 
   /** The registry /metrics serves, for metrics of the code around the stage (shard mode); null without metricsPort. */
-  get metricsRegistry(): import('prom-client').Registry | null {
-    return this.metrics?.registry ?? null;
-  }
+  get metricsRegistry(): StageMetrics['registry'] | null { return this.metrics?.registry ?? null; }
 
   get partitions(): number {
     return this.options.partitions;

@@ -14,10 +14,10 @@
  */
 import { isUtf8 } from 'node:buffer';
 import type { Redis } from 'ioredis';
-import { InvalidOptionError, LeaseLostError } from '../api/errors.js';
-import type { Stage, StageStats } from '../api/stage.js';
+import { InvalidOptionError } from '../api/errors.js';
+import type { Stage } from '../api/stage.js';
 import type { LineBatch } from '../cli/line-reader.js';
-import type { StateChanges, StateSnapshot } from '../context/state-table.js';
+import type { StateSnapshot } from '../context/state-table.js';
 import type { BatchRange } from '../engine/ordered-merge.js';
 import { stageEngine } from '../engine/stage-internals.js';
 import type { StageLogger } from '../telemetry/stage-logger.js';
@@ -29,9 +29,7 @@ import { shardKeys } from './shard-keys.js';
 import { ShardLeases, type ShardCounts } from './shard-leases.js';
 import { shardScript } from './shard-scripts.js';
 import { toEntry, type StreamEntry } from './stream-entry.js';
-
-/** Records plus entries per commit at most (one batch may exceed it). */
-const COMMIT_LIMIT = 4096;
+import { COMMIT_LIMIT, ShardCommits, ShardWork } from './shard-work.js';
 
 export interface ShardRunOptions {
   /** The source: its stream name is the prefix of the shard streams. */
@@ -67,45 +65,6 @@ export interface ShardRunStats extends ShardCounts {
   deleted: number;
 }
 
-interface Turn {
-  outputs: Buffer[];
-  errors: Buffer[];
-  done: string[];
-  changes: StateChanges;
-}
-
-/** One ownership of one shard: dropped as a whole when the lease goes. */
-class ShardWork {
-  /** Entries fed (or queued to acknowledge) and not yet committed. */
-  outstanding = 0;
-  readonly queue: Turn[] = [];
-  readonly inHand = new Set<string>();
-  /** Read own pending entries after this ID first; null: read new ones. */
-  pendingFrom: string | null = '0-0';
-  reading = false;
-  leaving = false;
-  seq = 0;
-  private drainers: (() => void)[] = [];
-  constructor(readonly shard: number, readonly lease: string) {}
-
-  whenDrained(): Promise<void> {
-    if (this.outstanding === 0) return Promise.resolve();
-    return new Promise((resolve) => this.drainers.push(resolve));
-  }
-
-  settle(): void {
-    if (this.outstanding > 0) return;
-    for (const resolve of this.drainers.splice(0)) resolve();
-  }
-
-  /** Lost: whoever waits for the drain waits no more. */
-  drop(): void {
-    this.outstanding = 0;
-    this.queue.length = 0;
-    this.settle();
-  }
-}
-
 export class ShardRun {
   readonly stats: ShardRunStats;
   private readonly reader: Redis;
@@ -119,9 +78,7 @@ export class ShardRun {
   private nextOffset = 0;
   private stopped = false;
   private wake: (() => void) | null = null;
-  private committing: Promise<void> | null = null;
-  private failure: unknown = null;
-  private queued = 0;
+  private readonly commits: ShardCommits;
   private engine: ReturnType<typeof stageEngine> | null = null;
 
   constructor(private readonly options: ShardRunOptions) {
@@ -142,6 +99,7 @@ export class ShardRun {
       drain: (shard) => this.drain(shard),
     }, { stream: url.stream, group: options.group, member, shards: options.shards, leaseMs: options.leaseMs, logger: this.logger });
     this.stats = Object.assign({ read: 0, recovered: 0, claimed: 0, acked: 0, outputRecords: 0, errorRecords: 0, dropped: 0, deleted: 0 }, this.leases.counts);
+    this.commits = new ShardCommits(this.store, this.works, this.stats, (shard) => this.leases.forget(shard), () => this.stop());
   }
 
   /** Shards owned right now. */
@@ -165,12 +123,12 @@ export class ShardRun {
     try {
       for await (const ranges of engine.processLines(this.lines())) {
         for (const range of ranges) this.completed(range, records);
-        this.kick();
-        while (this.committing !== null && this.queued >= COMMIT_LIMIT) await this.committing;
-        if (this.failure !== null) throw this.failure;
+        const c = this.commits;
+        while (c.committing !== null && c.queued >= COMMIT_LIMIT) await c.committing;
+        if (c.failure !== null) throw c.failure;
       }
-      while (this.committing !== null) await this.committing;
-      if (this.failure !== null) throw this.failure;
+      while (this.commits.committing !== null) await this.commits.committing;
+      if (this.commits.failure !== null) throw this.commits.failure;
       await this.leases.stop();
     } finally {
       this.leases.abandon();
@@ -235,9 +193,7 @@ export class ShardRun {
     const work = this.works.get(shard);
     if (work === undefined) return;
     this.works.delete(shard);
-    for (const turn of work.queue) this.queued -= size(turn);
-    this.stats.dropped += work.outstanding;
-    work.drop();
+    this.commits.dropped(work);
   }
 
   private drain(shard: number): Promise<void> {
@@ -302,7 +258,7 @@ export class ShardRun {
       this.stats.deleted += gone.length;
       this.logger.warn({ shard: work.shard, ids: gone }, 'pending entries were deleted from the stream before they were processed; acknowledging them');
       work.outstanding += gone.length;
-      this.queue(work, { outputs: [], errors: [], done: gone, changes: [] });
+      this.commits.queue(work, { outputs: [], errors: [], done: gone, changes: [] });
     }
     if (fresh.length === 0) return null;
     this.stats.read += fresh.length;
@@ -368,71 +324,7 @@ export class ShardRun {
     for (let i = from; i < to; i++) this.offsets.delete(batch.offsets[i]!);
     const turn = records.take(Number.MAX_SAFE_INTEGER)!;
     // A partition's batch carries its state changes (a batch of messages rejected on this thread has none).
-    this.queue(work, { ...turn, changes: batch.partition === null ? [] : batch.outcomes?.state ?? [] });
-  }
-
-  private queue(work: ShardWork, turn: Turn): void {
-    work.queue.push(turn);
-    this.queued += size(turn);
-    this.kick();
-  }
-
-  private kick(): void {
-    if (this.committing !== null || this.queued === 0 || this.failure !== null) return;
-    this.committing = this.commitQueued().catch((err: unknown) => {
-      this.failure ??= err;
-      this.stop();
-    }).finally(() => {
-      this.committing = null;
-      this.kick();
-    });
-  }
-
-  /** Group commit: every shard's queued turns in one script, one at a time, in completion order per shard. */
-  private async commitQueued(): Promise<void> {
-    for (;;) {
-      const units: { work: ShardWork; turn: Turn }[] = [];
-      let n = 0;
-      for (const work of this.works.values()) {
-        if (work.queue.length === 0 || n >= COMMIT_LIMIT) continue;
-        const merged: Turn = { outputs: [], errors: [], done: [], changes: [] };
-        while (work.queue.length > 0 && (merged.done.length === 0 || n + size(work.queue[0]!) <= COMMIT_LIMIT)) {
-          const turn = work.queue.shift()!;
-          n += size(turn);
-          this.queued -= size(turn);
-          for (const r of turn.outputs) merged.outputs.push(r);
-          for (const r of turn.errors) merged.errors.push(r);
-          for (const id of turn.done) merged.done.push(id);
-          for (const c of turn.changes) merged.changes.push(c);
-        }
-        units.push({ work, turn: merged });
-      }
-      if (units.length === 0) return;
-      try {
-        await this.store.commit(units.map(({ work, turn }) => ({
-          unit: work.shard, changes: turn.changes,
-          meta: { lease: work.lease, commitId: `${work.lease}:${++work.seq}`, outputs: turn.outputs, errors: turn.errors, ids: turn.done },
-        })));
-      } catch (err) {
-        if (!(err instanceof LeaseLostError)) throw err;
-        for (const shard of err.shards) this.leases.forget(shard);
-        // Nothing was written: the others go again, first in their queues.
-        for (const { work, turn } of units) {
-          if (this.works.get(work.shard) !== work) continue;
-          work.queue.unshift(turn);
-          this.queued += size(turn);
-        }
-        continue;
-      }
-      for (const { work, turn } of units) {
-        this.stats.acked += turn.done.length;
-        this.stats.outputRecords += turn.outputs.length;
-        this.stats.errorRecords += turn.errors.length;
-        for (const id of turn.done) work.inHand.delete(id);
-        work.outstanding -= turn.done.length;
-        work.settle();
-      }
-    }
+    this.commits.queue(work, { ...turn, changes: batch.partition === null ? [] : batch.outcomes?.state ?? [] });
   }
 
   private command<T>(what: string, attempt: () => Promise<T>): Promise<T> {
@@ -440,8 +332,3 @@ export class ShardRun {
   }
 }
 
-function size(turn: Turn): number {
-  return turn.outputs.length + turn.errors.length + turn.done.length;
-}
-
-export type { StageStats };
