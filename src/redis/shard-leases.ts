@@ -57,6 +57,7 @@ interface Held {
 export class ShardLeases {
   readonly counts: ShardCounts = { takenOver: 0, leasesLost: 0, rebalances: 0, handedOver: 0 };
   private readonly held = new Map<number, Held>();
+  private readonly handing = new Map<number, Promise<void>>();
   private members: string[] = [];
   private timer: NodeJS.Timeout | null = null;
   private watchdog: NodeJS.Timeout | null = null;
@@ -97,9 +98,14 @@ export class ShardLeases {
     this.watchdog = setInterval(() => this.expire(), this.tickMs);
   }
 
-  /** The runner found a shard's lease gone (a refused commit or read): forget it. */
-  forget(shard: number): void {
-    if (!this.held.delete(shard)) return;
+  /**
+   * A shard's lease is gone (expired locally, or a refused commit or read under `lease`): forget it. A
+   * refusal under an older lease of a shard held again since says nothing about the new lease.
+   */
+  forget(shard: number, lease?: string): void {
+    const h = this.held.get(shard);
+    if (h === undefined || (lease !== undefined && h.lease !== lease)) return;
+    this.held.delete(shard);
     this.counts.leasesLost++;
     this.options.logger.warn({ shard }, 'lost the lease of a shard; its work in hand is dropped');
     this.owner.lost(shard);
@@ -125,7 +131,9 @@ export class ShardLeases {
     const staying = [...this.held].filter(([, h]) => !h.leaving);
     if (staying.length > target) {
       // Hand over the highest shards first: any choice works, a fixed one makes runs easier to read.
-      for (const [shard] of staying.sort((x, y) => y[0] - x[0]).slice(0, staying.length - target)) void this.handOver(shard, 'rebalance');
+      for (const [shard] of staying.sort((x, y) => y[0] - x[0]).slice(0, staying.length - target)) {
+        this.handOver(shard, 'rebalance').catch((err: unknown) => this.options.logger.warn({ shard, err: (err as Error).message }, 'handing a shard over failed; its lease will expire'));
+      }
       return;
     }
     // Start looking at this member's share of the ring, so that joiners rarely race for the same lease.
@@ -154,8 +162,15 @@ export class ShardLeases {
     const k = shardKeys(stream, group, shard);
     const sentAt = Date.now();
     const token = await shardScript<number>(this.redis, 'acquire', [k.lease, k.token], [member, leaseMs]);
-    if (token === 0 || this.stopping || Date.now() >= sentAt + leaseMs) return;
+    if (token === 0) return;
     const h: Held = { lease: leaseValue(member, token), validUntil: sentAt + leaseMs, leaving: false };
+    // Stopping meanwhile (stop() waits for this round): give it back at once rather than let it expire.
+    if (this.stopping) {
+      await this.release(shard, h.lease);
+      return;
+    }
+    // The reply came too late to trust the lease: it expires by itself.
+    if (Date.now() >= sentAt + leaseMs) return;
     this.held.set(shard, h);
     this.counts.takenOver++;
     this.options.logger.info({ shard, token }, 'took a shard');
@@ -177,9 +192,19 @@ export class ShardLeases {
   }
 
   /** Commit what was taken from the shard, then delete its lease, so a taker need not wait for it to expire. */
-  private async handOver(shard: number, why: 'rebalance' | 'stop'): Promise<void> {
+  private handOver(shard: number, why: 'rebalance' | 'stop'): Promise<void> {
+    // One hand-over per shard: stop() waits for one that a rebalance started.
+    let handing = this.handing.get(shard);
+    if (handing === undefined) {
+      handing = this.handOverOnce(shard, why).finally(() => this.handing.delete(shard));
+      this.handing.set(shard, handing);
+    }
+    return handing;
+  }
+
+  private async handOverOnce(shard: number, why: 'rebalance' | 'stop'): Promise<void> {
     const h = this.held.get(shard);
-    if (h === undefined || h.leaving) return;
+    if (h === undefined) return;
     h.leaving = true;
     await this.owner.drain(shard);
     if (this.held.get(shard) !== h) return; // lost while draining: nothing to hand over

@@ -99,7 +99,7 @@ export class ShardRun {
       drain: (shard) => this.drain(shard),
     }, { stream: url.stream, group: options.group, member, shards: options.shards, leaseMs: options.leaseMs, logger: this.logger });
     this.stats = Object.assign({ read: 0, recovered: 0, claimed: 0, acked: 0, outputRecords: 0, errorRecords: 0, dropped: 0, deleted: 0 }, this.leases.counts);
-    this.commits = new ShardCommits(this.store, this.works, this.stats, (shard) => this.leases.forget(shard), () => this.stop());
+    this.commits = new ShardCommits(this.store, this.works, this.stats, (shard, lease) => this.leases.forget(shard, lease), () => this.stop());
   }
 
   /** Shards owned right now. */
@@ -178,7 +178,7 @@ export class ShardRun {
         [k.lease, k.stream], [this.options.group, this.options.member, lease, cursor, 1000], true));
       if (!current()) return;
       if (reply[0] === 0) {
-        this.leases.forget(shard);
+        this.leases.forget(shard, lease);
         return;
       }
       cursor = reply[1]![0].toString('latin1');
@@ -227,7 +227,7 @@ export class ShardRun {
         const reply = replies[s]!;
         if (this.works.get(work.shard) !== work || work.leaving) continue;
         if (reply[0] === 0) {
-          this.leases.forget(work.shard);
+          this.leases.forget(work.shard, work.lease);
           continue;
         }
         const entries = (reply[1] ?? []).map(toEntry);

@@ -71,7 +71,7 @@ export class ShardCommits {
    * `forget`: a shard's lease turned out lost; `fail`: nothing more can be committed.
    */
   constructor(private readonly store: RedisStateStore, private readonly works: Map<number, ShardWork>, private readonly counts: CommitCounts,
-    private readonly forget: (shard: number) => void, private readonly fail: () => void) {}
+    private readonly forget: (shard: number, lease: string) => void, private readonly fail: () => void) {}
 
   /** A shard was lost: its queued turns go with it. */
   dropped(work: ShardWork): void {
@@ -124,7 +124,7 @@ export class ShardCommits {
         })));
       } catch (err) {
         if (!(err instanceof LeaseLostError)) throw err;
-        for (const shard of err.shards) this.forget(shard);
+        for (const { work } of units) if (err.shards.includes(work.shard)) this.forget(work.shard, work.lease);
         // Nothing was written: the others go again, first in their queues.
         for (const { work, turn } of units) {
           if (this.works.get(work.shard) !== work) continue;

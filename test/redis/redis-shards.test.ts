@@ -10,7 +10,8 @@ import { join } from 'node:path';
 import { test } from 'node:test';
 import type { Redis } from 'ioredis';
 import { shardOf } from '../../src/index.js';
-import { summaryOf, type CliResult } from '../support/cli-runner.js';
+import { jsonLines, runCli, summaryOf, type CliResult } from '../support/cli-runner.js';
+import { freePort } from '../support/free-port.js';
 import { cliPath, fixtures, repoRoot } from '../support/paths.js';
 import { startRedis } from '../support/redis-server.js';
 import { pendingIds, readStream } from '../support/redis-stage.js';
@@ -26,6 +27,8 @@ interface Member {
   done: Promise<CliResult>;
   /** Signal the member's whole process group (node and its Python servers). */
   signal(sig: NodeJS.Signals): void;
+  /** Its exit, or a failure naming what it wrote, if it has not exited within `ms`. */
+  exited(ms?: number): Promise<CliResult>;
 }
 
 /** A member of group g over in.0 … in.{shards-1}, counting per key (keyed_counter), through `port`. */
@@ -33,7 +36,7 @@ function member(name: string, port: number, shards: number, extra: string[] = []
   const url = (s: string) => `redis://127.0.0.1:${port}/${s}`;
   const child = spawn(process.execPath, [cliPath, 'run', '--model', `count=${join(fixtures, 'keyed_counter.py')}`,
     '--source', url('in'), '--group', 'g', '--shards', String(shards), '--consumer', name, '--lease-ms', String(LEASE_MS),
-    '--sink', url('out'), '--errors', url('errors'), '--log-level', 'warn', ...extra], { cwd: repoRoot, detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
+    '--sink', url('out'), '--errors', url('errors'), '--log-level', process.env.SHARD_LOG ?? 'warn', ...extra], { cwd: repoRoot, detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
   live.add(child);
   const out: Buffer[] = [];
   const err: Buffer[] = [];
@@ -43,7 +46,10 @@ function member(name: string, port: number, shards: number, extra: string[] = []
     live.delete(child);
     resolve({ code, signal, stdout: Buffer.concat(out).toString(), stderr: Buffer.concat(err).toString() });
   }));
-  return { name, child, done, signal: (sig) => { try { process.kill(-child.pid!, sig); } catch { /* gone */ } } };
+  const exited = (ms = 30_000) => Promise.race([done, new Promise<never>((_, reject) => setTimeout(() => {
+    reject(new Error(`member ${name} did not exit within ${ms} ms; its stderr:\n${Buffer.concat(err).toString().slice(-4000)}`));
+  }, ms).unref())]);
+  return { name, child, done, exited, signal: (sig) => { try { process.kill(-child.pid!, sig); } catch { /* gone */ } } };
 }
 
 function stopLeftovers(): void {
@@ -129,17 +135,32 @@ test('three members over eight shards, one SIGKILLed, one paused past its lease,
     await new Promise((r) => setTimeout(r, LEASE_MS));
     b!.signal('SIGCONT');
     const d = member('D', redis.port, 8);
+    let membersNow: string[] = [];
+    const watch = setInterval(() => { c.zrange('pystage:{in}:g:members', 0, -1).then((m) => { membersNow = m; }, () => {}); }, 200);
+    watch.unref();
     await produce(c, 8, 300, 1500, 24);
     const total = 1800;
     await waitFor('every entry output and acknowledged', async () => (await c.xlen('out')) >= total && await pendingAll(c, 8) === 0, 45_000);
+    let held = new Map<string, number>();
     await waitFor('B, C and D each owning 2 or 3 shards', async () => {
-      const held = await owners(c, 8);
+      held = await owners(c, 8);
       return held.size === 3 && ['B', 'C', 'D'].every((m) => (held.get(m) ?? 0) >= 2 && (held.get(m) ?? 0) <= 3);
-    }, 30_000);
+    }, 30_000).catch((err: Error) => {
+      throw new Error(`${err.message}; owners: ${JSON.stringify([...held])}; members: ${JSON.stringify(membersNow)}`);
+    });
     await checkExactlyOnce(c, 8, total);
     assert.equal(await c.xlen('errors'), 0);
+    // pystage state prints what is stored: one line per key, its count (24 keys, 75 entries each).
+    const printed = await runCli(['state', redis.url('in'), '--group', 'g', '--shards', '8', '--model', 'count']);
+    assert.equal(printed.code, 0, printed.stderr);
+    const lines = jsonLines(printed.stdout);
+    assert.equal(lines.length, 24);
+    for (const line of lines) {
+      assert.equal(line.shard, shardOf(line.key, 8));
+      assert.equal(line.value, total / 24);
+    }
     for (const m of [b!, cc!, d]) m.signal('SIGTERM');
-    const [rb, rc, rd] = await Promise.all([b!.done, cc!.done, d.done]);
+    const [rb, rc, rd] = await Promise.all([b!.exited(), cc!.exited(), d.exited()]);
     for (const r of [rb, rc, rd]) assert.equal(r.code, 0, r.stderr.slice(-2000));
     const [sb, sc, sd] = [rb, rc, rd].map((r) => summaryOf(r.stderr).shards);
     // The faults happened: B lost its leases while paused; C took over A's and B's shards; D took shards from the others.
@@ -147,7 +168,7 @@ test('three members over eight shards, one SIGKILLed, one paused past its lease,
     assert.ok(sc.takenOver >= 3, `C took over shards: ${JSON.stringify(sc)}`);
     assert.ok(sd.takenOver >= 2, `D took shards: ${JSON.stringify(sd)}`);
     // SIGTERM handed every shard over: no lease is left, nobody is a member.
-    assert.equal((await owners(c, 8)).size, 0);
+    assert.equal((await owners(c, 8)).size, 0, `leases left: ${JSON.stringify([...await owners(c, 8)])}`);
     assert.equal(await c.zcard('pystage:{in}:g:members'), 0);
   } finally {
     stopLeftovers();
@@ -163,7 +184,7 @@ test('a refused write (an --errors key holding a string) writes nothing; the nex
     // One shard, read in one go: the first commit holds outputs and the error record of entry 5 together.
     await produce(c, 1, 20, 0, 4, (seq) => (seq === 5 ? { fail: true } : {}));
     const first = member('A', redis.port, 1);
-    const r1 = await first.done;
+    const r1 = await first.exited();
     assert.equal(r1.code, 1, r1.stderr.slice(-2000));
     assert.match(r1.stderr, /PYSTAGE_WRONGTYPE key "errors" holds a string/);
     const stored = await readStream(c, 'out');
@@ -174,7 +195,7 @@ test('a refused write (an --errors key holding a string) writes nothing; the nex
     const second = member('A', redis.port, 1);
     await waitFor('every entry acknowledged', async () => (await pendingAll(c, 1)) === 0 && (await c.xlen('out')) + (await c.xlen('errors')) >= 20, 30_000);
     second.signal('SIGTERM');
-    assert.equal((await second.done).code, 0);
+    assert.equal((await second.exited()).code, 0);
     const outputs = await readStream(c, 'out');
     const errors = await readStream(c, 'errors');
     assert.equal(errors.length, 1, 'one error record: entry 5');
@@ -199,8 +220,13 @@ test('a member cut off from Redis longer than its lease gives its shards up and 
   const c = redis.client;
   try {
     await produce(c, 4, 300, 0, 12, () => ({ sleep: 0.002 }));
-    const cut = member('P', proxy.port, 4);
-    const direct = member('Q', redis.port, 4);
+    const cut = member('P', proxy.port, 4, ['--progress', '--progress-interval', '200']);
+    const metricsPort = await freePort();
+    const direct = member('Q', redis.port, 4, ['--metrics-port', String(metricsPort)]);
+    const shardsOwned = async () => {
+      const text = await (await fetch(`http://127.0.0.1:${metricsPort}/metrics`)).text();
+      return Number(/^pystage_shards_owned (\d+)$/m.exec(text)?.[1]);
+    };
     await waitFor('P and Q to own two shards each', async () => {
       const held = await owners(c, 4);
       return held.get('P') === 2 && held.get('Q') === 2;
@@ -208,6 +234,7 @@ test('a member cut off from Redis longer than its lease gives its shards up and 
     proxy.cut();
     await produce(c, 4, 300, 300, 12, () => ({ sleep: 0.002 }));
     await waitFor('Q to own every shard while P is cut off', async () => (await owners(c, 4)).get('Q') === 4, 30_000);
+    await waitFor('/metrics to say Q owns 4 shards', async () => (await shardsOwned()) === 4);
     await new Promise((r) => setTimeout(r, LEASE_MS));
     proxy.restore();
     await produce(c, 4, 200, 600, 12);
@@ -216,10 +243,13 @@ test('a member cut off from Redis longer than its lease gives its shards up and 
     await checkExactlyOnce(c, 4, 800);
     cut.signal('SIGTERM');
     direct.signal('SIGTERM');
-    const [rp, rq] = await Promise.all([cut.done, direct.done]);
+    const [rp, rq] = await Promise.all([cut.exited(), direct.exited()]);
     assert.equal(rp.code, 0, rp.stderr.slice(-2000));
     assert.equal(rq.code, 0, rq.stderr.slice(-2000));
     const sp = summaryOf(rp.stderr).shards;
+    // --progress lines carry the ownership too: P owned shards, then none while cut off.
+    const progress = jsonLines(rp.stderr).filter((l) => l.progress).map((l) => l.progress.shards);
+    assert.ok(progress.some((s) => s.owned.length === 2) && progress.some((s) => s.owned.length === 0 && s.leasesLost >= 2), JSON.stringify(progress));
     assert.ok(proxy.refused > 0, 'P tried to reconnect while cut off');
     assert.ok(sp.leasesLost >= 2, `P gave its two shards up: ${JSON.stringify(sp)}`);
     assert.ok(sp.takenOver >= 4, `P took shards again after the cut: ${JSON.stringify(sp)}`);
