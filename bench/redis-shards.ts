@@ -13,6 +13,7 @@ import { parseArgs } from 'node:util';
 import type { Redis } from 'ioredis';
 import { createLogger } from '../src/telemetry/logger.js';
 import { RedisStateStore } from '../src/redis/redis-state-store.js';
+import { runStoreScript } from '../src/redis/store-script.js';
 import { shardKeys, shardOf } from '../src/redis/shard-keys.js';
 import { startRedis, type TestRedis } from '../test/support/redis-server.js';
 import { cliScript, modelFile, repoRoot } from './config.js';
@@ -70,8 +71,11 @@ async function timed(redis: TestRedis, name: string, model: string, shards: bool
   return N / seconds;
 }
 
-/** The commit script alone: 512-entry commits of outputs + acks, with `withState` one state change per entry. µs per entry. */
-async function commitCost(redis: TestRedis, withState: boolean): Promise<number> {
+/**
+ * The commit script alone: 512-entry commits of outputs + acks, with `withState` one state change per
+ * entry; `groupScript`: group mode's store script (XADDs + XACK, no fence, no checks) instead, for scale. µs per entry.
+ */
+async function commitCost(redis: TestRedis, withState: boolean, groupScript = false): Promise<number> {
   const c = redis.client;
   const k = shardKeys('plumb', 'g', 0);
   const count = Math.min(N, 50_000);
@@ -94,7 +98,8 @@ async function commitCost(redis: TestRedis, withState: boolean): Promise<number>
     if (withState) entries.forEach((_, i) => changes.push('m', `acct-${(done + i) % 1000}`, String(done + i)));
     const outputs = entries.map(([id, fields]) => Buffer.concat([Buffer.from(`{"id":"${id}","output":`), fields[1]!, Buffer.from('}')]));
     const t0 = performance.now();
-    await store.commit([{ unit: 0, changes, meta: { lease: 'c:1', commitId: `c:1:${++seq}`, outputs, errors: [], ids } }]);
+    if (groupScript) await runStoreScript(c, { source: k.stream, group: 'g', ids, outputsStream: 'plumb-out', outputs, errorsStream: null, errors: [] });
+    else await store.commit([{ unit: 0, changes, meta: { lease: 'c:1', commitId: `c:1:${++seq}`, outputs, errors: [], ids } }]);
     spent += performance.now() - t0;
     done += entries.length;
   }
@@ -113,10 +118,11 @@ try {
   ];
   process.stdout.write('| runner | msg/s |\n|---|---|\n');
   for (const [name, run] of rows) process.stdout.write(`| ${name} | ${Math.round(await run()).toLocaleString('en-US')} |\n`);
+  const group = await commitCost(redis, false, true);
   const bare = await commitCost(redis, false);
   const stateful = await commitCost(redis, true);
-  process.stdout.write(`\nThe commit script alone (512 entries a commit, one output each): ${bare.toFixed(1)} µs/entry; ` +
-    `with one state change per entry: ${stateful.toFixed(1)} µs/entry\n`);
+  process.stdout.write(`\nStoring alone, 512 entries a call, one output each: group mode's store script ${group.toFixed(1)} µs/entry; ` +
+    `shard mode's commit script ${bare.toFixed(1)} µs/entry; with one state change per entry ${stateful.toFixed(1)} µs/entry\n`);
 } finally {
   await redis.stop();
 }
