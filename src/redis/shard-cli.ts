@@ -15,6 +15,7 @@ import { parseStreamUrl } from './redis-url.js';
 import { ShardRun } from './shard-run.js';
 import { registerShardMetrics } from './shard-metrics.js';
 import { hostname } from 'node:os';
+import { onStopSignals } from './stop-signals.js';
 
 export async function runShardCli(options: StageOptions, command: RedisCommand, flags: RunFlags): Promise<number> {
   let stage: Stage;
@@ -35,16 +36,8 @@ export async function runShardCli(options: StageOptions, command: RedisCommand, 
   const registry = stageEngine(stage).metricsRegistry;
   if (registry !== null) registerShardMetrics(registry, run);
 
-  let exitCode = 0;
-  let signals = 0;
-  const onSignal = (signal: NodeJS.Signals) => {
-    if (++signals > 1) process.exit(signal === 'SIGINT' ? 130 : 143);
-    stage.logger.warn({ signal }, 'stopping: no more entries are read; entries in hand are finished and committed, then the shards are handed over');
-    exitCode = signal === 'SIGINT' ? 130 : 0;
-    run.stop();
-  };
-  process.on('SIGINT', onSignal);
-  process.on('SIGTERM', onSignal);
+  const stopped = onStopSignals(stage.logger, 'stopping: no more entries are read; entries in hand are finished and committed, then the shards are handed over', () => run.stop());
+  let failed = false;
   const shardFields = () => ({ shards: { owned: run.owned, ...run.counts } });
   const progress = (flags.progress ?? process.stderr.isTTY === true)
     ? new ProgressLine(stage, flags.progressIntervalMs, (line) => process.stderr.write(line), shardFields)
@@ -54,7 +47,7 @@ export async function runShardCli(options: StageOptions, command: RedisCommand, 
     await run.run(stage);
   } catch (err) {
     process.stderr.write(`pystage: ${(err as Error).message}\n`);
-    exitCode = 1;
+    failed = true;
   } finally {
     progress?.stop();
     run.stop();
@@ -68,5 +61,5 @@ export async function runShardCli(options: StageOptions, command: RedisCommand, 
     acked: r.acked, claimed: r.claimed, recovered: r.recovered, deleted: r.deleted, dropped: r.dropped, ...shardFields(),
   };
   process.stderr.write(JSON.stringify({ summary }) + '\n');
-  return exitCode;
+  return failed ? 1 : stopped.exitCode;
 }

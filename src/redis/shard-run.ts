@@ -12,7 +12,6 @@
  * (XAUTOCLAIM from 0, fenced), read them back in ID order, then new entries. Reads are fenced too,
  * so a member that lost a shard can add nothing to its pending list that the new owner would miss.
  */
-import { isUtf8 } from 'node:buffer';
 import type { Redis } from 'ioredis';
 import { InvalidOptionError } from '../api/errors.js';
 import type { Stage } from '../api/stage.js';
@@ -28,7 +27,7 @@ import type { StreamUrl } from './redis-url.js';
 import { shardKeys } from './shard-keys.js';
 import { ShardLeases, type ShardCounts } from './shard-leases.js';
 import { shardScript } from './shard-scripts.js';
-import { toEntry, type StreamEntry } from './stream-entry.js';
+import { entriesBatch, toEntry, type StreamEntry } from './stream-entry.js';
 import { COMMIT_LIMIT, ShardCommits, ShardWork } from './shard-work.js';
 
 export interface ShardRunOptions {
@@ -263,19 +262,8 @@ export class ShardRun {
     if (fresh.length === 0) return null;
     this.stats.read += fresh.length;
     work.outstanding += fresh.length;
-    const parts: Buffer[] = [];
-    const batch: LineBatch = { buf: Buffer.alloc(0), starts: [], ends: [], badUtf8: null, partition: work.shard };
-    let at = 0;
-    fresh.forEach((entry, k) => {
-      this.offsets.set(this.nextOffset++, { work, id: entry.id });
-      parts.push(entry.data!);
-      batch.starts.push(at);
-      at += entry.data!.length;
-      batch.ends.push(at);
-      if (entry.problem !== null || !isUtf8(entry.data!)) (batch.badUtf8 ??= new Array<boolean>(fresh.length).fill(false))[k] = true;
-    });
-    batch.buf = Buffer.concat(parts, at);
-    return batch;
+    for (const entry of fresh) this.offsets.set(this.nextOffset++, { work, id: entry.id });
+    return entriesBatch(fresh, work.shard);
   }
 
   /** One fenced read over every readable shard: own pending entries first, new ones after. */
