@@ -40,9 +40,10 @@ async function main(argv: string[]): Promise<number> {
     return 0;
   }
 
-  if (command.kind === 'state') {
+  if (command.kind === 'state' || command.kind === 'redis-state') {
     try {
-      await (await import('./cli/state-command.js')).printState(command.dir, command.model, command.partition, process.stdout);
+      if (command.kind === 'state') await (await import('./cli/state-command.js')).printState(command.dir, command.model, command.partition, process.stdout);
+      else await (await import('./redis/shard-state-command.js')).printShardState(command.source, command.group, command.shards, command.model, process.stdout);
       return 0;
     } catch (err) {
       process.stderr.write(`pystage: ${(err as Error).message}\n`);

@@ -5,6 +5,7 @@ export type { StageOptions } from './api/options.js';
 export type { ModelSpec, PartitionStatus } from './engine/worker-protocol.js';
 export * from './api/errors.js';
 export { fnv1a, Partitioner } from './engine/partitioner.js';
+export { shardOf } from './redis/shard-keys.js';
 export { sampleModel } from './api/sample-models.js';
 export type { HostHandler, HostRequestContext } from './context/host-services.js';
 export { SharedCache, CacheValueTooLargeError, type CacheStats } from './context/shared-cache.js';

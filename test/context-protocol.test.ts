@@ -69,11 +69,14 @@ test('State entries with an expiry are read as groups of four; a state is restor
   assert.equal(state.table.bytes, (1 + 11 + 8 + 16) + (1 + 6 + 1 + 8));
   const table = new StateTable();
   for (let i = 0; i < 10; i++) table.set(i < 5 ? 'm' : 'n', `k${i}`, String(i), i === 0 ? 99 : null);
-  const frames = [...restoreStatePayloads(table.entries(), 40)].map((payload, id) => JSON.parse(payload(id)) as { CmdOptions: { States: Record<string, unknown[]>; Append?: boolean } });
+  const restores = [...restoreStatePayloads(table.entries(), 40)];
+  // Each frame carries the entries its request holds, in order (loadState applies them frame by frame).
+  assert.deepEqual(restores.flatMap((r) => r.entries), [...table.entries()]);
+  const frames = restores.map((r, id) => JSON.parse(r.request(id)) as { CmdOptions: { States: Record<string, unknown[]>; Append?: boolean } });
   assert.ok(frames.length > 1);
   assert.deepEqual(frames.map((f) => f.CmdOptions.Append ?? false), [false, ...frames.slice(1).map(() => true)]);
   const entries = frames.flatMap((f) => Object.entries(f.CmdOptions.States).flatMap(([model, list]) => list.map((e) => [model, ...(e as unknown[])])));
   assert.deepEqual(entries, Array.from({ length: 10 }, (_, i) => [i < 5 ? 'm' : 'n', `k${i}`, i, ...(i === 0 ? [99] : [])]));
   // Nothing to restore is still one replacing frame: the server forgets what it held.
-  assert.deepEqual([...restoreStatePayloads(new StateTable().entries(), 40)].map((p) => p(1)), [restoreStateRequest(1, '{}')]);
+  assert.deepEqual([...restoreStatePayloads(new StateTable().entries(), 40)].map((p) => p.request(1)), [restoreStateRequest(1, '{}')]);
 });

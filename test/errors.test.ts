@@ -8,7 +8,7 @@ import { test } from 'node:test';
 import {
   BadInputError, BadJsonError, BadRequestError, CacheValueTooLargeError, ConnectionBrokenError, ERROR_CODES, FrameError,
   FrameTooLargeError, HandlerFailure, InvalidOptionError, ModelExecutionError, ModelLoadError, PartitionFailedError,
-  PartitionsError, PoisonMessageError, PystageError, PythonStartError, ResumeRefusedError, RoutingError, StageClosedError, StateStoreError, UnusableReplyError, UsageError,
+  PartitionsError, PoisonMessageError, PystageError, PythonStartError, ResumeRefusedError, RoutingError, StageClosedError, StateStoreError, UnusableReplyError, UsageError, LeaseLostError,
   errorFromRecord, toErrorRecord,
 } from '../src/api/errors.js';
 
@@ -35,6 +35,7 @@ const thrown: PystageError[] = [
   new UsageError('--model is required'),
   new StateStoreError('state dir /x is damaged'),
   new ResumeRefusedError('partitions: 2 then, 3 now'),
+  new LeaseLostError('the lease of shard 3 was lost'),
 ];
 
 const codes: [string, Function][] = [
@@ -45,7 +46,7 @@ const codes: [string, Function][] = [
   ['PYSTAGE_BAD_FRAME', FrameError], ['PYSTAGE_FRAME_TOO_LARGE', FrameTooLargeError], ['PYSTAGE_BAD_JSON', BadJsonError],
   ['PYSTAGE_CONNECTION_BROKEN', ConnectionBrokenError], ['PYSTAGE_CACHE_VALUE_TOO_LARGE', CacheValueTooLargeError],
   ['PYSTAGE_HOST_REQUEST', HandlerFailure], ['PYSTAGE_USAGE', UsageError],
-  ['PYSTAGE_STATE_STORE', StateStoreError], ['PYSTAGE_RESUME_REFUSED', ResumeRefusedError],
+  ['PYSTAGE_STATE_STORE', StateStoreError], ['PYSTAGE_RESUME_REFUSED', ResumeRefusedError], ['PYSTAGE_LEASE_LOST', LeaseLostError],
 ];
 
 test('every error class has its own stable code and extends PystageError', () => {

@@ -74,6 +74,7 @@ async function run(task: WorkerTask): Promise<unknown> {
     case 'updateModel': return r.addModel(task.spec, task.op);
     case 'removeModel': return r.removeModel(task.name);
     case 'initModel': return r.initModel(task.name, task.dataFile);
+    case 'loadState': return r.loadState(task.state);
     case 'status': return { partition: config.partition, uniq: r.uniq, serverPid: r.serverPid, restarts: r.restarts, server: await r.status() };
     case 'stop': {
       await r.stop();

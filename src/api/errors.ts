@@ -183,6 +183,17 @@ export class ResumeRefusedError extends PystageError {
   override readonly code = 'PYSTAGE_RESUME_REFUSED';
 }
 
+/**
+ * Shard mode: this member no longer holds the lease of a shard (it expired while the member was
+ * paused or cut off, and another member may own the shard now), so Redis refused its commit. The
+ * member drops that shard's work in hand without emitting it and takes shards again as a new owner.
+ */
+export class LeaseLostError extends PystageError {
+  override readonly code = 'PYSTAGE_LEASE_LOST';
+  /** The shards whose leases were lost. */
+  shards: number[] = [];
+}
+
 /** Every error class by its code: what `errorFromRecord` rebuilds. */
 const classes: Record<string, abstract new (...args: never[]) => PystageError> = {
   PYSTAGE_ERROR: PystageError,
@@ -207,6 +218,7 @@ const classes: Record<string, abstract new (...args: never[]) => PystageError> =
   PYSTAGE_USAGE: UsageError,
   PYSTAGE_STATE_STORE: StateStoreError,
   PYSTAGE_RESUME_REFUSED: ResumeRefusedError,
+  PYSTAGE_LEASE_LOST: LeaseLostError,
 };
 
 /** The error codes pystage can produce, each with the class `errorFromRecord` makes of it. */

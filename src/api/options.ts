@@ -291,4 +291,6 @@ export const redisDefaults = {
   exclusive: false,
   /** An entry read back or claimed after more deliveries than this becomes a poison error record instead of running again. */
   maxDeliveries: 10,
+  /** Shard mode: a shard's lease lasts this long without renewal (renewed every fifth of it). */
+  leaseMs: 10_000,
 } as const;

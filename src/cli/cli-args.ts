@@ -7,11 +7,14 @@ import { parseArgs } from 'node:util';
 import { UsageError } from '../api/errors.js';
 import type { StageOptions } from '../api/options.js';
 import { redisArgs, redisUsage, type RedisCommand } from '../redis/redis-args.js';
+import { isStreamUrl, parseStreamUrl } from '../redis/redis-url.js';
 
 export { UsageError } from '../api/errors.js';
 import type { ModelSpec } from '../engine/worker-protocol.js';
 
 export const usage = `Usage: pystage run --model NAME=FILE[:CLASS] [--model ...] [options] < input.jsonl > output.jsonl
+       pystage state redis://HOST:PORT[/DB]/STREAM --group G --shards N [--model NAME]
+         (the state shard members stored: {"shard","model","key","value"} lines)
 
 Runs every JSON line of stdin through Python models, partitioned by key.
 
@@ -86,6 +89,7 @@ export type Command =
   | { kind: 'help' }
   | { kind: 'version' }
   | { kind: 'state'; dir: string; model: string | null; partition: number | null }
+  | { kind: 'redis-state'; source: string; group: string; shards: number; model: string | null }
   | { kind: 'run'; options: StageOptions; errorsFile: string | null; handlersFile: string | null; run: RunFlags; redis: RedisCommand | null };
 
 /** What the CLI itself does around the stage. */
@@ -142,6 +146,7 @@ export function parseCommandLine(argv: string[]): Command {
         'reset-state': { type: 'boolean' }, 'new-input': { type: 'boolean' }, 'repartition-state': { type: 'boolean' }, partition: { type: 'string' },
         source: { type: 'string' }, group: { type: 'string' }, consumer: { type: 'string' },
         sink: { type: 'string' }, 'claim-idle': { type: 'string' }, 'max-deliveries': { type: 'string' }, exclusive: { type: 'boolean' },
+        shards: { type: 'string' }, 'lease-ms': { type: 'string' },
         help: { type: 'boolean', short: 'h' },
         version: { type: 'boolean', short: 'v' },
       },
@@ -153,6 +158,7 @@ export function parseCommandLine(argv: string[]): Command {
   if (values.version) return { kind: 'version' };
   if (values.help) return { kind: 'help' };
   if (positionals.length === 0) throw new UsageError('missing command: pystage run --model NAME=FILE ...');
+  if (positionals[0] === 'state' && positionals.length === 2 && isStreamUrl(positionals[1]!)) return stateCommand(positionals, values);
   if (positionals[0] === 'state') {
     if (positionals.length !== 2) throw new UsageError('pystage state needs one DIR: pystage state DIR [--model NAME] [--partition P]');
     return {
@@ -225,6 +231,8 @@ export function parseCommandLine(argv: string[]): Command {
     newInput: values['new-input'] ?? false,
   };
   const redis = redisArgs(values, (flag, text) => integer(flag, text, 86_400_000));
+  // Shard mode: partition i is shard i.
+  if (redis?.shards != null) options.partitions = redis.shards;
   return { kind: 'run', options, errorsFile: redis === null ? values.errors ?? null : null, handlersFile: values.handlers ?? null, run, redis };
 }
 
@@ -244,6 +252,19 @@ function checkDurableFlags(values: Record<string, unknown>): void {
   // (one set per batch) would match neither piece at a checkpoint.
   if (values.ordered) throw new UsageError('--ordered and --state-dir cannot be combined yet: a checkpoint could fall inside a batch\'s outputs');
   if (values['reset-state'] && values['new-input']) throw new UsageError('--reset-state and --new-input contradict each other');
+}
+
+/** `pystage state redis://HOST:PORT[/DB]/STREAM --group G --shards N [--model NAME]`: the state shard members stored. */
+function stateCommand(positionals: string[], values: { group?: string; shards?: string; model?: string[] }): Command {
+  const shape = 'pystage state redis://HOST:PORT[/DB]/STREAM --group G --shards N [--model NAME]';
+  if (positionals.length !== 2 || !isStreamUrl(positionals[1]!)) throw new UsageError(`pystage state needs a stream URL: ${shape}`);
+  if (values.group === undefined || values.shards === undefined) throw new UsageError(`pystage state needs --group and --shards: ${shape}`);
+  try {
+    parseStreamUrl(positionals[1]!, 'pystage state');
+  } catch (err) {
+    throw new UsageError((err as Error).message);
+  }
+  return { kind: 'redis-state', source: positionals[1]!, group: values.group, shards: integer('--shards', values.shards, 256), model: values.model?.[0] ?? null };
 }
 
 function optionalInteger(flag: string, text: string | undefined, max: number): number | undefined {

@@ -16,6 +16,8 @@ export interface LineBatch {
   ends: number[];
   /** Null when every line is valid UTF-8 (the common case, checked once per read). */
   badUtf8: boolean[] | null;
+  /** Every line goes to this partition, whatever its key (shard mode: the partition is the shard it was read from). */
+  partition?: number;
 }
 
 /**

@@ -10,7 +10,9 @@ export class ProgressLine {
   private lastIn = 0;
   private lastAt = 0;
 
-  constructor(private readonly stage: Stage, private readonly intervalMs: number, private readonly write: (line: string) => void) {}
+  /** `extra`: fields of the code around the stage (shard mode's ownership), added to each line. */
+  constructor(private readonly stage: Stage, private readonly intervalMs: number, private readonly write: (line: string) => void,
+    private readonly extra: () => object = () => ({})) {}
 
   start(): void {
     this.lastAt = performance.now();
@@ -36,6 +38,7 @@ export class ProgressLine {
       progress: {
         in: stats.in, out: stats.out, noOutput: stats.noOutput, errors: stats.errors, msgPerSec: Math.round(rate),
         restarts: stats.restarts, seconds: Math.round(stats.seconds), queued: load.map((p) => p.queued), inFlight: load.map((p) => p.inFlight),
+        ...this.extra(),
       },
     }) + '\n');
   }

@@ -14,7 +14,7 @@ import { errorFromRecord, PartitionFailedError, PartitionsError, toErrorRecord }
 import { PipelineQueue } from './pipeline-queue.js';
 import { killProcessGroup } from '../python/process-group.js';
 import { Room } from './room.js';
-import type { StateChanges } from '../context/state-table.js';
+import type { StateChanges, StateSnapshot } from '../context/state-table.js';
 import type { ExecTask, ExecValue, RecoveryCounts, WorkerReply, WorkerTask } from './worker-protocol.js';
 
 /** Messages in a batch before the model's speed is measured. */
@@ -59,6 +59,8 @@ export interface LaneOptions {
   startTask: () => WorkerTask;
   /** A delivered batch changed the partition's state: keep the main thread's mirror in step. */
   onStateChanges?: (changes: StateChanges) => void;
+  /** A loadState command was answered: the mirror becomes that state, in delivery order. */
+  onStateLoaded?: (state: StateSnapshot) => void;
 }
 
 /** One partition's queue, pool and in-order delivery. */
@@ -272,6 +274,8 @@ export class PartitionLane {
       this.sent.answer(head);
       const { job, reply } = head;
       if ('task' in job) {
+        // Before any later batch's changes reach the mirror (a resolve's callbacks run only after this loop).
+        if (job.task.op === 'loadState' && reply.ok) this.options.onStateLoaded?.(job.task.state);
         job.resolve(reply);
         continue;
       }

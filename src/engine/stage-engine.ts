@@ -19,7 +19,7 @@ import { InvalidOptionError, StageClosedError } from '../api/errors.js';
 import { registerContextMetrics } from '../context/context-metrics.js';
 import { HostServices } from '../context/host-services.js';
 import { SharedCache } from '../context/shared-cache.js';
-import { StateTable } from '../context/state-table.js';
+import { StateTable, type StateSnapshot } from '../context/state-table.js';
 import type { LineBatch } from '../cli/line-reader.js';
 import { createLogger } from '../telemetry/logger.js';
 import { StageMetrics } from '../telemetry/metrics.js';
@@ -104,6 +104,12 @@ export class StageEngine {
     return table.read();
   }
 
+  /** Replace a partition's state behind every message already added to it (shard mode: a shard taken over); later ones see it. */
+  async loadState(partition: number, snapshot: StateSnapshot): Promise<void> {
+    const failure = replyFailure(await this.lanes[partition]!.command({ op: 'loadState', state: snapshot }));
+    if (failure !== null) throw failure;
+  }
+
   /** What a partition's (new) worker thread starts with: a port to the host, and the state to restore. */
   private partitionHost(partition: number): PartitionHost {
     return { port: this.host.connect(), state: this.states[partition]!.snapshot() };
@@ -113,6 +119,9 @@ export class StageEngine {
   get metricsUrl(): string | null {
     return this.servedAt;
   }
+
+  /** The registry /metrics serves, for metrics of the code around the stage (shard mode); null without metricsPort. */
+  get metricsRegistry(): StageMetrics['registry'] | null { return this.metrics?.registry ?? null; }
 
   get partitions(): number {
     return this.options.partitions;
@@ -153,6 +162,7 @@ export class StageEngine {
         pipelineDepth: o.pipelineDepth, maxInFlight: o.maxInFlight, maxInFlightBytes: o.maxInFlightBytes, maxInFlightMs: o.maxInFlightMs,
         startTask: () => ({ op: 'start', python: this.python, models: this.models, host: this.partitionHost(partition) }),
         onStateChanges: (changes) => state.apply(changes),
+        onStateLoaded: (snapshot) => state.load(snapshot),
       }));
     }
     let executable: string;

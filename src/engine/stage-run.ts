@@ -204,7 +204,8 @@ export class StageRun implements BatchSink {
         }
       }
       let partition: number;
-      if (keyStart < 0) {
+      if (lines.partition !== undefined) partition = lines.partition;
+      else if (keyStart < 0) {
         partition = skip == null ? this.ctx.partitioner.roundRobin() : offset % this.ctx.lanes.length;
         if (skip != null && offset < skip.below[partition]!) {
           this.leaveOut();

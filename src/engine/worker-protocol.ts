@@ -79,6 +79,8 @@ export type WorkerTask =
   | { op: 'removeModel'; name: string }
   | { op: 'initModel'; name: string; dataFile: string }
   | { op: 'status' }
+  /** Replace the partition's state (shard mode: a shard taken over starts from its stored state), behind every message before it. */
+  | { op: 'loadState'; state: StateSnapshot }
   | { op: 'stop' };
 
 /**

@@ -36,21 +36,34 @@ export function restoreStateRequest(id: number, statesJson: string, append = fal
  * the first replaces the server's state (also when there is nothing to restore), every later one adds
  * to it (`Append`). An entry never needs more than one frame: the state limit is below the frame limit.
  */
-export function* restoreStatePayloads(entries: Iterable<[string, string, string, number | null]>, maxBytes: number): Generator<(id: number) => string> {
+/** One restoreState frame of a state restored in several: its request and the entries it carries. */
+export interface RestoreFrame {
+  request: (id: number) => string;
+  entries: StateEntry[];
+}
+
+/** One state entry as it crosses threads: model, key, JSON text, expiry (ms since the epoch; null: none). */
+export type StateEntry = [string, string, string, number | null];
+
+export function* restoreStatePayloads(entries: Iterable<StateEntry>, maxBytes: number): Generator<RestoreFrame> {
   let models = new Map<string, string[]>();
+  let carried: StateEntry[] = [];
   let bytes = 0;
   let first = true;
-  const take = (): ((id: number) => string) => {
+  const take = (): RestoreFrame => {
     const parts: string[] = [];
     for (const [model, list] of models) parts.push(`${json(model)}:[${list.join(',')}]`);
     const states = `{${parts.join(',')}}`;
     const append = !first;
     first = false;
+    const frame: RestoreFrame = { request: (id) => restoreStateRequest(id, states, append), entries: carried };
     models = new Map();
+    carried = [];
     bytes = 0;
-    return (id) => restoreStateRequest(id, states, append);
+    return frame;
   };
-  for (const [model, key, text, expiresAt] of entries) {
+  for (const entry4 of entries) {
+    const [model, key, text, expiresAt] = entry4;
     const entry = expiresAt === null ? `[${json(key)},${text}]` : `[${json(key)},${text},${expiresAt}]`;
     const entryBytes = Buffer.byteLength(entry) + 1;
     if (bytes > 0 && bytes + entryBytes > maxBytes) yield take();
@@ -59,6 +72,7 @@ export function* restoreStatePayloads(entries: Iterable<[string, string, string,
     let list = models.get(model);
     if (list === undefined) models.set(model, (list = []));
     list.push(entry);
+    carried.push(entry4);
     bytes += size;
   }
   if (first || bytes > 0) yield take();

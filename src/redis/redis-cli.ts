@@ -15,9 +15,11 @@ import { connect } from './redis-connection.js';
 import { isStreamUrl, parseStreamUrl } from './redis-url.js';
 import { LineTarget, type RecordTarget } from './record-target.js';
 import { runRedisStage } from './redis-run.js';
+import { onStopSignals } from './stop-signals.js';
 
 /** Run the stage over the consumer group; resolves to the exit code. */
 export async function runRedisCli(options: StageOptions, command: RedisCommand, flags: RunFlags): Promise<number> {
+  if (command.shards !== null) return (await import('./shard-cli.js')).runShardCli(options, command, flags);
   let stage: Stage;
   try {
     stage = await createStage(options);
@@ -40,16 +42,8 @@ export async function runRedisCli(options: StageOptions, command: RedisCommand, 
     return sink;
   };
 
-  let exitCode = 0;
-  let signals = 0;
-  const onSignal = (signal: NodeJS.Signals) => {
-    if (++signals > 1) process.exit(signal === 'SIGINT' ? 130 : 143);
-    stage.logger.warn({ signal }, 'stopping: no more entries are read; entries in hand are finished and acknowledged');
-    exitCode = signal === 'SIGINT' ? 130 : 0;
-    source.stop();
-  };
-  process.on('SIGINT', onSignal);
-  process.on('SIGTERM', onSignal);
+  const stopped = onStopSignals(stage.logger, 'stopping: no more entries are read; entries in hand are finished and acknowledged', () => source.stop());
+  let failed = false;
   const progress = (flags.progress ?? process.stderr.isTTY === true)
     ? new ProgressLine(stage, flags.progressIntervalMs, (line) => process.stderr.write(line))
     : null;
@@ -63,7 +57,7 @@ export async function runRedisCli(options: StageOptions, command: RedisCommand, 
     await runRedisStage(stage, source, { outputs, errors });
   } catch (err) {
     process.stderr.write(`pystage: ${(err as Error).message}\n`);
-    exitCode = 1;
+    failed = true;
   } finally {
     progress?.stop();
     source.stop();
@@ -79,5 +73,5 @@ export async function runRedisCli(options: StageOptions, command: RedisCommand, 
     unacked: source.unacked,
   };
   process.stderr.write(JSON.stringify({ summary }) + '\n');
-  return exitCode;
+  return failed ? 1 : stopped.exitCode;
 }

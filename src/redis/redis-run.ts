@@ -11,7 +11,6 @@
  * moment leaves no entry both output and pending. Turns never overtake each other, so outputs of
  * a key keep the order the stage produced them in.
  */
-import { isUtf8 } from 'node:buffer';
 import type { Writable } from 'node:stream';
 import { PoisonMessageError } from '../api/errors.js';
 import type { LineBatch } from '../cli/line-reader.js';
@@ -23,7 +22,7 @@ import { retrying } from './redis-connection.js';
 import { RedisSink } from './redis-sink.js';
 import type { RedisSource, RedisSourceStats } from './redis-source.js';
 import { runStoreScript } from './store-script.js';
-import type { StreamEntry } from './stream-entry.js';
+import { entriesBatch, type StreamEntry } from './stream-entry.js';
 
 /** Records plus entries per store at most (one range may exceed it): bounds the arguments of one script call, and the records queued before the stage waits. */
 const STORE_LIMIT = 4096;
@@ -70,19 +69,8 @@ export async function runRedisStage(stage: Stage, source: RedisSource, destinati
         entries = entries.filter((e) => e.deliveries <= source.options.maxDeliveries);
         if (entries.length === 0) continue;
       }
-      const parts: Buffer[] = [];
-      const batch: LineBatch = { buf: Buffer.alloc(0), starts: [], ends: [], badUtf8: null };
-      let at = 0;
-      entries.forEach((entry, k) => {
-        ids.set(nextOffset++, entry.id);
-        parts.push(entry.data!);
-        batch.starts.push(at);
-        at += entry.data!.length;
-        batch.ends.push(at);
-        if (entry.problem !== null || !isUtf8(entry.data!)) (batch.badUtf8 ??= new Array<boolean>(entries.length).fill(false))[k] = true;
-      });
-      batch.buf = Buffer.concat(parts, at);
-      yield batch;
+      for (const entry of entries) ids.set(nextOffset++, entry.id);
+      yield entriesBatch(entries);
     }
   }
 

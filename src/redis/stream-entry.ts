@@ -6,6 +6,7 @@
  * every value a string. An entry deleted from the stream while pending has no message.
  */
 import { isUtf8 } from 'node:buffer';
+import type { LineBatch } from '../cli/line-reader.js';
 import { foldLineFeeds } from '../protocol/json-scan.js';
 
 const DATA = Buffer.from('data');
@@ -41,6 +42,22 @@ export function toEntry(raw: unknown): StreamEntry {
     message[name.toString('utf8')] = value.toString('utf8');
   }
   return { id, data: Buffer.from(JSON.stringify(message)), problem: null, deliveries: 1 };
+}
+
+/** Entries with messages as one LineBatch (the stdin path's shape): one line per entry, in order; `partition` forces theirs. */
+export function entriesBatch(entries: StreamEntry[], partition?: number): LineBatch {
+  const parts: Buffer[] = [];
+  const batch: LineBatch = { buf: Buffer.alloc(0), starts: [], ends: [], badUtf8: null, ...(partition === undefined ? {} : { partition }) };
+  let at = 0;
+  entries.forEach((entry, k) => {
+    parts.push(entry.data!);
+    batch.starts.push(at);
+    at += entry.data!.length;
+    batch.ends.push(at);
+    if (entry.problem !== null || !isUtf8(entry.data!)) (batch.badUtf8 ??= new Array<boolean>(entries.length).fill(false))[k] = true;
+  });
+  batch.buf = Buffer.concat(parts, at);
+  return batch;
 }
 
 /** A readable rendering of fields that cannot be decoded, for the error record. */

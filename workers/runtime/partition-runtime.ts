@@ -27,6 +27,7 @@ import type { ExecTask, ModelSpec, PartitionHost, RecoveryCounts, WorkerConfig }
 import type { HostResult } from '../../src/context/host-services.js';
 import { HostLink, parseHostRequest } from '../context/host-link.js';
 import { PartitionState } from '../context/partition-state.js';
+import { StateTable, type StateSnapshot } from '../../src/context/state-table.js';
 import { runExec, type ExecEnv, type Operation } from './exec-plan.js';
 import { ModelRegistry } from './model-registry.js';
 import { PythonServerProcess } from '../server/python-server-process.js';
@@ -138,6 +139,37 @@ export class PartitionRuntime {
     const result = await this.command('initModel', { ModelName: name, DataFile: dataFile });
     this.registry.setInitData(name, dataFile);
     return result;
+  }
+
+  /**
+   * Replace the partition's state, in queue order: the server gets it as a restoreState behind every
+   * message submitted before, and the worker's copy changes when that reply arrives (replies before it
+   * apply their changes first). A restart meanwhile restores the old copy and then resends this.
+   */
+  loadState(snapshot: StateSnapshot): Promise<null> {
+    const table = new StateTable();
+    table.load(snapshot);
+    // In as many frames as restoring after a restart takes. Each frame's entries reach the worker's copy
+    // when its reply arrives, so a restart between two frames restores the frames already done and then
+    // resends the rest (the first replaces, the others add).
+    const frames = [...restoreStatePayloads(table.entries(), Math.floor(this.config.maxFrameBytes / 4))];
+    return new Promise((resolve, reject) => {
+      frames.forEach((restore, i) => this.submit({
+        crashes: 0,
+        frame: (id, checksum) => encodeFrame(restore.request(id), this.config.maxFrameBytes, checksum),
+        settle: (payload) => {
+          const reply = parseReply(payload);
+          if (reply.Code !== 0) {
+            reject(replyError(reply.Code, reply.Error, this.config.partition, undefined, 'restoreState'));
+            return;
+          }
+          if (i === 0) this.partitionState.table.load({});
+          for (const [model, key, text, expiresAt] of restore.entries) this.partitionState.table.set(model, key, text, expiresAt);
+          if (i === frames.length - 1) resolve(null);
+        },
+        giveUp: reject,
+      }));
+    });
   }
 
   status(): Promise<unknown> {
@@ -447,8 +479,8 @@ export class PartitionRuntime {
     // In as many frames as the state needs, each with at most a quarter of the frame limit of entries (no
     // single huge string here, no single huge json.loads there): the first replaces the server's state,
     // the rest add to it.
-    for (const payload of restoreStatePayloads(this.partitionState.table.entries(), Math.floor(c.maxFrameBytes / 4))) {
-      const restored = parseReply(await this.send(connection, payload));
+    for (const frame of restoreStatePayloads(this.partitionState.table.entries(), Math.floor(c.maxFrameBytes / 4))) {
+      const restored = parseReply(await this.send(connection, frame.request));
       if (restored.Code !== 0) throw replyError(restored.Code, restored.Error, c.partition, undefined, 'restoreState');
     }
   }
