@@ -70,7 +70,8 @@ test('--new-input keeps a cut-short run\'s state and takes the input as new; --r
 test('a finished run\'s state carries into the next run, which takes the same file as new input', async () => {
   const input = counterInput(400, 4);
   const job = makeJob(input);
-  assert.equal((await runJob(job)).code, 0);
+  const first = await runJob(job);
+  assert.equal(first.code, 0, first.stderr);
   const second = await runJob(job);
   assert.equal(second.code, 0, second.stderr);
   const want = counted(input);
@@ -80,7 +81,7 @@ test('a finished run\'s state carries into the next run, which takes the same fi
     const { output } = JSON.parse(line);
     if (!firsts.has(output.key)) firsts.set(output.key, output.n);
   }
-  for (const [key, n] of want) assert.equal(firsts.get(key), n + 1, key);
+  for (const [key, n] of want) assert.equal(firsts.get(key), n + 1, `${key}; first run: ${first.stderr.slice(-600)}; second: ${second.stderr.slice(-600)}`);
   assert.deepEqual(stateCounts(await storedState(job.state)), new Map([...want].map(([k, n]) => [k, 2 * n])));
 });
 
