@@ -25,7 +25,7 @@ test('a commit under a lost lease writes nothing; a commit sent twice is applied
     const store = new RedisStateStore(c, { stream: 'in', group: 'g', outputsStream: 'out', errorsStream: 'errors', retry });
     const big = '123456789012345678901234567890';
     const unit = (lease: string, commitId: string) => ({
-      unit: 3, changes: ['count', 'a', big, 'count', 'gone', null],
+      unit: 3, changes: ['count', 'a', big, null, 'count', 'gone', null, null],
       meta: { lease, commitId, outputs: [Buffer.from('{"o":1}')], errors: [Buffer.from('{"e":1}')], ids },
     });
     // Another member owns the shard now (a later token).
