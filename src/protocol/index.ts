@@ -12,7 +12,5 @@ export { FrameDecoder, type FrameDecoderOptions } from './frame-decoder.js';
 export { BadJsonError, parseJsonPayload, type BadJsonReason } from './payload-json.js';
 /** Typed requests, replies, commands and reply codes. */
 export * from './messages.js';
-/** MD5 as used for frame checksums (pure JS for small inputs, node:crypto for large). */
-export { md5Into, md5Matches } from './md5.js';
-/** Frame checksums by VERSION: MD5 (1) or CRC32 (2), agreed in hello. */
-export { checksumMatches, frameVersion, knownVersion, writeChecksum, type Checksum } from './checksum.js';
+/** Frame checksums by VERSION: MD5 (1) or CRC32 (2), agreed in hello; MD5 on its own for tests and tools. */
+export { checksumMatches, frameVersion, knownVersion, md5Into, md5Matches, writeChecksum, type Checksum } from './checksum.js';
