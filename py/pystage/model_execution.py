@@ -99,8 +99,9 @@ class ModelExecutor:
         return model_reply(req_id, data, state, path)
 
     def _model_failed(self, req_id: Optional[int], name: str, error: RequestError) -> bytes:
-        _log.warning("model failed", extra={"cmd": EXECUTE_MODEL, "id": req_id, "model": name,
-                                            "type": error.error_type, "error": error.message})
+        # The failure is its message's error record; logged only when asked (debug).
+        _log.debug("model failed", extra={"cmd": EXECUTE_MODEL, "id": req_id, "model": name,
+                                          "type": error.error_type, "error": error.message})
         return error_payload(EXECUTE_MODEL, req_id, error)
 
     def execute_batch(self, req_id: Optional[int], options: Dict[str, Any],
@@ -125,7 +126,8 @@ class ModelExecutor:
         if errors:
             model.errors += sum(1 for _, error in errors if error.code == MODEL_ERROR)
             first = errors[0][1]
-            _log.warning("batch items failed", extra={
+            # Each failure is already its message's error record: the log repeats it only when asked (debug).
+            _log.debug("batch items failed", extra={
                 "cmd": EXECUTE_BATCH, "id": req_id, "model": model.name, "failed": len(errors),
                 "items": len(results), "type": first.error_type, "error": first.message})
         return reply
