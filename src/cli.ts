@@ -12,7 +12,7 @@ import { SPAN_WIDTH, visitOutcomes, type Batch, type OutcomeVisitor } from './en
 import { CLOSE, KEY_FIELD, NULL, OFFSET_FIELD, OutputTails, errorTail } from './records/record-text.js';
 import { ProgressLine } from './cli/progress-line.js';
 import { ResumePoint } from './cli/resume-point.js';
-import { createStage, type Stage } from './api/stage.js';
+import { startStage } from './cli/start-stage.js';
 import { stageEngine } from './engine/stage-internals.js';
 import { syncFileStream } from './cli/sync-file-stream.js';
 import { loadHandlers } from './cli/handlers-file.js';
@@ -60,13 +60,8 @@ async function main(argv: string[]): Promise<number> {
     }
   }
 
-  let stage: Stage;
-  try {
-    stage = await createStage(command.options);
-  } catch (err) {
-    process.stderr.write(`pystage: the stage could not start: ${(err as Error).message}\n`);
-    return 1;
-  }
+  const stage = await startStage(command.options);
+  if (typeof stage === 'number') return stage;
 
   const out = new LineWriter(process.stdout);
   const errors = new LineWriter(errorsStream, errorsStream !== process.stderr);

@@ -5,6 +5,7 @@
 import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { UsageError } from '../api/errors.js';
+import { didYouMean } from '../api/nearest-name.js';
 import type { StageOptions } from '../api/options.js';
 import { redisArgs, redisUsage, type RedisCommand } from '../redis/redis-args.js';
 
@@ -39,7 +40,10 @@ Options:
                               (offsets keep counting input lines, so they continue from N)
   --progress, --no-progress   a progress line on stderr every interval (default: only when stderr is a terminal)
   --progress-interval MS      how often (default: 5000)
-  --metrics-port PORT         serve Prometheus metrics on http://127.0.0.1:PORT/metrics during the run
+  --metrics-port PORT         serve Prometheus metrics on http://HOST:PORT/metrics during the run (0: a
+                              free port, its URL printed on stderr)
+  --metrics-host HOST         the address metrics are served on (default: 127.0.0.1, this machine only:
+                              they are unauthenticated; 0.0.0.0 lets other machines scrape them)
   --handlers FILE             an ES module whose named exports answer self.context.request(name, payload)
   --host-request-timeout MS   how long a model's host request waits unless it names a timeout (default: 30000)
   --max-state-bytes N         bytes of self.context.state per partition; a write beyond fails (default: 16 MiB)
@@ -81,6 +85,40 @@ export interface RunFlags {
   progressIntervalMs: number;
 }
 
+/** Every option of `pystage run`, for parseArgs and for "did you mean". */
+const flags = {
+  model: { type: 'string', multiple: true },
+  'model-options': { type: 'string', multiple: true },
+  init: { type: 'string', multiple: true },
+  'no-batch-model': { type: 'string', multiple: true },
+  'nan-as-null': { type: 'boolean' },
+  partitions: { type: 'string' },
+  key: { type: 'string' },
+  route: { type: 'string' },
+  ordered: { type: 'boolean' },
+  python: { type: 'string' },
+  'python-path': { type: 'string', multiple: true },
+  errors: { type: 'string' },
+  'execute-timeout': { type: 'string' },
+  'load-timeout': { type: 'string' },
+  handlers: { type: 'string' },
+  'host-request-timeout': { type: 'string' },
+  'max-state-bytes': { type: 'string' },
+  'cache-max-entries': { type: 'string' },
+  'cache-max-bytes': { type: 'string' },
+  'log-level': { type: 'string' },
+  skip: { type: 'string' },
+  progress: { type: 'boolean' },
+  'no-progress': { type: 'boolean' },
+  'progress-interval': { type: 'string' },
+  'metrics-port': { type: 'string' },
+  'metrics-host': { type: 'string' },
+  source: { type: 'string' }, group: { type: 'string' }, consumer: { type: 'string' },
+  sink: { type: 'string' }, 'claim-idle': { type: 'string' }, 'max-deliveries': { type: 'string' }, exclusive: { type: 'boolean' },
+  help: { type: 'boolean', short: 'h' },
+  version: { type: 'boolean', short: 'v' },
+} as const;
+
 /** Parse argv (without node and the script). */
 export function parseCommandLine(argv: string[]): Command {
   let parsed;
@@ -89,39 +127,16 @@ export function parseCommandLine(argv: string[]): Command {
       args: argv,
       allowPositionals: true,
       strict: true,
-      options: {
-        model: { type: 'string', multiple: true },
-        'model-options': { type: 'string', multiple: true },
-        init: { type: 'string', multiple: true },
-        'no-batch-model': { type: 'string', multiple: true },
-        'nan-as-null': { type: 'boolean' },
-        partitions: { type: 'string' },
-        key: { type: 'string' },
-        route: { type: 'string' },
-        ordered: { type: 'boolean' },
-        python: { type: 'string' },
-        'python-path': { type: 'string', multiple: true },
-        errors: { type: 'string' },
-        'execute-timeout': { type: 'string' },
-        'load-timeout': { type: 'string' },
-        handlers: { type: 'string' },
-        'host-request-timeout': { type: 'string' },
-        'max-state-bytes': { type: 'string' },
-        'cache-max-entries': { type: 'string' },
-        'cache-max-bytes': { type: 'string' },
-        'log-level': { type: 'string' },
-        skip: { type: 'string' },
-        progress: { type: 'boolean' },
-        'no-progress': { type: 'boolean' },
-        'progress-interval': { type: 'string' },
-        'metrics-port': { type: 'string' },
-        source: { type: 'string' }, group: { type: 'string' }, consumer: { type: 'string' },
-        sink: { type: 'string' }, 'claim-idle': { type: 'string' }, 'max-deliveries': { type: 'string' }, exclusive: { type: 'boolean' },
-        help: { type: 'boolean', short: 'h' },
-        version: { type: 'boolean', short: 'v' },
-      },
+      options: flags,
     });
   } catch (err) {
+    const unknown = /^Unknown option '([^']+)'/.exec((err as Error).message);
+    // parseArgs' own advice (about positionals after `--`) misleads for what is nearly always a typo.
+    if ((err as NodeJS.ErrnoException).code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION' && unknown) {
+      const name = unknown[1]!;
+      const hint = name.startsWith('--') ? didYouMean(name.slice(2), Object.keys(flags), (flag) => `--${flag}`) : '';
+      throw new UsageError(`unknown option ${name}${hint}`);
+    }
     throw new UsageError((err as Error).message);
   }
   const { values, positionals } = parsed;
@@ -168,6 +183,7 @@ export function parseCommandLine(argv: string[]): Command {
     cacheMaxEntries: optionalInteger('--cache-max-entries', values['cache-max-entries'], 2 ** 32),
     cacheMaxBytes: optionalInteger('--cache-max-bytes', values['cache-max-bytes'], 2 ** 40),
     metricsPort: values['metrics-port'] === undefined ? undefined : integer('--metrics-port', values['metrics-port'], 65535, 0),
+    metricsHost: values['metrics-host'],
   };
   if (values.progress && values['no-progress']) throw new UsageError('--progress and --no-progress contradict each other');
   const run: RunFlags = {

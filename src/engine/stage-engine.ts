@@ -162,7 +162,7 @@ export class StageEngine {
     }
     if (this.metrics !== null) {
       try {
-        this.servedAt = await this.metrics.listen(o.metricsPort!);
+        this.servedAt = await this.metrics.listen(o.metricsPort!, o.metricsHost);
       } catch (err) {
         await this.shutdown();
         throw err;

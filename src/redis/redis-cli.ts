@@ -7,7 +7,7 @@
 import type { RunFlags } from '../cli/cli-args.js';
 import type { StageOptions } from '../api/options.js';
 import { ProgressLine } from '../cli/progress-line.js';
-import { createStage, type Stage } from '../api/stage.js';
+import { startStage } from '../cli/start-stage.js';
 import type { RedisCommand } from './redis-args.js';
 import { redisSource } from './redis-source.js';
 import { RedisSink } from './redis-sink.js';
@@ -18,13 +18,8 @@ import { runRedisStage } from './redis-run.js';
 
 /** Run the stage over the consumer group; resolves to the exit code. */
 export async function runRedisCli(options: StageOptions, command: RedisCommand, flags: RunFlags): Promise<number> {
-  let stage: Stage;
-  try {
-    stage = await createStage(options);
-  } catch (err) {
-    process.stderr.write(`pystage: the stage could not start: ${(err as Error).message}\n`);
-    return 1;
-  }
+  const stage = await startStage(options);
+  if (typeof stage === 'number') return stage;
   const source = redisSource(command.source, {
     group: command.group, consumer: command.consumer, claimIdleMs: command.claimIdleMs, maxDeliveries: command.maxDeliveries, exclusive: command.exclusive, logger: stage.logger,
   });

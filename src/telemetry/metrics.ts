@@ -1,6 +1,6 @@
 /**
  * The stage's Prometheus metrics (prom-client, a registry of the stage's own) and the HTTP server
- * that serves them on 127.0.0.1. Off the hot path: outcomes are tallied once per completed batch,
+ * that serves them (on loopback unless metricsHost says otherwise). Off the hot path: outcomes are tallied once per completed batch,
  * and everything the stage already counts (messages in, restarts, queue depths, server memory) is
  * read only when scraped.
  */
@@ -118,8 +118,8 @@ export class StageMetrics {
     }
   }
 
-  /** Serve GET /metrics on 127.0.0.1:port (0: a free port); resolves with the URL. */
-  async listen(port: number): Promise<string> {
+  /** Serve GET /metrics on host:port (0: a free port); resolves with the URL. */
+  async listen(port: number, host: string): Promise<string> {
     const server = createServer((req, res) => {
       if (req.method !== 'GET' || (req.url ?? '').split('?')[0] !== '/metrics') {
         res.writeHead(404, { 'content-type': 'text/plain' }).end('pystage serves /metrics only\n');
@@ -134,15 +134,18 @@ export class StageMetrics {
     await new Promise<void>((resolve, reject) => {
       server.once('error', (err: NodeJS.ErrnoException) => reject(new InvalidOptionError(
         err.code === 'EADDRINUSE'
-          ? `metrics port ${port} on 127.0.0.1 is in use: pick another --metrics-port / metricsPort (0 picks a free one)`
-          : `cannot serve metrics on 127.0.0.1:${port}: ${err.message}`,
+          ? `metrics port ${port} on ${host} is in use: pick another --metrics-port / metricsPort (0 picks a free one)`
+          : `cannot serve metrics on ${host}:${port} (--metrics-host / metricsHost must be an address of this machine): ${err.message}`,
       )));
-      server.listen(port, '127.0.0.1', () => resolve());
+      server.listen(port, host, () => resolve());
     });
     // Scrapes never keep the process alive.
     server.unref();
     this.server = server;
-    return `http://127.0.0.1:${(server.address() as AddressInfo).port}/metrics`;
+    const url = new URL('http://localhost/metrics');
+    url.hostname = host.includes(':') ? `[${host}]` : host;
+    url.port = String((server.address() as AddressInfo).port);
+    return url.href;
   }
 
   /** Stop serving. */

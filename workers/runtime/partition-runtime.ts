@@ -463,7 +463,9 @@ export class PartitionRuntime {
 
   /** The typed error of a command the server refused (Code < 0), naming its model and file. */
   private commandError(cmd: CommandName, cmdOptions: Record<string, unknown>, reply: ParsedReply): PystageError {
-    return replyError(reply.Code, reply.Error, this.config.partition, cmdOptions.ModelName as string | undefined, cmd, cmdOptions.ModelFile as string | undefined);
+    // The file the failure is about: the model's, or for initModel the data file (a JSON error's line is in it).
+    const file = (cmdOptions.ModelFile ?? cmdOptions.DataFile) as string | undefined;
+    return replyError(reply.Code, reply.Error, this.config.partition, cmdOptions.ModelName as string | undefined, cmd, file);
   }
 
   /** A command outside the queue (handshake, start, replay); loading ones get the load timeout. */
