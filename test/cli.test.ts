@@ -147,7 +147,7 @@ describe('pystage run', () => {
     assert.deepEqual(outputs[1]!.output, { length: 2, blob: 'ab' });
   });
 
-  test('exit codes: 2 for bad usage, 1 when the stage cannot start, with a clear message', async () => {
+  test('exit codes: 2 for bad usage, bad options and models that cannot load, 1 when the machine cannot run the stage, with a clear message', async () => {
     const usage = await runCli(['run']);
     assert.equal(usage.code, 2);
     assert.match(usage.stderr, /--model/);
@@ -155,14 +155,14 @@ describe('pystage run', () => {
     assert.equal(badOptions.code, 2);
     assert.match(badOptions.stderr, /must be a JSON object/);
     const missing = await runCli(['run', '--python-path', fixtures, '--model', `ghost=${fixtures}no_such_model.py`, '--partitions', '1']);
-    assert.equal(missing.code, 1);
+    assert.equal(missing.code, 2);
     assert.match(missing.stderr, /ghost/);
     assert.match(missing.stderr, /no_such_model\.py/);
     const noPython = await runCli(['run', '--python', '/nonexistent/python3', '--python-path', fixtures, '--model', `a=${fixtures}arith.py`, '--partitions', '1']);
     assert.equal(noPython.code, 1);
     assert.match(noPython.stderr, /\/nonexistent\/python3/);
     const noPath = await runCli(['run', '--python-path', '/nonexistent/models', '--model', `a=${fixtures}arith.py`]);
-    assert.equal(noPath.code, 1);
+    assert.equal(noPath.code, 2);
     assert.match(noPath.stderr, /\/nonexistent\/models/);
     const badErrors = await runCli(['run', '--python-path', fixtures, '--model', `a=${fixtures}arith.py`, '--errors', '/nonexistent/dir/errors.jsonl']);
     assert.equal(badErrors.code, 1);

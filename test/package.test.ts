@@ -30,8 +30,9 @@ test('npm pack of a fresh clone (no dist/) builds first: bin, main and every exp
   cpSync(repoRoot, clone, { recursive: true, filter: (src) => !/[/\\](dist|node_modules|\.git)$/.test(src) });
   symlinkSync(join(repoRoot, 'node_modules'), join(clone, 'node_modules'));
   assert.ok(!existsSync(join(clone, 'dist')));
-  const out = execFileSync('npm', ['pack', '--json', '--pack-destination', work], { cwd: clone, encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] });
-  const [packed] = JSON.parse(out.slice(out.indexOf('['))) as PackResult[];
+  const run = spawnSync('npm', ['pack', '--json', '--pack-destination', work], { cwd: clone, encoding: 'utf8' });
+  assert.equal(run.status, 0, `npm pack in a fresh clone failed:\n${run.stdout}\n${run.stderr}`);
+  const [packed] = JSON.parse(run.stdout.slice(run.stdout.indexOf('['))) as PackResult[];
   const files = new Set(packed!.files.map((f) => f.path));
   const manifest = JSON.parse(readFileSync(join(repoRoot, 'package.json'), 'utf8')) as {
     bin: Record<string, string>; main: string; types: string; exports: Record<string, { types: string; import: string }>;
