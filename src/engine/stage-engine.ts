@@ -12,7 +12,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { rmSync } from 'node:fs';
-import { Duplex, PassThrough, Readable } from 'node:stream';
+import type { Duplex } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import { Piscina } from 'piscina';
 import { InvalidOptionError, PartitionsError, StageClosedError, errorFromRecord } from '../api/errors.js';
@@ -35,6 +35,7 @@ import { toRecords, type StageRecord } from '../records/records.js';
 import type { PartitionLoad, StageStats } from '../api/stage.js';
 import type { BatchRange } from './ordered-merge.js';
 import { StageRun } from './stage-run.js';
+import { stageStream } from './stage-stream.js';
 import type { ModelSpec, PartitionHost, PartitionStatus, WorkerConfig, WorkerReply, WorkerTask } from './worker-protocol.js';
 
 const serverScript = fileURLToPath(new URL('../../../py/server.py', import.meta.url));
@@ -184,10 +185,9 @@ export class StageEngine {
     return this.startRun((run) => run.runLines(source), firstOffset);
   }
 
-  /** An object-mode Duplex for stream.pipeline(): write messages, read StageRecords. */
+  /** A Duplex for stream.pipeline(): write messages or JSON-lines bytes, read StageRecords (src/engine/stage-stream.ts). */
   stream(): Duplex {
-    const input = new PassThrough({ objectMode: true });
-    return Duplex.from({ writable: input, readable: Readable.from(this.process(input)) });
+    return stageStream(this);
   }
 
   /** Load a new model on every partition; rejects with the first partition's typed error (all are in `errors`). */

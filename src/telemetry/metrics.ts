@@ -8,7 +8,8 @@ import { readFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
-import { ERROR_BASE, NO_OUTPUT, type Batch } from '../engine/batch.js';
+import type { Batch } from '../engine/batch.js';
+import type { OutcomeTally } from '../engine/outcome-tally.js';
 import { InvalidOptionError } from '../api/errors.js';
 import type { RecoveryCounts } from '../engine/worker-protocol.js';
 
@@ -87,34 +88,14 @@ export class StageMetrics {
     });
   }
 
-  /** Tally a completed batch's outcomes: one pass over its table, one counter update per model. */
-  observeBatch(batch: Batch, now: number): void {
-    const o = batch.outcomes!;
+  /** A completed batch, with its outcomes counted (OutcomeTally): one counter update per model and outcome. */
+  observeBatch(batch: Batch, tally: OutcomeTally, now: number): void {
     if (batch.partition !== null) this.batchSize.observe(batch.count);
     this.latency.observe((now - batch.createdAt) / 1000);
-    const { table, width, models } = o;
-    if (batch.routes === null) {
-      for (let m = 0; m < width; m++) {
-        let out = 0;
-        let none = 0;
-        for (let i = 0; i < batch.count; i++) {
-          const start = table[2 * (i * width + m)]!;
-          if (start >= 0) out++;
-          else if (start === NO_OUTPUT) none++;
-          else this.errors.inc({ model: models[m] ?? '', code: o.errors[ERROR_BASE - start]!.code });
-        }
-        const model = models[m] ?? '';
-        if (out > 0) this.outputs.inc({ model }, out);
-        if (none > 0) this.noOutputs.inc({ model }, none);
-      }
-      return;
-    }
-    for (let i = 0; i < batch.count; i++) {
-      const start = table[2 * i]!;
-      const model = batch.routes[i] ?? '';
-      if (start >= 0) this.outputs.inc({ model });
-      else if (start === NO_OUTPUT) this.noOutputs.inc({ model });
-      else this.errors.inc({ model, code: o.errors[ERROR_BASE - start]!.code });
+    for (const [model, t] of tally.models) {
+      if (t.outputs > 0) this.outputs.inc({ model }, t.outputs);
+      if (t.noOutputs > 0) this.noOutputs.inc({ model }, t.noOutputs);
+      for (const [code, n] of t.errors) this.errors.inc({ model, code }, n);
     }
   }
 
