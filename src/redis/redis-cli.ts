@@ -45,9 +45,7 @@ export async function runRedisCli(options: StageOptions, command: RedisCommand, 
   };
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
-  const progress = (flags.progress ?? process.stderr.isTTY === true)
-    ? new ProgressLine(stage, flags.progressIntervalMs, (line) => process.stderr.write(line))
-    : null;
+  const progress = ProgressLine.onStderr(stage, flags.progress, flags.progressIntervalMs);
   progress?.start();
   try {
     const outputs: RecordTarget = command.sink === null ? new LineTarget(process.stdout, false) : target(command.sink);

@@ -17,6 +17,7 @@ import { PoisonMessageError } from '../api/errors.js';
 import type { LineBatch } from '../cli/line-reader.js';
 import type { Stage } from '../api/stage.js';
 import { stageEngine } from '../engine/stage-internals.js';
+import { entryErrorRecord } from '../records/record-text.js';
 import { EntryRecords, type TurnRecords } from './entry-records.js';
 import { LineTarget, toTarget, type RecordTarget } from './record-target.js';
 import { retrying } from './redis-connection.js';
@@ -126,7 +127,7 @@ export async function runRedisStage(stage: Stage, source: RedisSource, destinati
 /** The error record of an entry given up after too many deliveries (it never reached the stage: no offset, key or partition). */
 function poisonRecord(entry: StreamEntry, max: number): Buffer {
   const error = new PoisonMessageError(`entry was delivered ${entry.deliveries} times without being acknowledged (more than maxDeliveries ${max}); each try may have stopped its stage, so it is given up`, { type: 'MaxDeliveries' });
-  return Buffer.from(`{"id":${JSON.stringify(entry.id)},"offset":null,"key":null,"partition":null,"model":null,"line":${JSON.stringify(entry.data!.toString('utf8'))},"error":${JSON.stringify({ code: error.code, type: error.type, message: error.message })}}`);
+  return entryErrorRecord(entry.id, entry.data!.toString('utf8'), error.toRecord());
 }
 
 interface Targets {
