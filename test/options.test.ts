@@ -5,7 +5,8 @@ import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import { InvalidOptionError } from '../src/api/errors.js';
 import { resolveOptions } from '../src/api/options.js';
-import { parseCommandLine, UsageError } from '../src/cli/cli-args.js';
+import { UsageError } from '../src/api/errors.js';
+import { parseCommandLine } from '../src/cli/cli-args.js';
 import { fixtures } from './support/paths.js';
 
 test('defaults are filled in and model files resolve against the python path', () => {

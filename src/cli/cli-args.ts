@@ -9,7 +9,6 @@ import { didYouMean } from '../api/nearest-name.js';
 import type { StageOptions } from '../api/options.js';
 import { redisArgs, redisUsage, type RedisCommand } from '../redis/redis-args.js';
 
-export { UsageError } from '../api/errors.js';
 import type { ModelSpec } from '../engine/worker-protocol.js';
 
 export const usage = `Usage: pystage run --model NAME=FILE[:CLASS] [--model ...] [options] < input.jsonl > output.jsonl

@@ -17,7 +17,7 @@ import type { Redis } from 'ioredis';
 import { createLogger } from '../telemetry/logger.js';
 import type { StageLogger } from '../telemetry/stage-logger.js';
 import { closeConnection, connect, isReplyError, retrying, withFields } from './redis-connection.js';
-import { RedisStreamError } from './redis-error.js';
+import { RedisStreamError } from '../api/errors.js';
 import { resolveRedisSourceOptions, type RedisSourceOptions, type ResolvedRedisSourceOptions } from './redis-options.js';
 import { parseStreamUrl, type StreamUrl } from './redis-url.js';
 import { entryMessage, toEntry, type StreamEntry } from './stream-entry.js';

@@ -17,7 +17,7 @@
 import pRetry, { AbortError } from 'p-retry';
 import { threadId } from 'node:worker_threads';
 import type { Outcomes } from '../../src/engine/batch.js';
-import { ModelLoadError, PartitionFailedError, PoisonMessageError, PystageError, PythonStartError } from '../../src/api/errors.js';
+import { ConnectionBrokenError, ModelLoadError, PartitionFailedError, PoisonMessageError, PystageError, PythonStartError } from '../../src/api/errors.js';
 import type { Logger } from '../../src/telemetry/logger.js';
 import { PipelineQueue } from '../../src/engine/pipeline-queue.js';
 import { encodeFrame, type CommandName, type ReplyError } from '../../src/protocol/index.js';
@@ -31,7 +31,7 @@ import { runExec, type ExecEnv, type Operation } from './exec-plan.js';
 import { ModelRegistry } from './model-registry.js';
 import { PythonServerProcess } from '../server/python-server-process.js';
 import { replyError } from './reply-map.js';
-import { ConnectionBrokenError, ServerConnection } from '../server/server-connection.js';
+import { ServerConnection } from '../server/server-connection.js';
 import { SpoolFiles } from '../server/spool-files.js';
 
 /** The worker's config plus the interpreter its start task named. */

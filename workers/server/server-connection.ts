@@ -14,7 +14,6 @@
 import { connect, type Socket } from 'node:net';
 import { ConnectionBrokenError, type BrokenReason } from '../../src/api/errors.js';
 
-export { ConnectionBrokenError, type BrokenReason } from '../../src/api/errors.js';
 import { PipelineQueue } from '../../src/engine/pipeline-queue.js';
 import { FrameDecoder, ReplyCode, type Checksum } from '../../src/protocol/index.js';
 import { readReplyHead } from '../../src/protocol/replies.js';
