@@ -7,15 +7,14 @@
  */
 import assert from 'node:assert/strict';
 import { execFileSync, spawnSync } from 'node:child_process';
-import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { chmodSync, existsSync, mkdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { after, test } from 'node:test';
+import { test } from 'node:test';
 import { repoRoot } from './support/paths.js';
+import { tempDir } from './support/temp-dirs.js';
 
 const script = join(repoRoot, 'scripts', 'test-requirements.sh');
-const work = mkdtempSync(join(tmpdir(), 'pystage-requirements-'));
-after(() => rmSync(work, { recursive: true, force: true }));
+const work = tempDir('pystage-requirements-');
 
 const which = (tool: string) => execFileSync('sh', ['-c', `command -v ${tool}`], { encoding: 'utf8' }).trim();
 const realPython = execFileSync('python3', ['-c', 'import sys; print(sys.executable)'], { encoding: 'utf8' }).trim();
