@@ -98,7 +98,7 @@ describe('pystage run', () => {
     const errors = jsonLines(readFileSync(errorsFile, 'utf8')).sort((x, y) => x.offset - y.offset);
     assert.deepEqual(errors.map((e) => [e.offset, e.error.code]), [[2, 'PYSTAGE_ROUTING'], [3, 'PYSTAGE_ROUTING']]);
     assert.match(errors[0]!.error.message, /nope/);
-    assert.equal(JSON.parse(errors[1]!.line).key, 'd');
+    assert.equal(JSON.parse(errors[1]!.input).key, 'd');
   });
 
   test('bad lines and model errors go to --errors with the original line; the rest flows', async () => {
@@ -122,7 +122,9 @@ describe('pystage run', () => {
       [1, 'PYSTAGE_BAD_INPUT'], [2, 'PYSTAGE_BAD_INPUT'], [3, 'PYSTAGE_BAD_INPUT'], [4, 'PYSTAGE_BAD_INPUT'],
       [5, 'PYSTAGE_BAD_INPUT'], [6, 'PYSTAGE_MODEL_EXECUTION'],
     ]);
-    assert.equal(errors[0]!.line, 'not json');
+    assert.equal(errors[0]!.input, 'not json');
+    // One vocabulary: the CLI's error line has the API record's fields (`input`, not `line`).
+    assert.deepEqual(Object.keys(errors[5]!), ['offset', 'key', 'partition', 'model', 'input', 'error']);
     assert.match(errors[4]!.error.message, /UTF-8/);
     assert.equal(errors[5]!.model, 'h');
     assert.equal(errors[5]!.error.type, 'ValueError');

@@ -60,7 +60,7 @@ files named here.
 
 Output: one line per model output on stdout:
   {"offset":N,"key":K,"partition":P,"model":NAME,"output":{...}}
-Error lines ({"offset","key","partition","model","line","error":{"code","type","message","traceback"}})
+Error lines ({"offset","key","partition","model","input","error":{"code","type","message","traceback"}})
 go to --errors. At exit one summary line goes to stderr:
   {"summary":{"in","out","noOutput","errors","keyless","restarts","seconds","msgPerSec","interrupted",...}}
 Ctrl-C (SIGINT) or SIGTERM: no more input is read, what was read is finished, the summary says

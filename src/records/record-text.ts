@@ -3,8 +3,9 @@
  * lines, the Redis sink's entries, the Redis runner's records of entries that never reached a batch),
  * so they can never drift apart:
  *   output: `{"offset":N,"key":K,"partition":P,"model":M,"output":` + OUTPUT + `}`
- *   error:  `{"offset":N,"key":K,"partition":P,"model":M,"line":…,"error":{code,type,message,traceback}}`
- * A Redis record has `"id":ID,` first. The key and the output are copied as the bytes they arrived as.
+ *   error:  `{"offset":N,"key":K,"partition":P,"model":M,"input":…,"error":{code,type,message,traceback}}`
+ * A Redis record has `"id":ID,` first. The key and the output are copied as the bytes they arrived as;
+ * `input` is the message as it came in (the input line, the entry's data), the API record's `input` too.
  */
 import { SPAN_WIDTH, type Batch } from '../engine/batch.js';
 import type { ErrorRecord } from '../api/errors.js';
@@ -71,5 +72,5 @@ export function entryErrorRecord(id: string, input: string, error: ErrorRecord):
 function errorFields(partition: number | null, model: string | null, input: string, e: ErrorRecord): string {
   // The Python traceback too, when the model raised (file and line of every frame).
   const error = JSON.stringify({ code: e.code, type: e.type ?? null, message: e.message, traceback: e.traceback ?? null });
-  return `,"partition":${partition},"model":${JSON.stringify(model)},"line":${JSON.stringify(input)},"error":${error}}`;
+  return `,"partition":${partition},"model":${JSON.stringify(model)},"input":${JSON.stringify(input)},"error":${error}}`;
 }

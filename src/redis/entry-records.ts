@@ -1,7 +1,7 @@
 /**
  * The records an entry produced, as bytes: the record stdout would carry with the source
  * entry's ID in front, `{"id":ID,"offset":N,"key":K,"partition":P,"model":M,"output":…}` for an
- * output and `{"id":ID,…,"line":…,"error":{…}}` for an error. The key and the output are copied
+ * output and `{"id":ID,…,"input":…,"error":{…}}` for an error. The key and the output are copied
  * as the bytes they arrived as (never parsed), so integers beyond 2^53 keep every digit.
  */
 import { visitOutcomes, type OutcomeVisitor } from '../engine/batch.js';

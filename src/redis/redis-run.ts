@@ -38,8 +38,10 @@ export interface RedisRunTargets {
 
 /** Counters of a Redis run. */
 export interface RedisRunStats extends RedisSourceStats {
-  outputRecords: number;
-  errorRecords: number;
+  /** Output records stored. */
+  out: number;
+  /** Error records stored. */
+  errors: number;
 }
 
 /**
@@ -55,7 +57,7 @@ export async function runRedisStage(stage: Stage, source: RedisSource, destinati
     ids.delete(offset);
     return id;
   });
-  const stats = { outputRecords: 0, errorRecords: 0 };
+  const stats = { out: 0, errors: 0 };
 
   // The stage numbers the messages of a run 0, 1, 2, … in the order they are fed: so does this.
   async function* lines(): AsyncGenerator<LineBatch> {
@@ -67,7 +69,7 @@ export async function runRedisStage(stage: Stage, source: RedisSource, destinati
       if (poison.length > 0) {
         const records = poison.map((e) => poisonRecord(e, source.options.maxDeliveries));
         await store(source, targets, { outputs: [], errors: records, done: [] }, poison.map((e) => e.id));
-        stats.errorRecords += records.length;
+        stats.errors += records.length;
         entries = entries.filter((e) => e.deliveries <= source.options.maxDeliveries);
         if (entries.length === 0) continue;
       }
@@ -96,8 +98,8 @@ export async function runRedisStage(stage: Stage, source: RedisSource, destinati
     try {
       for (let turn = records.take(STORE_LIMIT); turn !== null; turn = records.take(STORE_LIMIT)) {
         await store(source, targets, turn, turn.done);
-        stats.outputRecords += turn.outputs.length;
-        stats.errorRecords += turn.errors.length;
+        stats.out += turn.outputs.length;
+        stats.errors += turn.errors.length;
       }
     } catch (err) {
       failure ??= err;
