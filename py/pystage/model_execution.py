@@ -92,7 +92,7 @@ class ModelExecutor:
                 model.errors += 1
                 return self._model_failed(req_id, model.name, unencodable_output(exc))
             path = self._spill(data) if data is not None and len(data) > self._whole_limit else None
-            if journal.pending:
+            if journal.uncommitted:
                 journal.commit()
         finally:
             state = journal.finish()
@@ -141,7 +141,7 @@ class ModelExecutor:
             # failed (it raised, or returned a wrongly shaped result); then the batch may run one at a time.
             journal.begin(model.name, [])
             outcome = run_vectorised(model, inputs, self._not_an_object_error)
-            if journal.pending:
+            if journal.uncommitted:
                 if outcome is not None and len(outcome[1]) < len(inputs):
                     journal.commit()
                 else:
@@ -155,7 +155,7 @@ class ModelExecutor:
         journal.begin(model.name, results)
         # Tested after every message: empty unless the model wrote to its state, so a model that does
         # not use the state pays one truth test per message.
-        pending = journal.pending
+        uncommitted = journal.uncommitted
         errors: List[ItemError] = []
         executed = 0
         # Progress frames only when the connection's hello asked for them; the request's start counts as
@@ -175,13 +175,13 @@ class ModelExecutor:
                 except BaseException as exc:
                     errors.append((len(results), model_failure(exc)))
                     result = None
-                    if pending:
+                    if uncommitted:
                         journal.rollback()
                 else:
                     if result is not None and not isinstance(result, dict):
                         errors.append((len(results), bad_output(result)))
                         result = None
-                    if pending:
+                    if uncommitted:
                         result = self._commit_with(result, len(results), errors)
             else:
                 errors.append((len(results), msg.error if type(msg) is BadMessage else self._not_an_object_error))

@@ -2,7 +2,7 @@
 
 Values are kept as the JSON text the server's encoder wrote: `get` decodes a fresh copy (so a value is
 only changed by assigning it), a set proves the value is JSON once, and the changes a batch sends to
-the client are those texts verbatim. A message's writes wait in `pending` until it succeeds (commit)
+the client are those texts verbatim. A message's writes wait in `uncommitted` until it succeeds (commit)
 or fails (rollback); committed changes of the running request are gathered in `changes` for its reply.
 The client applies them when the reply arrives and restores the whole state on every new connection
 (`restoreState`), which is what makes a re-executed message see the state from before its first run.
@@ -40,14 +40,14 @@ class StateJournal:
     Writes go straight into the running model's dict (and the request's changes); the undo log lets a
     failed message take them back. So a read is one dict lookup and a commit clears a list."""
 
-    __slots__ = ("store", "pending", "changes", "model", "results", "max_bytes", "bytes_used", "_delta",
+    __slots__ = ("store", "uncommitted", "changes", "model", "results", "max_bytes", "bytes_used", "_delta",
                  "report", "_values")
 
     def __init__(self) -> None:
         self.store: Dict[str, Dict[str, str]] = {}
         # The running message's undo log: (key, text before, the request's change before). Mutated in
         # place only: the executor keeps a reference and tests it for truth after every message.
-        self.pending: List[Tuple[str, Optional[str], Any]] = []
+        self.uncommitted: List[Tuple[str, Optional[str], Any]] = []
         # The running request's committed changes, for its reply: key -> JSON text, None for a delete.
         self.changes: Dict[str, Optional[str]] = {}
         # The model whose request is running (None: no message is running, writes are refused).
@@ -73,12 +73,12 @@ class StateJournal:
         """The running message succeeded: its writes stay."""
         self.bytes_used += self._delta
         self._delta = 0
-        self.pending.clear()
+        self.uncommitted.clear()
 
     def rollback(self) -> None:
         """The running message failed: the state goes back to what it found."""
         values, changes = self._values, self.changes
-        for key, before, change in reversed(self.pending):
+        for key, before, change in reversed(self.uncommitted):
             if before is None:
                 values.pop(key, None)
             else:
@@ -87,12 +87,12 @@ class StateJournal:
                 changes.pop(key, None)
             else:
                 changes[key] = change
-        self.pending.clear()
+        self.uncommitted.clear()
         self._delta = 0
 
     def finish(self) -> Optional[bytes]:
         """End the request: its changes as the reply's `State` value (None when nothing changed or not reported)."""
-        if self.pending:
+        if self.uncommitted:
             self.rollback()
         if not self._values and self.model is not None:
             self.store.pop(self.model, None)  # begin's empty dict: keep no trace of a model without state
@@ -128,7 +128,7 @@ class StateJournal:
             store[model] = values
         self.store = store
         self.bytes_used = used
-        self.pending.clear()
+        self.uncommitted.clear()
         self.changes.clear()
         self._delta = 0
         return sum(len(values) for values in store.values())
@@ -159,7 +159,7 @@ class StateJournal:
                 f"{self.max_bytes} (maxStateBytes): delete keys you no longer need, or raise the limit")
         self._delta += grow
         changes = self.changes
-        self.pending.append((key, before, changes.get(key, _MISSING)))
+        self.uncommitted.append((key, before, changes.get(key, _MISSING)))
         if text is None:
             values.pop(key, None)
         else:

@@ -37,7 +37,7 @@ import { SpoolFiles } from '../server/spool-files.js';
 /** The worker's config plus the interpreter its start task named. */
 type RuntimeConfig = WorkerConfig & { python: string };
 
-type State = 'up' | 'recovering' | 'failed' | 'stopped';
+type Lifecycle = 'up' | 'recovering' | 'failed' | 'stopped';
 
 /** The worker's partition: owns one Python server over one connection. */
 export class PartitionRuntime {
@@ -48,7 +48,7 @@ export class PartitionRuntime {
   private connection: ServerConnection | null = null;
   /** Every operation not yet answered, in submission order; the running ones are on the wire. */
   private readonly queue = new PipelineQueue<Operation>();
-  private state: State = 'recovering';
+  private lifecycle: Lifecycle = 'recovering';
   private failure: PartitionFailedError | null = null;
   /** Set once stopServer is on its way: the connection closing then is expected, not a failure. */
   private stopping = false;
@@ -85,9 +85,9 @@ export class PartitionRuntime {
     try {
       // Models still to load: each one moves into the registry once loaded, so a retry after a kill
       // replays those and loads the rest.
-      const pending = [...models];
-      await runtime.launchWithRetries(false, pending, 'start');
-      runtime.state = 'up';
+      const toLoad = [...models];
+      await runtime.launchWithRetries(false, toLoad, 'start');
+      runtime.lifecycle = 'up';
     } catch (err) {
       await runtime.stop();
       throw err;
@@ -143,14 +143,14 @@ export class PartitionRuntime {
     // A restart under way finishes first, so that the server it starts is the one stopped here.
     if (this.recovery) await this.recovery;
     let asked = false;
-    if (this.state === 'up' && this.connection && !this.connection.isBroken) {
+    if (this.lifecycle === 'up' && this.connection && !this.connection.isBroken) {
       const stopped = this.command('stopServer', {}).catch(() => {});
       this.stopping = true;
       await stopped;
       asked = true;
     }
     this.stopping = true;
-    this.state = 'stopped';
+    this.lifecycle = 'stopped';
     this.link?.close();
     this.giveUpAll(new PartitionFailedError(`partition ${this.config.partition} is stopped`, { partition: this.config.partition }));
     this.connection?.close();
@@ -200,7 +200,7 @@ export class PartitionRuntime {
   }
 
   private submit(operation: Operation): void {
-    if (this.state === 'failed' || this.state === 'stopped') {
+    if (this.lifecycle === 'failed' || this.lifecycle === 'stopped') {
       operation.giveUp(this.failure ?? new PartitionFailedError(`partition ${this.config.partition} is stopped`, { partition: this.config.partition }));
       return;
     }
@@ -214,7 +214,7 @@ export class PartitionRuntime {
    */
   private pump(): void {
     const connection = this.connection;
-    if (this.state !== 'up' || connection === null || connection.isBroken) return;
+    if (this.lifecycle !== 'up' || connection === null || connection.isBroken) return;
     while (this.queue.pending > 0 && !(this.queue.running > 0 && this.queue.first()!.suspect)) {
       const operation = this.queue.nextPending()!;
       const id = connection.takeId();
@@ -243,13 +243,13 @@ export class PartitionRuntime {
   }
 
   private onBroken(err: ConnectionBrokenError): void {
-    if (this.state !== 'up') return;
+    if (this.lifecycle !== 'up') return;
     if (this.stopping) {
       // Stopping: nothing is restarted, and nothing still queued (stopServer itself) may wait forever.
       this.giveUpAll(new PartitionFailedError(`partition ${this.config.partition} is stopping`, { partition: this.config.partition }));
       return;
     }
-    this.state = 'recovering';
+    this.lifecycle = 'recovering';
     const inFlight = this.queue.unsendAll();
     this.logger.warn({ reason: err.reason, inFlight, queued: this.queue.size, progress: err.progress }, err.message);
     if (inFlight > 0) {
@@ -261,11 +261,11 @@ export class PartitionRuntime {
     }
     this.recovery = this.recover(err).then(() => {
       this.recovery = null;
-      this.state = 'up';
+      this.lifecycle = 'up';
       this.pump();
     }, (failure: unknown) => {
       this.recovery = null;
-      this.state = 'failed';
+      this.lifecycle = 'failed';
       this.failure = new PartitionFailedError(
         `partition ${this.config.partition}: the Python server could not be restarted: ${(failure as Error).message}`,
         { partition: this.config.partition },
@@ -310,10 +310,10 @@ export class PartitionRuntime {
   /**
    * Reconnect (when the server may still be alive) or start a server, with backoff: kills from outside
    * cost no retry, failures of our own use one up, and failures no retry can fix end it at once.
-   * `pending` are models to load strictly (at start): one that fails to load ends the start with its error.
+   * `toLoad` are models to load strictly (at start): one that fails to load ends the start with its error.
    * `cause`: why (the way the connection broke, or `start`), counted per restart for the metrics.
    */
-  private async launchWithRetries(reconnectFirst: boolean, pending: ModelSpec[], cause: string): Promise<void> {
+  private async launchWithRetries(reconnectFirst: boolean, toLoad: ModelSpec[], cause: string): Promise<void> {
     let reconnect = reconnectFirst;
     await pRetry(async () => {
       if (reconnect) {
@@ -324,7 +324,7 @@ export class PartitionRuntime {
       }
       if (this.server) await this.retire(this.server);
       try {
-        await this.launch(pending);
+        await this.launch(toLoad);
       } catch (err) {
         throw isDeterministic(err) ? new AbortError(err as Error) : err;
       }
@@ -340,12 +340,12 @@ export class PartitionRuntime {
       // A new server killed from outside (or its connection cut) says nothing about whether the next start
       // will work: only failures of our own (a crash on start, a replay refused, no ready line) use up retries.
       shouldConsumeRetry: ({ error }) => !isExternalFailure(error),
-      shouldRetry: () => this.state === 'recovering',
+      shouldRetry: () => this.lifecycle === 'recovering',
     });
   }
 
-  /** Spawn a server, connect, say hello, replay the registry, then load `pending` models (emptying it). */
-  private async launch(pending: ModelSpec[]): Promise<void> {
+  /** Spawn a server, connect, say hello, replay the registry, then load the `toLoad` models (emptying it). */
+  private async launch(toLoad: ModelSpec[]): Promise<void> {
     const c = this.config;
     this.launches++;
     this.server = await PythonServerProcess.start({
@@ -367,12 +367,12 @@ export class PartitionRuntime {
         await this.direct('addModel', loadOptions(spec), spec.options ?? {});
         if (spec.initData !== undefined) await this.direct('initModel', { ModelName: spec.name, DataFile: spec.initData });
       }
-      while (pending.length > 0) {
-        const spec = current = pending[0]!;
+      while (toLoad.length > 0) {
+        const spec = current = toLoad[0]!;
         await this.load('addModel', loadOptions(spec), spec.options ?? {});
         if (spec.initData !== undefined) await this.load('initModel', { ModelName: spec.name, DataFile: spec.initData });
         this.registry.set(spec);
-        pending.shift();
+        toLoad.shift();
       }
     } catch (err) {
       if (isDeterministic(err)) throw err;
