@@ -37,7 +37,8 @@ Options:
                               with an error naming the model (default: 300000)
   --skip N                    skip the first N input lines: resume a cut-short run at its "resumeOffset"
                               (offsets keep counting input lines, so they continue from N)
-  --progress, --no-progress   a progress line on stderr every interval (default: only when stderr is a terminal)
+  --progress, --no-progress   progress on stderr every interval: a line rewritten in place on a terminal,
+                              JSON lines into a file or pipe (default: only when stderr is a terminal)
   --progress-interval MS      how often (default: 5000)
   --metrics-port PORT         serve Prometheus metrics on http://HOST:PORT/metrics during the run (0: a
                               free port, its URL printed on stderr)
@@ -65,8 +66,9 @@ go to --errors. At exit one summary line goes to stderr:
   {"summary":{"in","out","noOutput","errors","keyless","restarts","seconds","msgPerSec","interrupted",...}}
 Ctrl-C (SIGINT) or SIGTERM: no more input is read, what was read is finished, the summary says
 "interrupted":true and "resumeOffset" (run again with --skip that many); a second signal exits at once.
-Exit codes: 0 the stream was processed (even with per-message errors), 1 the stage could not run (or
-stdout was closed early), 2 bad usage, 130 after SIGINT, 143 after SIGTERM.`;
+Exit codes: 0 the stream was processed (even with per-message errors); 2 bad usage, an option that cannot
+work, or a model that cannot load (one message, with its traceback); 1 this machine could not run the
+stage (or stdout was closed early); 130 after SIGINT, 143 after SIGTERM.`;
 
 
 
