@@ -7,16 +7,16 @@ import { readFileSync } from 'node:fs';
 import { createReadStream } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import type { Readable, Writable } from 'node:stream';
-import { ResumeRefusedError } from './api/errors.js';
+import { ResumeRefusedError, UsageError } from './api/errors.js';
 import { attachDurable, planDurableRun, type DurablePlan } from './cli/durable-run.js';
-import { parseCommandLine, usage, UsageError } from './cli/cli-args.js';
+import { parseCommandLine, usage } from './cli/cli-args.js';
 import { readLines, skipLines } from './cli/line-reader.js';
 import { LineWriter } from './cli/line-writer.js';
-import { SPAN_WIDTH, visitOutcomes, type Batch, type OutcomeVisitor } from './engine/batch.js';
-import { CLOSE, KEY_FIELD, NULL, OFFSET_FIELD, OutputTails, errorTail } from './records/record-text.js';
+import { visitOutcomes, type OutcomeVisitor } from './engine/batch.js';
+import { RecordWriter } from './records/record-text.js';
 import { ProgressLine } from './cli/progress-line.js';
 import { ResumePoint } from './cli/resume-point.js';
-import { createStage, type Stage } from './api/stage.js';
+import { startStage } from './cli/start-stage.js';
 import { stageEngine } from './engine/stage-internals.js';
 import { syncFileStream } from './cli/sync-file-stream.js';
 import { loadHandlers } from './cli/handlers-file.js';
@@ -97,13 +97,8 @@ async function main(argv: string[]): Promise<number> {
   const showProgress = flags.progress ?? process.stderr.isTTY === true;
   if (plan !== null && showProgress) command.options.onRestoreProgress = (p) => process.stderr.write(JSON.stringify({ restore: p }) + '\n');
 
-  let stage: Stage;
-  try {
-    stage = await createStage(command.options);
-  } catch (err) {
-    process.stderr.write(`pystage: the stage could not start: ${(err as Error).message}\n`);
-    return err instanceof ResumeRefusedError ? 2 : 1;
-  }
+  const stage = await startStage(command.options);
+  if (typeof stage === 'number') return stage;
 
   const out = new LineWriter(outStream, outStream !== process.stdout);
   const errors = new LineWriter(errorsStream, errorsStream !== process.stderr);
@@ -165,9 +160,7 @@ async function main(argv: string[]): Promise<number> {
     readerGone = true;
     stopInput();
   });
-  const progress = showProgress
-    ? new ProgressLine(stage, flags.progressIntervalMs, (line) => process.stderr.write(line))
-    : null;
+  const progress = ProgressLine.onStderr(stage, flags.progress, flags.progressIntervalMs);
   progress?.start();
   const lines = skipLines(readLines(input as AsyncIterable<Buffer>, () => stopReading), skip);
   let failed = true;
@@ -210,25 +203,19 @@ async function main(argv: string[]): Promise<number> {
  * the bytes they arrived as, failures to `errors` with the original line.
  */
 function lineFormatter(out: LineWriter, errors: LineWriter, written: { out: number; noOutput: number; errors: number }): OutcomeVisitor {
-  const tails = new OutputTails();
-  const head = (w: LineWriter, batch: Batch, i: number) => {
-    w.bytes(OFFSET_FIELD).decimal(batch.offsets[i]!).bytes(KEY_FIELD);
-    const s = batch.spans[i * SPAN_WIDTH + 2]!;
-    if (s < 0) w.bytes(NULL);
-    else w.bytes(batch.buf, s, batch.spans[i * SPAN_WIDTH + 3]!);
-  };
+  const records = new RecordWriter();
   return {
     output(batch, i, model, data, start, end) {
-      head(out, batch, i);
-      out.bytes(tails.of(batch.partition, model)).bytes(data, start, end).bytes(CLOSE).endLine();
+      records.output(out, batch, i, model, data, start, end);
+      out.endLine();
       written.out++;
     },
     noOutput() {
       written.noOutput++;
     },
     error(batch, i, model, error) {
-      head(errors, batch, i);
-      errors.text(errorTail(batch, i, model, error)).endLine();
+      records.error(errors, batch, i, model, error);
+      errors.endLine();
       written.errors++;
     },
   };

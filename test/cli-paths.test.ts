@@ -46,7 +46,7 @@ test('an explicit --python-path (relative) for imports; a model outside it still
 
 test('a missing model file is reported at the path the user meant, not a doubled one', async () => {
   const result = await runCli(['run', '--model', 's=mymodels/nope.py', '--partitions', '1'], input, { cwd });
-  assert.equal(result.code, 1);
+  assert.equal(result.code, 2);
   assert.ok(result.stderr.includes(join(cwd, 'mymodels', 'nope.py')), result.stderr);
   assert.ok(!result.stderr.includes('mymodels/mymodels'), result.stderr);
 });

@@ -98,7 +98,7 @@ describe('pystage run', () => {
     const errors = jsonLines(readFileSync(errorsFile, 'utf8')).sort((x, y) => x.offset - y.offset);
     assert.deepEqual(errors.map((e) => [e.offset, e.error.code]), [[2, 'PYSTAGE_ROUTING'], [3, 'PYSTAGE_ROUTING']]);
     assert.match(errors[0]!.error.message, /nope/);
-    assert.equal(JSON.parse(errors[1]!.line).key, 'd');
+    assert.equal(JSON.parse(errors[1]!.input).key, 'd');
   });
 
   test('bad lines and model errors go to --errors with the original line; the rest flows', async () => {
@@ -122,7 +122,9 @@ describe('pystage run', () => {
       [1, 'PYSTAGE_BAD_INPUT'], [2, 'PYSTAGE_BAD_INPUT'], [3, 'PYSTAGE_BAD_INPUT'], [4, 'PYSTAGE_BAD_INPUT'],
       [5, 'PYSTAGE_BAD_INPUT'], [6, 'PYSTAGE_MODEL_EXECUTION'],
     ]);
-    assert.equal(errors[0]!.line, 'not json');
+    assert.equal(errors[0]!.input, 'not json');
+    // One vocabulary: the CLI's error line has the API record's fields (`input`, not `line`).
+    assert.deepEqual(Object.keys(errors[5]!), ['offset', 'key', 'partition', 'model', 'input', 'error']);
     assert.match(errors[4]!.error.message, /UTF-8/);
     assert.equal(errors[5]!.model, 'h');
     assert.equal(errors[5]!.error.type, 'ValueError');
@@ -147,7 +149,7 @@ describe('pystage run', () => {
     assert.deepEqual(outputs[1]!.output, { length: 2, blob: 'ab' });
   });
 
-  test('exit codes: 2 for bad usage, 1 when the stage cannot start, with a clear message', async () => {
+  test('exit codes: 2 for bad usage, bad options and models that cannot load, 1 when the machine cannot run the stage, with a clear message', async () => {
     const usage = await runCli(['run']);
     assert.equal(usage.code, 2);
     assert.match(usage.stderr, /--model/);
@@ -155,14 +157,14 @@ describe('pystage run', () => {
     assert.equal(badOptions.code, 2);
     assert.match(badOptions.stderr, /must be a JSON object/);
     const missing = await runCli(['run', '--python-path', fixtures, '--model', `ghost=${fixtures}no_such_model.py`, '--partitions', '1']);
-    assert.equal(missing.code, 1);
+    assert.equal(missing.code, 2);
     assert.match(missing.stderr, /ghost/);
     assert.match(missing.stderr, /no_such_model\.py/);
     const noPython = await runCli(['run', '--python', '/nonexistent/python3', '--python-path', fixtures, '--model', `a=${fixtures}arith.py`, '--partitions', '1']);
     assert.equal(noPython.code, 1);
     assert.match(noPython.stderr, /\/nonexistent\/python3/);
     const noPath = await runCli(['run', '--python-path', '/nonexistent/models', '--model', `a=${fixtures}arith.py`]);
-    assert.equal(noPath.code, 1);
+    assert.equal(noPath.code, 2);
     assert.match(noPath.stderr, /\/nonexistent\/models/);
     const badErrors = await runCli(['run', '--python-path', fixtures, '--model', `a=${fixtures}arith.py`, '--errors', '/nonexistent/dir/errors.jsonl']);
     assert.equal(badErrors.code, 1);

@@ -2,7 +2,8 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { resolveOptions } from '../src/api/options.js';
-import { parseCommandLine, UsageError } from '../src/cli/cli-args.js';
+import { UsageError } from '../src/api/errors.js';
+import { parseCommandLine } from '../src/cli/cli-args.js';
 import { fixtures } from './support/paths.js';
 
 const base = { models: [{ name: 'a', file: 'arith.py' }], pythonPath: fixtures };

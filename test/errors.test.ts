@@ -8,9 +8,10 @@ import { test } from 'node:test';
 import {
   BadInputError, BadJsonError, BadRequestError, CacheValueTooLargeError, ConnectionBrokenError, ERROR_CODES, FrameError,
   FrameTooLargeError, HandlerFailure, InvalidOptionError, ModelExecutionError, ModelLoadError, PartitionFailedError,
-  PartitionsError, PoisonMessageError, PystageError, PythonStartError, ResumeRefusedError, RoutingError, StageClosedError, StateStoreError, UnusableReplyError, UsageError, LeaseLostError,
+  PartitionsError, PoisonMessageError, PystageError, PythonStartError, RedisStreamError, ResumeRefusedError, RoutingError, StageClosedError, StateStoreError, UnusableReplyError, UsageError, LeaseLostError,
   errorFromRecord, toErrorRecord,
 } from '../src/api/errors.js';
+import * as pkg from '../src/index.js';
 
 const thrown: PystageError[] = [
   new PystageError('generic'),
@@ -36,6 +37,7 @@ const thrown: PystageError[] = [
   new StateStoreError('state dir /x is damaged'),
   new ResumeRefusedError('partitions: 2 then, 3 now'),
   new LeaseLostError('the lease of shard 3 was lost'),
+  new RedisStreamError('Redis refused XADD'),
 ];
 
 const codes: [string, Function][] = [
@@ -45,7 +47,7 @@ const codes: [string, Function][] = [
   ['PYSTAGE_PARTITION_FAILED', PartitionFailedError], ['PYSTAGE_STAGE_CLOSED', StageClosedError], ['PYSTAGE_PARTITIONS', PartitionsError],
   ['PYSTAGE_BAD_FRAME', FrameError], ['PYSTAGE_FRAME_TOO_LARGE', FrameTooLargeError], ['PYSTAGE_BAD_JSON', BadJsonError],
   ['PYSTAGE_CONNECTION_BROKEN', ConnectionBrokenError], ['PYSTAGE_CACHE_VALUE_TOO_LARGE', CacheValueTooLargeError],
-  ['PYSTAGE_HOST_REQUEST', HandlerFailure], ['PYSTAGE_USAGE', UsageError],
+  ['PYSTAGE_HOST_REQUEST', HandlerFailure], ['PYSTAGE_USAGE', UsageError], ['PYSTAGE_REDIS', RedisStreamError],
   ['PYSTAGE_STATE_STORE', StateStoreError], ['PYSTAGE_RESUME_REFUSED', ResumeRefusedError], ['PYSTAGE_LEASE_LOST', LeaseLostError],
 ];
 
@@ -73,4 +75,17 @@ test('an unknown code comes back as a PystageError that keeps the code; a plain 
   assert.ok(rebuilt instanceof PystageError);
   assert.equal(rebuilt.code, 'SOMETHING_NEW');
   assert.deepEqual(toErrorRecord(new TypeError('x')), { code: 'PYSTAGE_ERROR', message: 'x' });
+});
+
+test('the package exports the errors a user can catch or meet in a record, once each; internal ones stay inside', () => {
+  const exported = Object.entries(pkg).filter(([, v]) => typeof v === 'function' && (v === PystageError || v.prototype instanceof PystageError)).map(([name]) => name).sort();
+  assert.deepEqual(exported, [
+    'BadInputError', 'BadRequestError', 'CacheValueTooLargeError', 'InvalidOptionError', 'LeaseLostError', 'ModelExecutionError',
+    'ModelLoadError', 'PartitionFailedError', 'PartitionsError', 'PoisonMessageError', 'PystageError', 'PythonStartError',
+    'RedisStreamError', 'ResumeRefusedError', 'RoutingError', 'StageClosedError', 'StateStoreError', 'UnusableReplyError',
+  ]);
+  // A broken connection is retried inside a worker, a refused host request reaches the model, a usage error is the CLI's exit 2.
+  for (const internal of ['ConnectionBrokenError', 'HandlerFailure', 'UsageError', 'FrameError', 'FrameTooLargeError', 'BadJsonError']) assert.ok(!(internal in pkg), internal);
+  assert.equal(pkg.errorFromRecord, errorFromRecord);
+  assert.equal(pkg.ERROR_CODES, ERROR_CODES);
 });

@@ -112,7 +112,7 @@ describe('FrameDecoder', () => {
       assert.deepEqual(r.payloads, payloads);
       assert.equal(r.events.length, payloads.length);
       assert.equal(r.skipped, 0);
-      assert.equal(r.decoder.pendingBytes, 0);
+      assert.equal(r.decoder.bufferedBytes, 0);
     }
   });
 
@@ -181,13 +181,13 @@ describe('FrameDecoder', () => {
     assert.deepEqual(r.events, [{ event: 'error', kind: 'bad-version' }]);
   });
 
-  test('pendingBytes counts a partial BEGIN, header, body and trailer', () => {
+  test('bufferedBytes counts a partial BEGIN, header, body and trailer', () => {
     const frame = encodeFrame('{"Id":77}');
     const r = recordingDecoder(100);
     const seen: number[] = [];
     for (const c of byteChunks(frame)) {
       r.decoder.push(c);
-      seen.push(r.decoder.pendingBytes);
+      seen.push(r.decoder.bufferedBytes);
     }
     assert.deepEqual(seen, [...Array.from({ length: frame.length - 1 }, (_, i) => i + 1), 0]);
     assert.equal(r.events.length, 1);
@@ -222,7 +222,7 @@ describe('FrameDecoder', () => {
     });
     const frame = encodeFrame('{}');
     assert.throws(() => decoder.push(Buffer.concat([frame, frame.subarray(0, 10)])), /boom/);
-    assert.equal(decoder.pendingBytes, 0);
+    assert.equal(decoder.bufferedBytes, 0);
     decoder.push(frame);
     assert.equal(calls, 2);
   });
@@ -232,7 +232,7 @@ describe('FrameDecoder', () => {
     const frame = encodeFrame('{"Id":1}');
     r.decoder.push(frame.subarray(0, 30));
     r.decoder.reset();
-    assert.equal(r.decoder.pendingBytes, 0);
+    assert.equal(r.decoder.bufferedBytes, 0);
     r.decoder.push(frame);
     assert.deepEqual(r.events, [{ event: 'frame', payload: '{"Id":1}' }]);
   });

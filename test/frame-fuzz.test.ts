@@ -37,7 +37,7 @@ function decodeLikeReference(stream: Buffer, how: Chunking): Recorder {
   const expected = referenceDecode(stream, MAX);
   assert.deepEqual(r.events, expected.events);
   assert.equal(r.skipped, expected.skipped);
-  assert.equal(r.decoder.pendingBytes, expected.pending);
+  assert.equal(r.decoder.bufferedBytes, expected.pending);
   return r;
 }
 
@@ -92,7 +92,7 @@ test('property: encoded payloads, concatenated and split anywhere, decode to the
       assert.deepEqual(r.payloads, payloads);
       assert.deepEqual(r.events.map((e) => e.event), payloads.map(() => 'frame'));
       assert.equal(r.skipped, 0);
-      assert.equal(r.decoder.pendingBytes, 0);
+      assert.equal(r.decoder.bufferedBytes, 0);
     }),
     { numRuns: 300 },
   );
@@ -132,7 +132,7 @@ test('property: hostile streams never throw, match the reference decoder, and re
       (pieces, separator, last, how) => {
         const r = decodeLikeReference(Buffer.concat([...pieces, separator, encodeFrame(last)]), how);
         assert.deepEqual(r.events.at(-1), { event: 'frame', payload: last.toString('hex') });
-        assert.equal(r.decoder.pendingBytes, 0);
+        assert.equal(r.decoder.bufferedBytes, 0);
       },
     ),
     { numRuns: 400 },

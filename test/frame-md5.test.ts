@@ -1,4 +1,4 @@
-/** The frame checksum's MD5 (pure JS below a threshold) against node:crypto. */
+/** The frame checksum's MD5 (node:crypto over a sub-range): RFC 1321 digests, any range and offset. */
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { test } from 'node:test';

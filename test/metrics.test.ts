@@ -88,6 +88,28 @@ describe('metrics', () => {
     }
   });
 
+  test('--metrics-port 0 prints its URL at the default log level; --metrics-host picks the address (default loopback only)', async () => {
+    // 127.0.0.2 is loopback too on Linux, but not the address 127.0.0.1 binds: it tells the two apart.
+    const served = async (hostArgs: string[]) => {
+      const { child, done } = startCli(['run', '--model', `a=${fixtures}arith.py`, '--partitions', '1', '--metrics-port', '0', ...hostArgs]);
+      let stderr = '';
+      child.stderr!.on('data', (c: Buffer) => { stderr += c.toString(); });
+      await waitFor('the metrics URL on stderr', () => stderr.includes('"metricsUrl"'));
+      const url = new URL((JSON.parse(stderr.split('\n').find((l) => l.includes('"metricsUrl"'))!) as { metricsUrl: string }).metricsUrl);
+      const other = `http://127.0.0.2:${url.port}/metrics`;
+      const reached = await fetch(other).then((r) => r.status, () => null);
+      child.stdin!.end();
+      assert.equal((await done).code, 0);
+      return { url, reached };
+    };
+    const loopback = await served([]);
+    assert.equal(loopback.url.hostname, '127.0.0.1');
+    assert.equal(loopback.reached, null, 'the default serves 127.0.0.1 only');
+    const everywhere = await served(['--metrics-host', '0.0.0.0']);
+    assert.equal(everywhere.url.hostname, '0.0.0.0');
+    assert.equal(everywhere.reached, 200, '--metrics-host 0.0.0.0 serves every address');
+  });
+
   test('the API option: metricsPort 0 picks a free port, metricsUrl names it, close stops it; no option, no server', async () => {
     const stage = await createStage({ models: [{ name: 'a', file: `${fixtures}arith.py` }], partitions: 1, metricsPort: 0 });
     assert.match(stage.metricsUrl ?? '', /^http:\/\/127\.0\.0\.1:\d+\/metrics$/);

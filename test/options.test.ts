@@ -5,7 +5,8 @@ import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import { InvalidOptionError } from '../src/api/errors.js';
 import { resolveOptions } from '../src/api/options.js';
-import { parseCommandLine, UsageError } from '../src/cli/cli-args.js';
+import { UsageError } from '../src/api/errors.js';
+import { parseCommandLine } from '../src/cli/cli-args.js';
 import { fixtures } from './support/paths.js';
 
 test('defaults are filled in and model files resolve against the python path', () => {
@@ -41,4 +42,21 @@ test('the command line: FILE:CLASS, options, init, and usage errors', () => {
   assert.throws(() => parseCommandLine(['run', '--model', 'm=f.py', '--init', 'other=x']), /no --model other=FILE/);
   assert.throws(() => parseCommandLine(['serve']), /unknown command/);
   assert.deepEqual(parseCommandLine(['--version']), { kind: 'version' });
+});
+
+test('createStage refuses an unknown option or model key, naming the nearest valid one', () => {
+  const model = { name: 'a', file: 'arith.py' };
+  assert.throws(() => resolveOptions({ models: [model], pythonPath: fixtures, partiton: 2 } as never),
+    (e: unknown) => e instanceof InvalidOptionError && e.message === 'createStage has no option "partiton"; did you mean "partitions"?');
+  assert.throws(() => resolveOptions({ models: [{ ...model, clasName: 'Arith' }], pythonPath: fixtures } as never),
+    (e: unknown) => e instanceof InvalidOptionError && e.message === 'model "a" has no option "clasName"; did you mean "className"?');
+  assert.throws(() => resolveOptions({ models: [model], pythonPath: fixtures, zzzz: 1 } as never), (e: unknown) => e instanceof InvalidOptionError && /"zzzz"$/.test(e.message),
+    'nothing near: no guess');
+  assert.equal(resolveOptions({ models: [model], pythonPath: fixtures, metricsHost: '0.0.0.0' }).metricsHost, '0.0.0.0');
+});
+
+test('an unknown CLI option is answered with the nearest one, not parseArgs advice', () => {
+  assert.throws(() => parseCommandLine(['run', '--modle', 'x']), (e: unknown) => e instanceof UsageError && e.message === 'unknown option --modle; did you mean --model?');
+  assert.throws(() => parseCommandLine(['run', '--model', 'm=f.py', '--metrics-prot', '0']), /^UsageError: unknown option --metrics-prot; did you mean --metrics-port\?$/);
+  assert.throws(() => parseCommandLine(['run', '--model', 'm=f.py', '--xyzzy']), (e: unknown) => e instanceof UsageError && e.message === 'unknown option --xyzzy');
 });

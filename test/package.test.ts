@@ -4,7 +4,7 @@
  */
 import assert from 'node:assert/strict';
 import { execFileSync, spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, normalize } from 'node:path';
 import { after, test } from 'node:test';
@@ -15,10 +15,33 @@ after(() => rmSync(work, { recursive: true, force: true }));
 
 interface PackResult { filename: string; files: { path: string }[] }
 
+/**
+ * `npm pack` of this checkout. Its `prepack` (a fresh build) is skipped here: it would empty the dist/
+ * the running suite is loaded from; the fresh-clone test below runs it, in a copy.
+ */
 function pack(dryRun: boolean): PackResult {
-  const args = ['pack', '--json', '--pack-destination', work, ...(dryRun ? ['--dry-run'] : [])];
+  const args = ['pack', '--json', '--ignore-scripts', '--pack-destination', work, ...(dryRun ? ['--dry-run'] : [])];
   return (JSON.parse(execFileSync('npm', args, { cwd: repoRoot, encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] })) as PackResult[])[0]!;
 }
+
+test('npm pack of a fresh clone (no dist/) builds first: bin, main and every export point at files in the tarball', () => {
+  const clone = join(work, 'clone');
+  // A clone has the sources and no build output; the dependencies are this checkout's (as after `npm ci`).
+  cpSync(repoRoot, clone, { recursive: true, filter: (src) => !/[/\\](dist|node_modules|\.git)$/.test(src) });
+  symlinkSync(join(repoRoot, 'node_modules'), join(clone, 'node_modules'));
+  assert.ok(!existsSync(join(clone, 'dist')));
+  const run = spawnSync('npm', ['pack', '--json', '--pack-destination', work], { cwd: clone, encoding: 'utf8' });
+  assert.equal(run.status, 0, `npm pack in a fresh clone failed:\n${run.stdout}\n${run.stderr}`);
+  const [packed] = JSON.parse(run.stdout.slice(run.stdout.indexOf('['))) as PackResult[];
+  const files = new Set(packed!.files.map((f) => f.path));
+  const manifest = JSON.parse(readFileSync(join(repoRoot, 'package.json'), 'utf8')) as {
+    bin: Record<string, string>; main: string; types: string; exports: Record<string, { types: string; import: string }>;
+  };
+  const targets = [...Object.values(manifest.bin), manifest.main, manifest.types, ...Object.values(manifest.exports).flatMap((e) => [e.types, e.import])];
+  for (const target of targets) assert.ok(files.has(normalize(target)), `${target} is not in the tarball of a fresh clone`);
+  assert.ok(files.has('dist/workers/partition-worker.js'));
+  rmSync(clone, { recursive: true, force: true });
+});
 
 /** The first ```ts block of a README section. */
 function codeBlock(readme: string, heading: string): string {

@@ -14,6 +14,7 @@ const args = ['run', '--python-path', fixtures, '--model', `s=${fixtures}slow.py
 test('--progress writes progress lines on stderr (counts, rate, restarts, per-partition queues), stdout holds outputs only', async () => {
   const result = await runCli([...args, '--progress', '--progress-interval', '200'], input);
   assert.equal(result.code, 0, result.stderr);
+  assert.ok(!result.stderr.includes('\x1b'), 'into a pipe: JSON lines, no terminal control codes');
   const progress = result.stderr.split('\n').filter((l) => l.startsWith('{"progress"')).map((l) => JSON.parse(l).progress);
   assert.ok(progress.length >= 2, `expected several progress lines:\n${result.stderr}`);
   for (const p of progress) {
@@ -60,12 +61,22 @@ sys.stdout.write(data.decode("utf-8", "replace"))
 sys.exit(proc.wait())
 `;
 
-test('progress lines by default when stderr is a terminal', () => {
+test('on a terminal, by default: one human line rewritten in place (rate, counts, queue, restarts), no JSON; cleared before the summary', () => {
   const dir = tempDir('pystage-pty-');
   writeFileSync(join(dir, 'pty_runner.py'), ptyRunner);
   writeFileSync(join(dir, 'input.jsonl'), input);
   const result = spawnSync('python3', [join(dir, 'pty_runner.py'), join(dir, 'input.jsonl'), process.execPath, cliPath, ...args, '--progress-interval', '200'],
     { cwd: repoRoot, encoding: 'utf8', timeout: 60_000 });
   assert.equal(result.status, 0, result.stdout + result.stderr);
-  assert.ok(result.stdout.split('\n').filter((l) => l.startsWith('{"progress"')).length >= 2, result.stdout);
+  const screen = result.stdout;
+  assert.ok(!screen.includes('"progress"'), screen);
+  // Each report goes back to the start of the line and erases it (\r ESC[2K), never a newline of its own.
+  const reports = screen.split('\r\x1b[2K').slice(1);
+  const shown = reports.filter((r) => r.startsWith('pystage '));
+  assert.ok(shown.length >= 2, JSON.stringify(screen));
+  for (const line of shown) {
+    assert.match(line, /^pystage \d+:\d\d {2}in [\d,]+ {2}out [\d,]+ {2}no output [\d,]+ {2}errors [\d,]+ {2}[\d,]+ msg\/s {2}queued [\d,]+ {2}in flight [\d,]+ {2}restarts \d+$/, JSON.stringify(line));
+  }
+  // Cleared at the end: the summary starts on a clean line.
+  assert.match(reports[reports.length - 1]!, /^\{"summary":\{"in":300,/);
 });

@@ -1,12 +1,15 @@
 /** The embeddable API against real Python servers: outputs, metadata commands, crashes, shutdown. */
 import assert from 'node:assert/strict';
+import { createReadStream, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { PassThrough, Readable, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { describe, test } from 'node:test';
 import { collect } from './support/collect.js';
 import {
   createStage, ModelLoadError, PythonStartError,
-  type StageOutput,
+  type StageOutput, type StageRecord,
 } from '../src/index.js';
 import { isAlive, waitGone } from './support/processes.js';
 import { fixtures } from './support/paths.js';
@@ -104,6 +107,41 @@ describe('createStage', () => {
     );
     assert.deepEqual(got.sort((a, b) => a - b), Array.from({ length: 100 }, (_, i) => 2 * i));
     await stage.close();
+  });
+
+  test('stream() fed bytes (a JSON-lines file) runs every line, as the CLI reads stdin; a Buffer given to process() is a bad input', async () => {
+    const stage = await createStage({ partitions: 2, pythonPath: fixtures, logLevel: 'silent', models: [{ name: 'add', file: 'arith.py' }] });
+    const dir = mkdtempSync(join(tmpdir(), 'pystage-stream-'));
+    try {
+      const file = join(dir, 'in.jsonl');
+      // 5,000 lines, one not JSON; a small highWaterMark splits lines across chunks.
+      const lines = Array.from({ length: 5000 }, (_, i) => (i === 1234 ? 'not json' : JSON.stringify({ key: `k${i % 7}`, a: i, b: 1 })));
+      writeFileSync(file, lines.join('\n') + '\n');
+      const got: { offset: number; key: unknown; r?: unknown; code?: string }[] = [];
+      await pipeline(
+        createReadStream(file, { highWaterMark: 1000 }),
+        stage.stream(),
+        new Writable({ objectMode: true, write(r: StageRecord, _e, cb) {
+          got.push(r.kind === 'output' ? { offset: r.offset, key: r.key, r: r.output.r } : { offset: r.offset, key: r.key, code: r.error.code });
+          cb();
+        } }),
+      );
+      got.sort((x, y) => x.offset - y.offset);
+      assert.equal(got.length, 5000);
+      assert.deepEqual(got[1234], { offset: 1234, key: null, code: 'PYSTAGE_BAD_INPUT' });
+      for (const [i, record] of got.entries()) if (i !== 1234) assert.deepEqual(record, { offset: i, key: `k${i % 7}`, r: i + 1 });
+      // Strings are bytes too.
+      const text = await collect(Readable.from(['{"key":1,"a":2,', '"b":3}\n{"key":2,"a":1,"b":1}']).pipe(stage.stream()) as AsyncIterable<StageRecord>);
+      assert.deepEqual(text.map((r) => r.kind === 'output' && [r.offset, r.key, r.output.r]).sort(), [[0, 1, 5], [1, 2, 2]]);
+      const bytes = await collect(stage.process([{ key: 'a', a: 1, b: 1 }, Buffer.from('{"key":"b","a":1,"b":1}')]));
+      assert.equal(bytes.length, 2);
+      const refused = bytes.find((r) => r.kind === 'error');
+      assert.ok(refused?.kind === 'error' && refused.error.code === 'PYSTAGE_BAD_INPUT' && /got bytes/.test(refused.error.message), JSON.stringify(refused));
+      assert.equal(refused.input, '{"key":"b","a":1,"b":1}');
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+      await stage.close();
+    }
   });
 
   test('close() returns when a reader stopped early, or while the source is quiet; unserialisable messages are errors', async () => {

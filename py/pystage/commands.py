@@ -18,6 +18,9 @@ from .shutdown import ShutdownRequested
 
 _log = logging.getLogger("pystage.commands")
 
+# Commands whose refusal becomes the caller's error (ModelLoadError), so the log need not say it again.
+_LOAD_COMMANDS = frozenset((ADD_MODEL, UPDATE_MODEL, INIT_MODEL, REMOVE_MODEL))
+
 
 class CommandHandler:
     """Runs requests against the model registry. A reply is bytes: the payload of one frame."""
@@ -68,7 +71,10 @@ class CommandHandler:
             return self.refuse(cmd, req_id, RequestError("InternalError", f"{type(exc).__name__}: {exc}"))
 
     def refuse(self, cmd: Optional[str], req_id: Optional[int], error: RequestError) -> bytes:
-        _log.warning("request refused", extra={
+        # A model that cannot load is the caller's error to report (once, not once per partition): only
+        # refusals nobody else reports are warnings.
+        level = logging.INFO if cmd in _LOAD_COMMANDS else logging.WARNING
+        _log.log(level, "request refused", extra={
             "cmd": cmd, "id": req_id, "code": error.code, "type": error.error_type, "error": error.message})
         return error_payload(cmd, req_id, error)
 

@@ -43,34 +43,34 @@ class FrameDecoder:
     def __init__(self, max_frame_bytes: int = DEFAULT_MAX_FRAME_BYTES) -> None:
         self.max_frame_bytes = max_frame_bytes
         # Only unconsumed bytes live here; a consumed prefix is cut off once per feed.
-        self._pending = bytearray()
+        self._buffer = bytearray()
 
     @property
     def buffered(self) -> int:
         """How many bytes wait for the rest of their frame."""
-        return len(self._pending)
+        return len(self._buffer)
 
     def feed(self, chunk: Union[bytes, bytearray, memoryview]) -> List[FrameEvent]:
-        pending = self._pending
-        if not pending:
+        buffer = self._buffer
+        if not buffer:
             buf: Union[bytes, bytearray] = chunk if isinstance(chunk, bytes) else bytes(chunk)
-        elif len(pending) < len(chunk):
+        elif len(buffer) < len(chunk):
             # A short tail plus a big chunk: one copy into immutable bytes, whose frames then slice
             # out in a single copy each. Copying the tail costs less than the chunk, so this stays linear.
-            buf = b"".join((pending, chunk))
-            pending.clear()
+            buf = b"".join((buffer, chunk))
+            buffer.clear()
         else:
             # A long partial frame (or tiny chunks): grow it in place instead of copying it again.
-            pending += chunk
-            buf = pending
+            buffer += chunk
+            buf = buffer
         events: List[FrameEvent] = []
         consumed = self._parse(buf, events)
-        if buf is pending:
+        if buf is buffer:
             if consumed:
-                del pending[:consumed]
+                del buffer[:consumed]
         elif consumed < len(buf):
             with memoryview(buf) as view:
-                pending += view[consumed:]
+                buffer += view[consumed:]
         return events
 
     def _parse(self, buf: Union[bytes, bytearray], events: List[FrameEvent]) -> int:

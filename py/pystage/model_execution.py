@@ -97,7 +97,7 @@ class ModelExecutor:
                 return self._model_failed(req_id, model.name, unencodable_output(exc))
             # Placed (spilled) before the writes commit: a spool file that cannot be written fails the message.
             path = self._placer.spill(data) if data is not None and len(data) > self._whole_limit else None
-            if journal.pending:
+            if journal.uncommitted:
                 journal.commit()
             reply = model_reply(req_id, data, journal.reply_state(), path)
             self._check_fits(reply)
@@ -111,8 +111,9 @@ class ModelExecutor:
     def _model_failed(self, req_id: Optional[int], name: str, error: RequestError) -> bytes:
         # An error reply carries no State: the request changed nothing, not even the expiries it found due.
         self._journal.abort()
-        _log.warning("model failed", extra={"cmd": EXECUTE_MODEL, "id": req_id, "model": name,
-                                            "type": error.error_type, "error": error.message})
+        # The failure is its message's error record; logged only when asked (debug).
+        _log.debug("model failed", extra={"cmd": EXECUTE_MODEL, "id": req_id, "model": name,
+                                          "type": error.error_type, "error": error.message})
         return error_payload(EXECUTE_MODEL, req_id, error)
 
     def execute_batch(self, req_id: Optional[int], options: Dict[str, Any],
@@ -145,7 +146,8 @@ class ModelExecutor:
         if errors:
             model.errors += sum(1 for _, error in errors if error.code == MODEL_ERROR)
             first = errors[0][1]
-            _log.warning("batch items failed", extra={
+            # Each failure is already its message's error record: the log repeats it only when asked (debug).
+            _log.debug("batch items failed", extra={
                 "cmd": EXECUTE_BATCH, "id": req_id, "model": model.name, "failed": len(errors),
                 "items": len(results), "type": first.error_type, "error": first.message})
         return reply
@@ -160,7 +162,7 @@ class ModelExecutor:
             # then the batch may run one at a time.
             journal.begin(model.name, [])
             outcome = run_vectorised(model, inputs, self._not_an_object_error)
-            if journal.pending:
+            if journal.uncommitted:
                 if outcome is not None and self._placer.place_all(outcome, placed):
                     journal.commit()
                 else:
@@ -174,7 +176,7 @@ class ModelExecutor:
         journal.begin(model.name, results)
         # Tested after every message: empty unless the model wrote to its state, so a model that does
         # not use the state pays one truth test per message.
-        pending = journal.pending
+        uncommitted = journal.uncommitted
         errors: List[ItemError] = []
         executed = 0
         # Progress frames only when the connection's hello asked for them; the request's start counts as
@@ -194,7 +196,7 @@ class ModelExecutor:
                 except BaseException as exc:
                     errors.append((len(results), model_failure(exc)))
                     result = None
-                    if pending:
+                    if uncommitted:
                         journal.rollback()
                 else:
                     if result is not None and not isinstance(result, dict):

@@ -20,8 +20,10 @@ def _is_server_frame(tb: TracebackType) -> bool:
 def _model_traceback(exc: BaseException) -> str:
     # The leading frames are the server's own calls into the model: the model's author needs the rest.
     tb: Optional[TracebackType] = exc.__traceback__
-    while tb is not None and tb.tb_next is not None and _is_server_frame(tb):
+    while tb is not None and _is_server_frame(tb):
         tb = tb.tb_next
+    # Nothing left (a SyntaxError raised by the import machinery): the file and line of the error itself,
+    # which format_exception writes for a SyntaxError, are all there is to say.
     return "".join(traceback.format_exception(type(exc), exc, tb))
 
 

@@ -1,4 +1,5 @@
 """The models a server holds: loading, replacing, removing and initialising them by name."""
+import difflib
 import inspect
 import logging
 from types import ModuleType
@@ -52,17 +53,22 @@ def _has_execute(cls: type) -> bool:
 
 
 def _pick_class(module: ModuleType, class_name: Optional[str], path: str) -> type:
-    if class_name is not None:
-        cls = getattr(module, class_name, None)
-        if not inspect.isclass(cls):
-            raise RequestError("ClassNotFound", f"{path} defines no class {class_name!r}")
-        if not _has_execute(cls):
-            raise RequestError("ClassNotFound", f"class {class_name!r} in {path} has no execute or execute_batch method")
-        return cls
     # Only classes defined by the file itself: an imported base class or helper is never the model.
     defined = [obj for obj in vars(module).values()
                if inspect.isclass(obj) and obj.__module__ == module.__name__]
     candidates = [cls for cls in defined if _has_execute(cls)]
+    if class_name is not None:
+        cls = getattr(module, class_name, None)
+        if not inspect.isclass(cls):
+            # A typo is the usual cause: name the classes that would do, nearest first.
+            names = [c.__name__ for c in candidates]
+            near = difflib.get_close_matches(class_name, names, n=1)
+            hint = f"; did you mean {near[0]!r}?" if near else ""
+            raise RequestError("ClassNotFound", f"{path} defines no class {class_name!r} (classes with an execute or "
+                                                f"execute_batch method: {', '.join(sorted(names)) or 'none'}){hint}")
+        if not _has_execute(cls):
+            raise RequestError("ClassNotFound", f"class {class_name!r} in {path} has no execute or execute_batch method")
+        return cls
     if len(candidates) == 1:
         return candidates[0]
     if not candidates:

@@ -76,7 +76,7 @@ class ModelServer:
         self._spool: Optional[Spool] = None
         self._handler: Optional[CommandHandler] = None
         self._active: Optional[ClientConnection] = None
-        self._pending: List[ClientConnection] = []
+        self._before_hello: List[ClientConnection] = []
         self._serial = 0
         self._stopping = False
         self.uniq = config.uniq
@@ -145,11 +145,11 @@ class ModelServer:
 
     def _close_all(self) -> None:
         ignore_shutdown_signals()  # already on the way out: a signal now must not interrupt the cleanup
-        for conn in [self._active, *self._pending]:
+        for conn in [self._active, *self._before_hello]:
             if conn is not None:
                 conn.close()
         self._active = None
-        self._pending.clear()
+        self._before_hello.clear()
         if self._listener is not None:
             self._listener.close()
         self._remove_files()
@@ -195,7 +195,7 @@ class ModelServer:
     def _serve(self) -> None:
         select = self._selector.select
         while not self._stopping:
-            for key, mask in select(self._expire_pending()):
+            for key, mask in select(self._expire_before_hello()):
                 conn = key.data
                 if conn is None:
                     self._accept()
@@ -214,18 +214,18 @@ class ModelServer:
                 if self._stopping:
                     break
 
-    def _expire_pending(self) -> Optional[float]:
+    def _expire_before_hello(self) -> Optional[float]:
         """Drop connections that did not say hello in time; the select timeout until the next one is due."""
-        if not self._pending:
+        if not self._before_hello:
             return None
         now = time.monotonic()
-        for conn in [c for c in self._pending if c.hello_deadline <= now]:
+        for conn in [c for c in self._before_hello if c.hello_deadline <= now]:
             _log.warning("connection did not say hello in time: closed", extra={
                 "conn": conn.serial, "peer": conn.peer, "helloTimeout": self.config.hello_timeout})
             self._drop(conn, "no hello in time")
-        if not self._pending:
+        if not self._before_hello:
             return None
-        return max(0.0, min(c.hello_deadline for c in self._pending) - now)
+        return max(0.0, min(c.hello_deadline for c in self._before_hello) - now)
 
     def _accept(self) -> None:
         assert self._listener is not None
@@ -242,11 +242,11 @@ class ModelServer:
         if self._tokens.required:
             conn.recv_limit = PRE_HELLO_MAX_BYTES
         conn.session = Session(functools.partial(self._send_frame, conn))
-        self._pending.append(conn)
+        self._before_hello.append(conn)
         self._selector.register(sock, selectors.EVENT_READ, conn)
         _log.debug("connection accepted", extra={"conn": conn.serial, "peer": conn.peer})
-        if len(self._pending) > MAX_PENDING:
-            self._drop(self._pending[0], "too many connections waiting for hello")
+        if len(self._before_hello) > MAX_PENDING:
+            self._drop(self._before_hello[0], "too many connections waiting for hello")
 
     def _on_readable(self, conn: ClientConnection) -> None:
         try:
@@ -398,8 +398,8 @@ class ModelServer:
         if old is not None and old is not conn:
             _log.info("connection replaced by a new one", extra={"conn": old.serial, "newConn": conn.serial})
             self._forget(old)
-        if conn in self._pending:
-            self._pending.remove(conn)
+        if conn in self._before_hello:
+            self._before_hello.remove(conn)
         conn.admitted = True
         conn.recv_limit = RECV_SIZE
         self._active = conn
@@ -435,8 +435,8 @@ class ModelServer:
         conn.close()
         if conn is self._active:
             self._active = None
-        elif conn in self._pending:
-            self._pending.remove(conn)
+        elif conn in self._before_hello:
+            self._before_hello.remove(conn)
 
 
 def _parse_host_reply(payload: bytes) -> Optional[Dict[str, Any]]:

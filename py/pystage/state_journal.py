@@ -59,7 +59,7 @@ def wall_clock_ms() -> int:
 class StateJournal:
     """Every model's state on this server, and an undo log of the writes of the message running now."""
 
-    __slots__ = ("store", "expiries", "heaps", "ttl_ms", "pending", "changes", "before", "model", "results",
+    __slots__ = ("store", "expiries", "heaps", "ttl_ms", "uncommitted", "changes", "before", "model", "results",
                  "max_bytes", "bytes_used", "_delta", "report", "_values", "_expiries", "now")
 
     def __init__(self) -> None:
@@ -71,7 +71,7 @@ class StateJournal:
         self.ttl_ms: Dict[str, int] = {}
         # The running message's undo log: (key, text before, expiry before, the request's change before).
         # Mutated in place only: the executor keeps a reference and tests it for truth after every message.
-        self.pending: List[Tuple[str, Optional[str], Optional[int], Any]] = []
+        self.uncommitted: List[Tuple[str, Optional[str], Optional[int], Any]] = []
         # The running request's committed changes, for its reply: key -> JSON text, None for a delete.
         self.changes: Dict[str, Optional[str]] = {}
         # Each changed key's (text, expiry) before the running request: for `abort`, and so that a key
@@ -112,24 +112,24 @@ class StateJournal:
         """The running message succeeded: its writes stay."""
         self.bytes_used += self._delta
         self._delta = 0
-        self.pending.clear()
+        self.uncommitted.clear()
 
     def rollback(self) -> None:
         """The running message failed: the state goes back to what it found."""
         values, expiries, changes = self._values, self._expiries, self.changes
-        for key, before, expiry, change in reversed(self.pending):
+        for key, before, expiry, change in reversed(self.uncommitted):
             _put(values, expiries, key, before, expiry)
             if change is MISSING:
                 changes.pop(key, None)
             else:
                 changes[key] = change
-        self.pending.clear()
+        self.uncommitted.clear()
         self._delta = 0
 
     def reply_state(self) -> Optional[bytes]:
         """The request's changes as its reply's `State` value (None when nothing changed or not reported);
-        a message still pending is rolled back first. Entries: [key, value], [key, value, expiresAt], [key]."""
-        if self.pending:
+        a message still uncommitted is rolled back first. Entries: [key, value], [key, value, expiresAt], [key]."""
+        if self.uncommitted:
             self.rollback()
         if not self.changes or not self.report:
             return None
@@ -145,7 +145,7 @@ class StateJournal:
 
     def abort(self) -> None:
         """The request cannot be answered with its changes: every one of them is taken back."""
-        if self.pending:
+        if self.uncommitted:
             self.rollback()
         values, expiries = self._values, self._expiries
         for key, (text, expiry) in self.before.items():
@@ -157,7 +157,7 @@ class StateJournal:
 
     def finish(self) -> None:
         """End the request."""
-        if self.pending:
+        if self.uncommitted:
             self.rollback()
         if not self._values and self.model is not None:
             self.store.pop(self.model, None)  # begin's empty dict: keep no trace of a model without state
@@ -210,7 +210,7 @@ class StateJournal:
                 if expiry is not None:
                     heap.append((expiry, key))
             heapq.heapify(heap)
-        self.pending.clear()
+        self.uncommitted.clear()
         self.changes.clear()
         self.before.clear()
         self._delta = 0
@@ -255,7 +255,7 @@ class StateJournal:
         changes = self.changes
         if key not in changes:
             self.before.setdefault(key, (before, expiry_before))
-        self.pending.append((key, before, expiry_before, changes.get(key, MISSING)))
+        self.uncommitted.append((key, before, expiry_before, changes.get(key, MISSING)))
         _put(values, expiries, key, text, expiry)
         if expiry is not None:
             heapq.heappush(self.heaps.setdefault(model, []), (expiry, key))

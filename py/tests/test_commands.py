@@ -126,6 +126,28 @@ class CommandsTest(ServerTestCase):
         self.assertCode(self.add("bare", "bare.py"), 0)  # no __init__: constructed without options
         self.assertEqual(self.execute("bare", {})["Result"], {"bare": True})
 
+    def test_a_mistyped_class_lists_the_classes_found_and_the_nearest(self) -> None:
+        self.write_model("two.py", src.TWO_CLASSES)
+        reply = self.add("two", "two.py", class_name="Secnod")
+        self.assertCode(reply, -1, "ClassNotFound")
+        message = reply["Error"]["Message"]
+        self.assertIn("classes with an execute or execute_batch method: First, Second", message)
+        self.assertTrue(message.endswith("did you mean 'Second'?"), message)
+
+    def test_refused_loads_and_failed_messages_are_no_warnings(self) -> None:
+        # The caller turns both into its own error (ModelLoadError, an error record): the server's log
+        # must not say them again at warning, once per partition or once per batch.
+        self.assertCode(self.add("x", "nope.py"), -1, "ModelFileNotFound")
+        self.assertCode(self.add("aff", "affine.py"), 0)
+        reply = self.client.request("executeBatch", {"ModelName": "aff", "Inputs": [{"a": 1, "b": 2}, {"a": 1}]})
+        self.assertCode(reply, 0)
+        self.assertCode(self.execute("aff", {"a": 1}), -2, "KeyError")
+        self.server.wait_for_log(lambda r: r.get("msg") == "request refused" and r.get("cmd") == "addModel")
+        self.server.wait_for_log(lambda r: r.get("msg") == "batch items failed")
+        self.server.wait_for_log(lambda r: r.get("msg") == "model failed")
+        loud = [r for r in self.server.logs() if r.get("level") in ("warning", "error", "critical")]
+        self.assertEqual(loud, [])
+
     def test_model_code_failing_at_load(self) -> None:
         self.write_model("syntax.py", src.SYNTAX_ERROR)
         self.write_model("import_fails.py", src.RAISES_ON_IMPORT)

@@ -61,7 +61,11 @@ export class ModelExecutionError extends PystageError {
   override readonly code = 'PYSTAGE_MODEL_EXECUTION';
 }
 
-/** The model returned something that is neither a dict nor None, or the server rejected the request. */
+/**
+ * The Python server refused a request that is neither a model's load nor its execution (an unknown command,
+ * a bad option). A model returning something that is neither a dict nor None is a ModelExecutionError
+ * (type `BadModelOutput`).
+ */
 export class BadRequestError extends PystageError {
   override readonly code = 'PYSTAGE_BAD_REQUEST';
 }
@@ -165,7 +169,7 @@ export class HandlerFailure extends PystageError {
   }
 }
 
-/** A command line that cannot be run. */
+/** A command line that cannot be run (the CLI's own: exit code 2). */
 export class UsageError extends PystageError {
   override readonly code = 'PYSTAGE_USAGE';
 }
@@ -194,6 +198,11 @@ export class LeaseLostError extends PystageError {
   shards: number[] = [];
 }
 
+/** Redis refused a command the stage cannot do without (wrong key type, no permission, …), or the client was closed. */
+export class RedisStreamError extends PystageError {
+  override readonly code = 'PYSTAGE_REDIS';
+}
+
 /** Every error class by its code: what `errorFromRecord` rebuilds. */
 const classes: Record<string, abstract new (...args: never[]) => PystageError> = {
   PYSTAGE_ERROR: PystageError,
@@ -219,6 +228,7 @@ const classes: Record<string, abstract new (...args: never[]) => PystageError> =
   PYSTAGE_STATE_STORE: StateStoreError,
   PYSTAGE_RESUME_REFUSED: ResumeRefusedError,
   PYSTAGE_LEASE_LOST: LeaseLostError,
+  PYSTAGE_REDIS: RedisStreamError,
 };
 
 /** The error codes pystage can produce, each with the class `errorFromRecord` makes of it. */

@@ -5,6 +5,7 @@ import { existsSync, statSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { dirname, isAbsolute, resolve } from 'node:path';
 import { InvalidOptionError } from './errors.js';
+import { didYouMean } from './nearest-name.js';
 import { DEFAULT_MAX_FRAME_BYTES } from '../protocol/frame-constants.js';
 import type { HostHandler } from '../context/host-services.js';
 import type { ModelSpec } from '../engine/worker-protocol.js';
@@ -70,6 +71,12 @@ export interface StageOptions {
    * see `Stage.metricsUrl`). Default: no server.
    */
   metricsPort?: number;
+  /**
+   * The address the metrics server binds. Default `127.0.0.1`: the metrics name your models and count
+   * their traffic, unauthenticated, so reaching them from other machines (`0.0.0.0`, a LAN address) is
+   * a choice to make, not a default.
+   */
+  metricsHost?: string;
   /** Handlers a model reaches with `self.context.request(name, payload)`: name to `(payload, context) => value`. Default none. */
   handlers?: Record<string, HostHandler>;
   /** How long a model's host request waits for its answer, unless it passes its own timeout. Default 30 s. */
@@ -131,13 +138,34 @@ const defaults = {
   cacheMaxBytes: 64 * 1024 * 1024,
   checkpointIntervalMs: 1000,
   repartitionState: false,
+  metricsHost: '127.0.0.1',
 } as const;
+
+/** The options without an entry in `defaults`: required, computed, or meaning something when absent. */
+const undefaulted = ['models', 'partitions', 'pythonPath', 'routeField', 'metricsPort', 'stateDir', 'onRestoreProgress'] as const;
+// Compile-time check: every StageOptions key has a default or is listed above, so none is refused as unknown.
+const everyOptionKnown: Exclude<keyof StageOptions, keyof typeof defaults | (typeof undefaulted)[number]> extends never ? true : never = true;
+void everyOptionKnown;
+
+/** Every key createStage accepts. */
+const optionKeys: ReadonlySet<string> = new Set([...Object.keys(defaults), ...undefaulted]);
+
+/** Every key of a model spec (ModelSpec). */
+const modelKeys: ReadonlySet<string> = new Set(['name', 'file', 'className', 'options', 'initData', 'batch']);
+
+/** A key the object has that `known` lacks: refused, with the nearest known key (a typo must not pass silently). */
+function refuseUnknownKeys(what: string, given: object, known: ReadonlySet<string>): void {
+  for (const key of Object.keys(given)) {
+    if (!known.has(key)) throw new InvalidOptionError(`${what} has no option "${key}"${didYouMean(key, known)}`);
+  }
+}
 
 const logLevels = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'];
 
 /** Validate options and fill in defaults; throws InvalidOptionError naming the bad option and value. */
 export function resolveOptions(options: StageOptions): ResolvedOptions {
   if (options === null || typeof options !== 'object') throw new InvalidOptionError('createStage needs an options object with at least `models`');
+  refuseUnknownKeys('createStage', options, optionKeys);
   const models = options.models;
   if (!Array.isArray(models) || models.length === 0) {
     throw new InvalidOptionError('`models` must be a non-empty array of { name, file, className?, options?, initData? }');
@@ -209,6 +237,7 @@ export function resolveOptions(options: StageOptions): ResolvedOptions {
   if (!logLevels.includes(resolved.logLevel)) {
     throw new InvalidOptionError(`logLevel "${resolved.logLevel}" is not one of ${logLevels.join(', ')}`);
   }
+  if (typeof resolved.metricsHost !== 'string' || resolved.metricsHost === '') throw new InvalidOptionError(`metricsHost must be an address to bind, such as 127.0.0.1 or 0.0.0.0; got ${JSON.stringify(resolved.metricsHost)}`);
   if (typeof resolved.keyField !== 'string' || resolved.keyField === '') throw new InvalidOptionError('keyField must be a non-empty string');
   if (typeof resolved.nanAsNull !== 'boolean') throw new InvalidOptionError(`nanAsNull must be true or false; got ${JSON.stringify(resolved.nanAsNull)}`);
   positiveInt('hostRequestTimeoutMs', resolved.hostRequestTimeoutMs);
@@ -238,6 +267,7 @@ export function checkModelSpec(m: ModelSpec): void {
   if (m === null || typeof m !== 'object' || typeof m.name !== 'string' || m.name === '' || typeof m.file !== 'string' || m.file === '') {
     throw new InvalidOptionError(`a model needs a non-empty string "name" and "file"; got ${JSON.stringify(m)}`);
   }
+  refuseUnknownKeys(`model "${m.name}"`, m, modelKeys);
   if (m.options !== undefined && (m.options === null || typeof m.options !== 'object' || Array.isArray(m.options))) {
     throw new InvalidOptionError(`options of model "${m.name}" must be a JSON object; got ${JSON.stringify(m.options)}`);
   }

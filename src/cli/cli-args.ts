@@ -5,11 +5,11 @@
 import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { UsageError } from '../api/errors.js';
+import { didYouMean } from '../api/nearest-name.js';
 import type { StageOptions } from '../api/options.js';
 import { redisArgs, redisUsage, type RedisCommand } from '../redis/redis-args.js';
 import { isStreamUrl, parseStreamUrl } from '../redis/redis-url.js';
 
-export { UsageError } from '../api/errors.js';
 import type { ModelSpec } from '../engine/worker-protocol.js';
 
 export const usage = `Usage: pystage run --model NAME=FILE[:CLASS] [--model ...] [options] < input.jsonl > output.jsonl
@@ -53,9 +53,13 @@ Options:
   --new-input                 with --state-dir: keep the state and take the input as new, even after a cut-short run
   --repartition-state         with --state-dir: state of another partition count moves to the partition its key
                               hashes to (right when models key their state by the message key) instead of refusing
-  --progress, --no-progress   a progress line on stderr every interval (default: only when stderr is a terminal)
+  --progress, --no-progress   progress on stderr every interval: a line rewritten in place on a terminal,
+                              JSON lines into a file or pipe (default: only when stderr is a terminal)
   --progress-interval MS      how often (default: 5000)
-  --metrics-port PORT         serve Prometheus metrics on http://127.0.0.1:PORT/metrics during the run
+  --metrics-port PORT         serve Prometheus metrics on http://HOST:PORT/metrics during the run (0: a
+                              free port, its URL printed on stderr)
+  --metrics-host HOST         the address metrics are served on (default: 127.0.0.1, this machine only:
+                              they are unauthenticated; 0.0.0.0 lets other machines scrape them)
   --handlers FILE             an ES module whose named exports answer self.context.request(name, payload)
   --host-request-timeout MS   how long a model's host request waits unless it names a timeout (default: 30000)
   --max-state-bytes N         bytes of self.context.state per partition; a write beyond fails (default: 16 MiB)
@@ -73,15 +77,16 @@ files named here.
 
 Output: one line per model output on stdout:
   {"offset":N,"key":K,"partition":P,"model":NAME,"output":{...}}
-Error lines ({"offset","key","partition","model","line","error":{"code","type","message","traceback"}})
+Error lines ({"offset","key","partition","model","input","error":{"code","type","message","traceback"}})
 go to --errors. At exit one summary line goes to stderr:
   {"summary":{"in","out","noOutput","errors","keyless","restarts","seconds","msgPerSec","interrupted",...}}
 pystage state DIR [--model NAME] [--partition P] prints a state dir's entries as JSON lines
   {"partition","model","key","value"} (value: the stored JSON text, byte for byte).
 Ctrl-C (SIGINT) or SIGTERM: no more input is read, what was read is finished, the summary says
 "interrupted":true and "resumeOffset" (run again with --skip that many); a second signal exits at once.
-Exit codes: 0 the stream was processed (even with per-message errors), 1 the stage could not run (or
-stdout was closed early), 2 bad usage, 130 after SIGINT, 143 after SIGTERM.`;
+Exit codes: 0 the stream was processed (even with per-message errors); 2 bad usage, an option that cannot
+work, or a model that cannot load (one message, with its traceback); 1 this machine could not run the
+stage (or stdout was closed early); 130 after SIGINT, 143 after SIGTERM.`;
 
 
 
@@ -107,6 +112,44 @@ export interface RunFlags {
   newInput: boolean;
 }
 
+/** Every option of `pystage run`, for parseArgs and for "did you mean". */
+const flags = {
+  model: { type: 'string', multiple: true },
+  'model-options': { type: 'string', multiple: true },
+  init: { type: 'string', multiple: true },
+  'no-batch-model': { type: 'string', multiple: true },
+  'state-ttl': { type: 'string', multiple: true },
+  'nan-as-null': { type: 'boolean' },
+  partitions: { type: 'string' },
+  key: { type: 'string' },
+  route: { type: 'string' },
+  ordered: { type: 'boolean' },
+  python: { type: 'string' },
+  'python-path': { type: 'string', multiple: true },
+  errors: { type: 'string' },
+  'execute-timeout': { type: 'string' },
+  'load-timeout': { type: 'string' },
+  handlers: { type: 'string' },
+  'host-request-timeout': { type: 'string' },
+  'max-state-bytes': { type: 'string' },
+  'cache-max-entries': { type: 'string' },
+  'cache-max-bytes': { type: 'string' },
+  'log-level': { type: 'string' },
+  skip: { type: 'string' },
+  progress: { type: 'boolean' },
+  'no-progress': { type: 'boolean' },
+  'progress-interval': { type: 'string' },
+  'metrics-port': { type: 'string' },
+  'metrics-host': { type: 'string' },
+  input: { type: 'string' }, output: { type: 'string' }, 'state-dir': { type: 'string' }, 'checkpoint-interval': { type: 'string' },
+  'reset-state': { type: 'boolean' }, 'new-input': { type: 'boolean' }, 'repartition-state': { type: 'boolean' }, partition: { type: 'string' },
+  source: { type: 'string' }, group: { type: 'string' }, consumer: { type: 'string' },
+  sink: { type: 'string' }, 'claim-idle': { type: 'string' }, 'max-deliveries': { type: 'string' }, exclusive: { type: 'boolean' },
+  shards: { type: 'string' }, 'lease-ms': { type: 'string' },
+  help: { type: 'boolean', short: 'h' },
+  version: { type: 'boolean', short: 'v' },
+} as const;
+
 /** Parse argv (without node and the script). */
 export function parseCommandLine(argv: string[]): Command {
   let parsed;
@@ -115,43 +158,16 @@ export function parseCommandLine(argv: string[]): Command {
       args: argv,
       allowPositionals: true,
       strict: true,
-      options: {
-        model: { type: 'string', multiple: true },
-        'model-options': { type: 'string', multiple: true },
-        init: { type: 'string', multiple: true },
-        'no-batch-model': { type: 'string', multiple: true },
-        'state-ttl': { type: 'string', multiple: true },
-        'nan-as-null': { type: 'boolean' },
-        partitions: { type: 'string' },
-        key: { type: 'string' },
-        route: { type: 'string' },
-        ordered: { type: 'boolean' },
-        python: { type: 'string' },
-        'python-path': { type: 'string', multiple: true },
-        errors: { type: 'string' },
-        'execute-timeout': { type: 'string' },
-        'load-timeout': { type: 'string' },
-        handlers: { type: 'string' },
-        'host-request-timeout': { type: 'string' },
-        'max-state-bytes': { type: 'string' },
-        'cache-max-entries': { type: 'string' },
-        'cache-max-bytes': { type: 'string' },
-        'log-level': { type: 'string' },
-        skip: { type: 'string' },
-        progress: { type: 'boolean' },
-        'no-progress': { type: 'boolean' },
-        'progress-interval': { type: 'string' },
-        'metrics-port': { type: 'string' },
-        input: { type: 'string' }, output: { type: 'string' }, 'state-dir': { type: 'string' }, 'checkpoint-interval': { type: 'string' },
-        'reset-state': { type: 'boolean' }, 'new-input': { type: 'boolean' }, 'repartition-state': { type: 'boolean' }, partition: { type: 'string' },
-        source: { type: 'string' }, group: { type: 'string' }, consumer: { type: 'string' },
-        sink: { type: 'string' }, 'claim-idle': { type: 'string' }, 'max-deliveries': { type: 'string' }, exclusive: { type: 'boolean' },
-        shards: { type: 'string' }, 'lease-ms': { type: 'string' },
-        help: { type: 'boolean', short: 'h' },
-        version: { type: 'boolean', short: 'v' },
-      },
+      options: flags,
     });
   } catch (err) {
+    const unknown = /^Unknown option '([^']+)'/.exec((err as Error).message);
+    // parseArgs' own advice (about positionals after `--`) misleads for what is nearly always a typo.
+    if ((err as NodeJS.ErrnoException).code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION' && unknown) {
+      const name = unknown[1]!;
+      const hint = name.startsWith('--') ? didYouMean(name.slice(2), Object.keys(flags), (flag) => `--${flag}`) : '';
+      throw new UsageError(`unknown option ${name}${hint}`);
+    }
     throw new UsageError((err as Error).message);
   }
   const { values, positionals } = parsed;
@@ -218,6 +234,7 @@ export function parseCommandLine(argv: string[]): Command {
     stateDir: values['state-dir'] === undefined ? undefined : resolve(values['state-dir']),
     checkpointIntervalMs: optionalInteger('--checkpoint-interval', values['checkpoint-interval'], 86_400_000),
     repartitionState: values['repartition-state'] ?? false,
+    metricsHost: values['metrics-host'],
   };
   checkDurableFlags(values);
   if (values.progress && values['no-progress']) throw new UsageError('--progress and --no-progress contradict each other');

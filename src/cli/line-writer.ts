@@ -4,14 +4,12 @@
  * destination is not draining, so a slow reader pauses the whole stage.
  */
 import type { Writable } from 'node:stream';
-import { copyBytes, writeDecimal } from '../records/bytes.js';
+import { ByteBuilder } from '../records/byte-builder.js';
 
 const CHUNK = 64 * 1024;
 
 /** Gathers lines as bytes and writes them to a stream in big chunks. */
-export class LineWriter {
-  private buf: Buffer = Buffer.allocUnsafe(CHUNK * 2);
-  private length = 0;
+export class LineWriter extends ByteBuilder {
   /** Buffers the stream is done with, reused so a long run does not allocate one per chunk. */
   private readonly spare: Buffer[] = [];
   private scheduled = false;
@@ -19,34 +17,8 @@ export class LineWriter {
   /** Bytes handed to the stream so far. */
   handed = 0;
 
-  constructor(private readonly stream: Writable, private readonly ownsStream = false) {}
-
-  /** Append text (UTF-8) to the current line. */
-  text(text: string): this {
-    this.reserve(text.length * 3);
-    this.length += this.buf.write(text, this.length, 'utf8');
-    return this;
-  }
-
-  /** Append ASCII text (digits, fixed JSON punctuation): no UTF-8 encoding needed. */
-  ascii(text: string): this {
-    this.reserve(text.length);
-    this.length += this.buf.write(text, this.length, 'latin1');
-    return this;
-  }
-
-  /** Append bytes [start, end) of `src` to the current line. */
-  bytes(src: Uint8Array, start = 0, end = src.length): this {
-    this.reserve(end - start);
-    this.length = copyBytes(this.buf, this.length, src, start, end);
-    return this;
-  }
-
-  /** Append a non-negative safe integer in decimal. */
-  decimal(n: number): this {
-    this.reserve(16);
-    this.length = writeDecimal(this.buf, this.length, n);
-    return this;
+  constructor(private readonly stream: Writable, private readonly ownsStream = false) {
+    super(Buffer.allocUnsafe(CHUNK * 2));
   }
 
   /** End the current line. */
@@ -83,13 +55,6 @@ export class LineWriter {
     this.write();
     await this.ready();
     if (this.ownsStream) await new Promise((resolve) => this.stream.end(resolve));
-  }
-
-  private reserve(n: number): void {
-    if (this.length + n <= this.buf.length) return;
-    const grown = Buffer.allocUnsafe(Math.max(this.length + n, this.buf.length * 2));
-    this.buf.copy(grown, 0, 0, this.length);
-    this.buf = grown;
   }
 
   private write(): void {

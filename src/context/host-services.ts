@@ -6,11 +6,10 @@
  * model gets a `pystage.HostRequestError` with the handler's message.
  */
 import { MessageChannel, type MessagePort } from 'node:worker_threads';
-import { HandlerFailure } from '../api/errors.js';
+import { CacheValueTooLargeError, HandlerFailure } from '../api/errors.js';
 
-export { HandlerFailure } from '../api/errors.js';
 import type { StageLogger } from '../telemetry/stage-logger.js';
-import { CacheValueTooLargeError, type SharedCache } from './shared-cache.js';
+import type { SharedCache } from './shared-cache.js';
 
 /** What a handler knows about the request: which partition and model asked, for which message key. */
 export interface HostRequestContext {

@@ -7,7 +7,6 @@
  */
 import { CacheValueTooLargeError } from '../api/errors.js';
 
-export { CacheValueTooLargeError } from '../api/errors.js';
 
 
 interface Entry {

@@ -30,12 +30,12 @@ interface Command {
   resolve: (reply: WorkerReply<unknown>) => void;
 }
 
-interface SentBatch {
+interface OpenBatch {
   batch: Batch;
   sink: BatchSink;
 }
 
-type Job = SentBatch | Command;
+type Job = OpenBatch | Command;
 
 interface Sent {
   job: Job;
@@ -71,8 +71,8 @@ export class PartitionLane {
   recovery: RecoveryCounts = { restartCauses: {}, reexecuted: 0 };
   /** Worker threads lost and replaced (their server goes with them). */
   threadReplacements = 0;
-  private open: SentBatch | null = null;
-  /** Closed batches and commands not yet sent. */
+  private open: OpenBatch | null = null;
+  /** Sealed batches and commands not yet sent. */
   private readonly jobs: Job[] = [];
   private readonly sent = new PipelineQueue<Sent>();
   private messages = 0;
@@ -125,7 +125,7 @@ export class PartitionLane {
     let open = this.open;
     const size = typeof src === 'string' ? src.length : end - start;
     if (open !== null && (open.sink !== sink || (open.batch.count > 0 && open.batch.length + size + 2 > this.options.maxBatchBytes))) {
-      this.close();
+      this.seal();
       open = null;
     }
     if (open === null) {
@@ -139,14 +139,14 @@ export class PartitionLane {
     this.messages++;
     this.bytes += batch.length - before;
     if (this.full) this.room.close();
-    if (batch.count >= this.batchLimit() || batch.length >= this.options.maxBatchBytes) this.close();
+    if (batch.count >= this.batchLimit() || batch.length >= this.options.maxBatchBytes) this.seal();
     this.schedule();
   }
 
   /** Queue a command behind every message added before it; resolves with the worker's reply. */
   command(task: WorkerTask): Promise<WorkerReply<unknown>> {
     return new Promise((resolve) => {
-      this.close();
+      this.seal();
       this.jobs.push({ task, resolve });
       this.schedule();
     });
@@ -158,7 +158,7 @@ export class PartitionLane {
     return Math.max(1, Math.min(this.options.maxBatch, Math.floor(this.options.batchTargetMs / this.msPerMessage)));
   }
 
-  private close(): void {
+  private seal(): void {
     if (this.open !== null) this.jobs.push(this.open);
     this.open = null;
   }
@@ -176,7 +176,7 @@ export class PartitionLane {
   private flush(): void {
     if (this.replacing) return;
     while (this.sent.size < this.options.pipelineDepth) {
-      if (this.jobs.length === 0) this.close();
+      if (this.jobs.length === 0) this.seal();
       const job = this.jobs.shift();
       if (job === undefined) return;
       const sent: Sent = { job, reply: null, at: performance.now() };

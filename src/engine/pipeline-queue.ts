@@ -1,6 +1,10 @@
 /**
- * The FIFO of a pipelined conversation, where answers come back in the order requests left:
- * the lane's tasks, the connection's requests and the runtime's operations are all one.
+ * The FIFO of a pipelined conversation, where answers come back in the order requests left.
+ * Three owners, two uses: the lane's tasks (src/engine/partition-lane.ts) and the connection's
+ * requests (workers/server/server-connection.ts) are marked sent as they are pushed, so they use
+ * the running half only (push, markSent, first, answer, drain); the runtime's operations
+ * (workers/runtime/partition-runtime.ts) also wait unsent while the server is down, so it alone
+ * uses the not-sent half (nextPending, removePending, unshift, unsendAll, dropFirst).
  *
  *   | answered (dropped) | running (sent, unanswered) | pending (not sent yet) |
  *   0                  head                       sentEnd                  items.length

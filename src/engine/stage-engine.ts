@@ -12,7 +12,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { rmSync } from 'node:fs';
-import { Duplex, PassThrough, Readable } from 'node:stream';
+import type { Duplex } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import { Piscina } from 'piscina';
 import { InvalidOptionError, StageClosedError } from '../api/errors.js';
@@ -36,6 +36,7 @@ import type { PartitionLoad, StageStats } from '../api/stage.js';
 import type { BatchRange } from './ordered-merge.js';
 import { StageRun, type RunSkip } from './stage-run.js';
 import { inBatches } from './in-batches.js';
+import { stageStream } from './stage-stream.js';
 import { workerConfig, type ModelSpec, type PartitionHost, type PartitionStatus, type WorkerConfig, type WorkerTask } from './worker-protocol.js';
 
 const serverScript = fileURLToPath(new URL('../../../py/server.py', import.meta.url));
@@ -181,7 +182,7 @@ export class StageEngine {
     }
     if (this.metrics !== null) {
       try {
-        this.servedAt = await this.metrics.listen(o.metricsPort!);
+        this.servedAt = await this.metrics.listen(o.metricsPort!, o.metricsHost);
       } catch (err) {
         await this.shutdown();
         throw err;
@@ -218,10 +219,9 @@ export class StageEngine {
   /** A resumed CLI run: lines a checkpoint already reflects, per partition (set before processLines). */
   resumeSkip: RunSkip | null = null;
 
-  /** An object-mode Duplex for stream.pipeline(): write messages, read StageRecords. */
+  /** A Duplex for stream.pipeline(): write messages or JSON-lines bytes, read StageRecords (src/engine/stage-stream.ts). */
   stream(): Duplex {
-    const input = new PassThrough({ objectMode: true });
-    return Duplex.from({ writable: input, readable: Readable.from(this.process(input)) });
+    return stageStream(this);
   }
 
   /** Load a new model on every partition; rejects with the first partition's typed error (all are in `errors`). */

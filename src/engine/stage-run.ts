@@ -6,7 +6,8 @@
  * The hot path (CLI lines) touches bytes only: one scan per line finds its key and route and
  * proves it is one `{…}`; the line's bytes are appended to its partition's batch.
  */
-import { Batch, ERROR_BASE, visitOutcomes, type OutcomeVisitor } from './batch.js';
+import { Batch, ERROR_BASE } from './batch.js';
+import { OutcomeTally } from './outcome-tally.js';
 import { BadInputError, type ErrorRecord, type PystageError } from '../api/errors.js';
 import { isNull, Scan, scanObject } from '../protocol/json-scan.js';
 import { keyHash, lineError, missingRoute, safeJson, stringValue } from './line-fields.js';
@@ -51,19 +52,9 @@ export interface RunContext {
   closing(): boolean;
 }
 
-/** Counts outcomes into the stage's stats. */
-function counter(counts: RunContext['counts']): OutcomeVisitor {
-  return {
-    output: () => { counts.out++; },
-    noOutput: () => { counts.noOutput++; },
-    error: () => { counts.errors++; },
-  };
-}
-
 export class StageRun implements BatchSink {
   readonly results = new ResultQueue<BatchRange>();
   private readonly merge: OrderedMerge | null;
-  private readonly count: OutcomeVisitor;
   private readonly names: Uint8Array[];
   private readonly spans: Int32Array;
   private nextOffset: number;
@@ -82,7 +73,6 @@ export class StageRun implements BatchSink {
   skipped = 0;
 
   constructor(private readonly ctx: RunContext) {
-    this.count = counter(ctx.counts);
     this.nextOffset = ctx.firstOffset ?? 0;
     this.stopSignal = new Promise((resolve) => this.stopListeners.add(resolve));
     this.names = [Buffer.from(ctx.keyField)];
@@ -122,8 +112,13 @@ export class StageRun implements BatchSink {
   }
 
   complete(batch: Batch): void {
-    visitOutcomes(batch, 0, batch.count, this.count);
-    this.ctx.metrics?.observeBatch(batch, performance.now());
+    // One pass over the outcomes feeds the stats and the metrics; records are written from the same table later.
+    const tally = OutcomeTally.of(batch);
+    const counts = this.ctx.counts;
+    counts.out += tally.outputs;
+    counts.noOutput += tally.noOutputs;
+    counts.errors += tally.errors;
+    this.ctx.metrics?.observeBatch(batch, tally, performance.now());
     if (this.merge !== null) this.merge.add(batch.partition ?? this.ctx.lanes.length, batch);
     else this.emit({ batch, from: 0, to: batch.count });
     this.outstanding -= batch.count;
@@ -245,6 +240,12 @@ export class StageRun implements BatchSink {
       const offset = this.nextOffset++;
       this.ctx.counts.in++;
       this.outstanding++;
+      if (ArrayBuffer.isView(value)) {
+        // JSON.stringify would make a dict of its bytes ({"type":"Buffer","data":[…]}) and the model fail on it.
+        this.rejectText(offset, Buffer.from(value.buffer, value.byteOffset, value.byteLength).toString('utf8'), null,
+          new BadInputError('a message must be a JSON object; got bytes (a Buffer): write bytes to stage.stream() from its first chunk on, as JSON lines, or parse them first'));
+        continue;
+      }
       if (value === null || typeof value !== 'object' || Array.isArray(value)) {
         const text = safeJson(value);
         this.rejectText(offset, text, null, new BadInputError(`a message must be a JSON object; got ${text.slice(0, 80)}`));

@@ -9,9 +9,25 @@
  * It detects every burst of up to 32 bits and any other corruption but one in 2^32; frames
  * travel over loopback from an authenticated peer, so an integrity check is all it needs to be.
  */
+import { hash } from 'node:crypto';
 import { crc32 } from 'node:zlib';
 import { CHECKSUM_BYTES, FRAME_VERSION, FRAME_VERSION_CRC32 } from './frame-constants.js';
-import { md5Into, md5Matches } from './md5.js';
+
+/**
+ * MD5 of data[start, end) written into out at outOffset. Only the frames before hello agrees on CRC32
+ * use it (two hellos per connection), so node:crypto's fixed cost per call does not matter.
+ * (`crypto.hash` needs Node 20.12, `zlib.crc32` 20.15: package.json's `engines` says so.)
+ */
+export function md5Into(data: Uint8Array, start: number, end: number, out: Uint8Array, outOffset: number): void {
+  out.set(hash('md5', data.subarray(start, end), 'buffer'), outOffset);
+}
+
+/** Whether field[at, at + 16) is the MD5 of data[start, end). */
+export function md5Matches(data: Uint8Array, start: number, end: number, field: Uint8Array, at: number): boolean {
+  const digest = hash('md5', data.subarray(start, end), 'buffer');
+  for (let i = 0; i < CHECKSUM_BYTES; i++) if (field[at + i] !== digest[i]) return false;
+  return true;
+}
 
 /** The checksums a connection can agree on in hello. */
 export type Checksum = 'md5' | 'crc32';

@@ -112,7 +112,7 @@ export class FrameDecoder {
   }
 
   /** Bytes received that are not yet resolved into an event (a partial frame or partial BEGIN). */
-  get pendingBytes(): number {
+  get bufferedBytes(): number {
     let n = 0;
     for (const b of this.queue) n += b.length;
     switch (this.state) {

@@ -8,7 +8,7 @@ import {
   MAX_ENCODABLE_PAYLOAD_BYTES,
   VERSION_OFFSET,
 } from './frame-constants.js';
-import { FrameTooLargeError } from './frame-errors.js';
+import { FrameTooLargeError } from '../api/errors.js';
 import { frameVersion, writeChecksum, type Checksum } from './checksum.js';
 
 function payloadLength(payload: Buffer | string, maxFrameBytes: number): number {

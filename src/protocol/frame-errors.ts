@@ -2,7 +2,6 @@
  * Errors of the frame layer. The decoder reports damaged frames as kinds (it never throws on
  * input); these classes exist for callers that turn a kind into a thrown or logged error.
  */
-export { FrameError, FrameTooLargeError } from '../api/errors.js';
 
 /** Why the decoder rejected a frame; the exact strings are shared with the Python decoder. */
 export type FrameErrorKind = 'bad-version' | 'too-long' | 'missing-end' | 'bad-checksum';

@@ -6,7 +6,6 @@ import { isUtf8 } from 'node:buffer';
 import { BadJsonError } from '../api/errors.js';
 import type { JsonObject } from './messages.js';
 
-export { BadJsonError, type BadJsonReason } from '../api/errors.js';
 
 
 /** Parse a payload into a JSON object; throws BadJsonError if it is not valid UTF-8 JSON with an object at the top. */

@@ -4,7 +4,7 @@
  */
 import { frameVersion, writeChecksum, type Checksum } from './checksum.js';
 import { CHECKSUM_OFFSET, FRAME_OVERHEAD, HEADER_BYTES, LENGTH_OFFSET, VERSION_OFFSET } from './frame-constants.js';
-import { FrameTooLargeError } from './frame-errors.js';
+import { FrameTooLargeError } from '../api/errors.js';
 import { COMMAND_VERSION, ReplyCode, type CommandName } from './messages.js';
 
 const json = JSON.stringify;

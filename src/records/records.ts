@@ -49,15 +49,21 @@ export type StageRecord = StageOutput | StageFailure;
 /** The records of a range of a completed batch, in message order. */
 export function toRecords(range: BatchRange): StageRecord[] {
   const records: StageRecord[] = [];
+  // process() keeps each message's key as given; lines (stream() fed bytes) have only its JSON text.
+  const keyOf = (batch: Batch, i: number): unknown => {
+    if (batch.keys !== null) return batch.keys[i] ?? null;
+    const text = batch.keyText(i);
+    return text === null ? null : JSON.parse(text.toString('utf8'));
+  };
   const visitor: OutcomeVisitor = {
     output(batch: Batch, i: number, model: string, data: Uint8Array, start: number, end: number) {
       const json = Buffer.from(data.buffer, data.byteOffset + start, end - start).toString('utf8');
-      records.push(new StageOutput(batch.offsets[i]!, batch.keys?.[i] ?? null, batch.partition!, model, json));
+      records.push(new StageOutput(batch.offsets[i]!, keyOf(batch, i), batch.partition!, model, json));
     },
     noOutput() {},
     error(batch: Batch, i: number, model: string | null, error: ErrorRecord) {
       records.push({
-        kind: 'error', offset: batch.offsets[i]!, key: batch.keys?.[i] ?? null, partition: batch.partition,
+        kind: 'error', offset: batch.offsets[i]!, key: keyOf(batch, i), partition: batch.partition,
         model, input: batch.text(i).toString('utf8'), error,
       });
     },

@@ -1,12 +1,13 @@
 /**
  * The records an entry produced, as bytes: the record stdout would carry with the source
  * entry's ID in front, `{"id":ID,"offset":N,"key":K,"partition":P,"model":M,"output":…}` for an
- * output and `{"id":ID,…,"line":…,"error":{…}}` for an error. The key and the output are copied
+ * output and `{"id":ID,…,"input":…,"error":{…}}` for an error. The key and the output are copied
  * as the bytes they arrived as (never parsed), so integers beyond 2^53 keep every digit.
  */
-import { visitOutcomes, type Batch, type OutcomeVisitor } from '../engine/batch.js';
+import { visitOutcomes, type OutcomeVisitor } from '../engine/batch.js';
 import type { BatchRange } from '../engine/ordered-merge.js';
-import { CLOSE, OutputTails, errorTail } from '../records/record-text.js';
+import { RecordBytes } from '../records/byte-builder.js';
+import { RecordWriter } from '../records/record-text.js';
 
 /** What some completed ranges produced, and the entries they complete. */
 export interface TurnRecords {
@@ -27,26 +28,19 @@ export class EntryRecords {
   private readonly visitor: OutcomeVisitor;
 
   constructor(private readonly idOf: (offset: number) => string) {
-    const tails = new OutputTails();
-    // `{"id":ID,"offset":N,"key":K`: the stdout record's head with the entry's id in front.
-    const head = (batch: Batch, i: number): string => {
-      const key = batch.keyText(i);
-      return `{"id":${JSON.stringify(this.turn.done[this.turn.done.length - 1]!)},"offset":${batch.offsets[i]},"key":${key === null ? 'null' : key.toString('utf8')}`;
-    };
+    const records = new RecordWriter();
+    const scratch = new RecordBytes();
+    // The entry whose record is being written: the last one marked done.
+    const id = () => this.turn.done[this.turn.done.length - 1]!;
     this.visitor = {
       output: (batch, i, model, data, start, end) => {
-        const prefix = Buffer.from(head(batch, i));
-        const tail = tails.of(batch.partition, model);
-        const record = Buffer.allocUnsafe(prefix.length + tail.length + (end - start) + 1);
-        prefix.copy(record, 0);
-        tail.copy(record, prefix.length);
-        record.set(data.subarray(start, end), prefix.length + tail.length);
-        record[record.length - 1] = CLOSE[0]!;
-        this.turn.outputs.push(record);
+        records.output(scratch, batch, i, model, data, start, end, id());
+        this.turn.outputs.push(scratch.take());
       },
       noOutput: () => {},
       error: (batch, i, model, error) => {
-        this.turn.errors.push(Buffer.from(head(batch, i) + errorTail(batch, i, model, error)));
+        records.error(scratch, batch, i, model, error, id());
+        this.turn.errors.push(scratch.take());
       },
     };
   }

@@ -7,7 +7,7 @@
 import type { RunFlags } from '../cli/cli-args.js';
 import type { StageOptions } from '../api/options.js';
 import { ProgressLine } from '../cli/progress-line.js';
-import { createStage, type Stage } from '../api/stage.js';
+import { startStage } from '../cli/start-stage.js';
 import type { RedisCommand } from './redis-args.js';
 import { redisSource } from './redis-source.js';
 import { RedisSink } from './redis-sink.js';
@@ -20,13 +20,8 @@ import { onStopSignals } from './stop-signals.js';
 /** Run the stage over the consumer group; resolves to the exit code. */
 export async function runRedisCli(options: StageOptions, command: RedisCommand, flags: RunFlags): Promise<number> {
   if (command.shards !== null) return (await import('./shard-cli.js')).runShardCli(options, command, flags);
-  let stage: Stage;
-  try {
-    stage = await createStage(options);
-  } catch (err) {
-    process.stderr.write(`pystage: the stage could not start: ${(err as Error).message}\n`);
-    return 1;
-  }
+  const stage = await startStage(options);
+  if (typeof stage === 'number') return stage;
   const source = redisSource(command.source, {
     group: command.group, consumer: command.consumer, claimIdleMs: command.claimIdleMs, maxDeliveries: command.maxDeliveries, exclusive: command.exclusive, logger: stage.logger,
   });
@@ -44,9 +39,7 @@ export async function runRedisCli(options: StageOptions, command: RedisCommand, 
 
   const stopped = onStopSignals(stage.logger, 'stopping: no more entries are read; entries in hand are finished and acknowledged', () => source.stop());
   let failed = false;
-  const progress = (flags.progress ?? process.stderr.isTTY === true)
-    ? new ProgressLine(stage, flags.progressIntervalMs, (line) => process.stderr.write(line))
-    : null;
+  const progress = ProgressLine.onStderr(stage, flags.progress, flags.progressIntervalMs);
   progress?.start();
   try {
     const outputs: RecordTarget = command.sink === null ? new LineTarget(process.stdout, false) : target(command.sink);

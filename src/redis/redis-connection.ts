@@ -6,7 +6,7 @@
  */
 import { Redis, ReplyError } from 'ioredis';
 import type { StageLogger } from '../telemetry/stage-logger.js';
-import { RedisStreamError } from './redis-error.js';
+import { RedisStreamError } from '../api/errors.js';
 import type { StreamUrl } from './redis-url.js';
 
 export interface ConnectionOptions {

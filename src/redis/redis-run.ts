@@ -16,6 +16,7 @@ import { PoisonMessageError } from '../api/errors.js';
 import type { LineBatch } from '../cli/line-reader.js';
 import type { Stage } from '../api/stage.js';
 import { stageEngine } from '../engine/stage-internals.js';
+import { entryErrorRecord } from '../records/record-text.js';
 import { EntryRecords, type TurnRecords } from './entry-records.js';
 import { LineTarget, toTarget, type RecordTarget } from './record-target.js';
 import { retrying } from './redis-connection.js';
@@ -36,8 +37,10 @@ export interface RedisRunTargets {
 
 /** Counters of a Redis run. */
 export interface RedisRunStats extends RedisSourceStats {
-  outputRecords: number;
-  errorRecords: number;
+  /** Output records stored. */
+  out: number;
+  /** Error records stored. */
+  errors: number;
 }
 
 /**
@@ -53,7 +56,7 @@ export async function runRedisStage(stage: Stage, source: RedisSource, destinati
     ids.delete(offset);
     return id;
   });
-  const stats = { outputRecords: 0, errorRecords: 0 };
+  const stats = { out: 0, errors: 0 };
 
   // The stage numbers the messages of a run 0, 1, 2, … in the order they are fed: so does this.
   async function* lines(): AsyncGenerator<LineBatch> {
@@ -65,7 +68,7 @@ export async function runRedisStage(stage: Stage, source: RedisSource, destinati
       if (poison.length > 0) {
         const records = poison.map((e) => poisonRecord(e, source.options.maxDeliveries));
         await store(source, targets, { outputs: [], errors: records, done: [] }, poison.map((e) => e.id));
-        stats.errorRecords += records.length;
+        stats.errors += records.length;
         entries = entries.filter((e) => e.deliveries <= source.options.maxDeliveries);
         if (entries.length === 0) continue;
       }
@@ -83,8 +86,8 @@ export async function runRedisStage(stage: Stage, source: RedisSource, destinati
     try {
       for (let turn = records.take(STORE_LIMIT); turn !== null; turn = records.take(STORE_LIMIT)) {
         await store(source, targets, turn, turn.done);
-        stats.outputRecords += turn.outputs.length;
-        stats.errorRecords += turn.errors.length;
+        stats.out += turn.outputs.length;
+        stats.errors += turn.errors.length;
       }
     } catch (err) {
       failure ??= err;
@@ -114,7 +117,7 @@ export async function runRedisStage(stage: Stage, source: RedisSource, destinati
 /** The error record of an entry given up after too many deliveries (it never reached the stage: no offset, key or partition). */
 function poisonRecord(entry: StreamEntry, max: number): Buffer {
   const error = new PoisonMessageError(`entry was delivered ${entry.deliveries} times without being acknowledged (more than maxDeliveries ${max}); each try may have stopped its stage, so it is given up`, { type: 'MaxDeliveries' });
-  return Buffer.from(`{"id":${JSON.stringify(entry.id)},"offset":null,"key":null,"partition":null,"model":null,"line":${JSON.stringify(entry.data!.toString('utf8'))},"error":${JSON.stringify({ code: error.code, type: error.type, message: error.message })}}`);
+  return entryErrorRecord(entry.id, entry.data!.toString('utf8'), error.toRecord());
 }
 
 interface Targets {

@@ -10,7 +10,7 @@ import type { StageLogger } from '../telemetry/stage-logger.js';
 import { redisDefaults } from '../api/options.js';
 import { StageOutput, type StageRecord } from '../records/records.js';
 import { closeConnection, connect, retrying, withFields } from './redis-connection.js';
-import { RedisStreamError } from './redis-error.js';
+import { RedisStreamError } from '../api/errors.js';
 import { parseStreamUrl, type StreamUrl } from './redis-url.js';
 
 /** Open a sink on `url` (`redis://HOST:PORT[/DB]/STREAM`). */

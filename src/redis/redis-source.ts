@@ -17,15 +17,15 @@ import type { Redis } from 'ioredis';
 import { createLogger } from '../telemetry/logger.js';
 import type { StageLogger } from '../telemetry/stage-logger.js';
 import { closeConnection, connect, isReplyError, retrying, withFields } from './redis-connection.js';
-import { RedisStreamError } from './redis-error.js';
+import { RedisStreamError } from '../api/errors.js';
 import { resolveRedisSourceOptions, type RedisSourceOptions, type ResolvedRedisSourceOptions } from './redis-options.js';
 import { parseStreamUrl, type StreamUrl } from './redis-url.js';
 import { entryMessage, toEntry, type StreamEntry } from './stream-entry.js';
 
 /** Counters of a source since it started. */
 export interface RedisSourceStats {
-  /** Entries handed out (each delivery counts). */
-  read: number;
+  /** Entries taken in (each delivery counts): `in`, as in the stage's stats and the CLI's summary. */
+  in: number;
   /** Of those, taken over from other consumers (XAUTOCLAIM) or own pending entries read back. */
   claimed: number;
   recovered: number;
@@ -47,7 +47,7 @@ export function redisSource(url: string, options: RedisSourceOptions & { logger?
 
 /** A consumer of a stream's consumer group; iterate it (API) or call `next()` for batches. */
 export class RedisSource implements AsyncIterable<RedisMessage> {
-  readonly stats: RedisSourceStats = { read: 0, claimed: 0, recovered: 0, acked: 0, deleted: 0 };
+  readonly stats: RedisSourceStats = { in: 0, claimed: 0, recovered: 0, acked: 0, deleted: 0 };
   /** The connection for acks, claims and (when on the same server) the sink's writes. */
   readonly commands: Redis;
   private readonly reader: Redis;
@@ -239,7 +239,7 @@ export class RedisSource implements AsyncIterable<RedisMessage> {
       for (const id of gone) this.inFlight.add(id);
       await this.ack(gone);
     }
-    this.stats.read += fresh.length;
+    this.stats.in += fresh.length;
     return fresh;
   }
 

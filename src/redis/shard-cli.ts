@@ -39,9 +39,7 @@ export async function runShardCli(options: StageOptions, command: RedisCommand, 
   const stopped = onStopSignals(stage.logger, 'stopping: no more entries are read; entries in hand are finished and committed, then the shards are handed over', () => run.stop());
   let failed = false;
   const shardFields = () => ({ shards: { owned: run.owned, ...run.counts } });
-  const progress = (flags.progress ?? process.stderr.isTTY === true)
-    ? new ProgressLine(stage, flags.progressIntervalMs, (line) => process.stderr.write(line), shardFields)
-    : null;
+  const progress = ProgressLine.onStderr(stage, flags.progress, flags.progressIntervalMs, shardFields);
   progress?.start();
   try {
     await run.run(stage);

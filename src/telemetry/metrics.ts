@@ -1,6 +1,6 @@
 /**
  * The stage's Prometheus metrics (prom-client, a registry of the stage's own) and the HTTP server
- * that serves them on 127.0.0.1. Off the hot path: outcomes are tallied once per completed batch,
+ * that serves them (on loopback unless metricsHost says otherwise). Off the hot path: outcomes are tallied once per completed batch,
  * and everything the stage already counts (messages in, restarts, queue depths, server memory) is
  * read only when scraped.
  */
@@ -8,7 +8,8 @@ import { readFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
-import { ERROR_BASE, NO_OUTPUT, type Batch } from '../engine/batch.js';
+import type { Batch } from '../engine/batch.js';
+import type { OutcomeTally } from '../engine/outcome-tally.js';
 import { InvalidOptionError } from '../api/errors.js';
 import type { RecoveryCounts } from '../engine/worker-protocol.js';
 
@@ -87,39 +88,19 @@ export class StageMetrics {
     });
   }
 
-  /** Tally a completed batch's outcomes: one pass over its table, one counter update per model. */
-  observeBatch(batch: Batch, now: number): void {
-    const o = batch.outcomes!;
+  /** A completed batch, with its outcomes counted (OutcomeTally): one counter update per model and outcome. */
+  observeBatch(batch: Batch, tally: OutcomeTally, now: number): void {
     if (batch.partition !== null) this.batchSize.observe(batch.count);
     this.latency.observe((now - batch.createdAt) / 1000);
-    const { table, width, models } = o;
-    if (batch.routes === null) {
-      for (let m = 0; m < width; m++) {
-        let out = 0;
-        let none = 0;
-        for (let i = 0; i < batch.count; i++) {
-          const start = table[2 * (i * width + m)]!;
-          if (start >= 0) out++;
-          else if (start === NO_OUTPUT) none++;
-          else this.errors.inc({ model: models[m] ?? '', code: o.errors[ERROR_BASE - start]!.code });
-        }
-        const model = models[m] ?? '';
-        if (out > 0) this.outputs.inc({ model }, out);
-        if (none > 0) this.noOutputs.inc({ model }, none);
-      }
-      return;
-    }
-    for (let i = 0; i < batch.count; i++) {
-      const start = table[2 * i]!;
-      const model = batch.routes[i] ?? '';
-      if (start >= 0) this.outputs.inc({ model });
-      else if (start === NO_OUTPUT) this.noOutputs.inc({ model });
-      else this.errors.inc({ model, code: o.errors[ERROR_BASE - start]!.code });
+    for (const [model, t] of tally.models) {
+      if (t.outputs > 0) this.outputs.inc({ model }, t.outputs);
+      if (t.noOutputs > 0) this.noOutputs.inc({ model }, t.noOutputs);
+      for (const [code, n] of t.errors) this.errors.inc({ model, code }, n);
     }
   }
 
-  /** Serve GET /metrics on 127.0.0.1:port (0: a free port); resolves with the URL. */
-  async listen(port: number): Promise<string> {
+  /** Serve GET /metrics on host:port (0: a free port); resolves with the URL. */
+  async listen(port: number, host: string): Promise<string> {
     const server = createServer((req, res) => {
       if (req.method !== 'GET' || (req.url ?? '').split('?')[0] !== '/metrics') {
         res.writeHead(404, { 'content-type': 'text/plain' }).end('pystage serves /metrics only\n');
@@ -134,15 +115,18 @@ export class StageMetrics {
     await new Promise<void>((resolve, reject) => {
       server.once('error', (err: NodeJS.ErrnoException) => reject(new InvalidOptionError(
         err.code === 'EADDRINUSE'
-          ? `metrics port ${port} on 127.0.0.1 is in use: pick another --metrics-port / metricsPort (0 picks a free one)`
-          : `cannot serve metrics on 127.0.0.1:${port}: ${err.message}`,
+          ? `metrics port ${port} on ${host} is in use: pick another --metrics-port / metricsPort (0 picks a free one)`
+          : `cannot serve metrics on ${host}:${port} (--metrics-host / metricsHost must be an address of this machine): ${err.message}`,
       )));
-      server.listen(port, '127.0.0.1', () => resolve());
+      server.listen(port, host, () => resolve());
     });
     // Scrapes never keep the process alive.
     server.unref();
     this.server = server;
-    return `http://127.0.0.1:${(server.address() as AddressInfo).port}/metrics`;
+    const url = new URL('http://localhost/metrics');
+    url.hostname = host.includes(':') ? `[${host}]` : host;
+    url.port = String((server.address() as AddressInfo).port);
+    return url.href;
   }
 
   /** Stop serving. */

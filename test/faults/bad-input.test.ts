@@ -30,7 +30,7 @@ test('a 50 MB line, CRLF, blanks, scalars, arrays, bad UTF-8 and keyless lines: 
   const errors = jsonLines(readFileSync(errorsFile, 'utf8')).sort((x, y) => x.offset - y.offset);
   assert.deepEqual(errors.map((e) => e.offset), [2, 3, 4, 5, 6, 9]);
   assert.ok(errors.every((e) => e.error.code === 'PYSTAGE_BAD_INPUT'));
-  assert.equal(errors[5]!.line, '{"key":"b","seq":9');
+  assert.equal(errors[5]!.input, '{"key":"b","seq":9');
   const summary = summaryOf(result.stderr);
   assert.deepEqual([summary.in, summary.out, summary.errors], [10, 4, 6]);
 });

@@ -1,4 +1,7 @@
-/** Models that cannot load: a clear error naming the model and file; exit 1 for the CLI; typed rejection for the API. */
+/**
+ * Models that cannot load: one clear message naming the model and file (with the traceback when the model's
+ * code raised), exit 2 (the user can fix it) for the CLI; a typed rejection carrying the traceback for the API.
+ */
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { createStage, ModelLoadError } from '../../src/index.js';
@@ -16,17 +19,38 @@ const broken = [
 ] as const;
 
 describe('model load failures', () => {
-  test('the CLI exits 1 with a message naming the model and the file', async () => {
+  test('the CLI exits 2 with one message naming the model and the file, no log line per partition', async () => {
     // The CLI may name any file (its folder becomes a root): an escape is an API-only case; a missing folder replaces it.
     const cliCases = broken.map(([what, file, detail]) => (file.startsWith('..')
       ? ['folder that does not exist', 'no/such/dir/m.py', /no\/such\/dir\/m\.py.*does not exist/] as const
       : [what, `${fixtures}${file}`, detail] as const));
     for (const [what, file, detail] of cliCases) {
-      const result = await runCli(['run', '--python-path', fixtures, '--model', `bad=${file}`, '--partitions', '1']);
-      assert.equal(result.code, 1, `${what}: ${result.stderr}`);
-      assert.match(result.stderr, /"bad"/, what);
+      const result = await runCli(['run', '--python-path', fixtures, '--model', `bad=${file}`, '--partitions', '2']);
+      assert.equal(result.code, 2, `${what}: ${result.stderr}`);
+      const lines = result.stderr.trimEnd().split('\n');
+      assert.match(lines[0]!, /^pystage: the stage could not start: .*"bad"/, what);
       assert.match(result.stderr, detail, what);
+      // Only the message and its traceback (indented): no "request refused" log line from each partition.
+      assert.deepEqual(lines.slice(1).filter((l) => !l.startsWith('  ')), [], `${what}: ${result.stderr}`);
     }
+  });
+
+  test('a raising constructor, a raising init() and a syntax error: the CLI and ModelLoadError carry the traceback', async () => {
+    const ctor = await runCli(['run', '--model', `bad=${fixtures}ctor_raises.py`, '--partitions', '1']);
+    assert.equal(ctor.code, 2);
+    assert.match(ctor.stderr, /^ {2}Traceback \(most recent call last\):$/m);
+    assert.match(ctor.stderr, /File ".*ctor_raises\.py", line 3, in __init__/);
+    const syntax = await runCli(['run', '--model', `bad=${fixtures}syntax_error.py`, '--partitions', '1']);
+    assert.equal(syntax.code, 2);
+    assert.match(syntax.stderr, /File ".*syntax_error\.py", line \d+/);
+    assert.doesNotMatch(syntax.stderr, /importlib/, 'the import machinery\'s frames are not the model author\'s');
+    // init() reading a data file that is not JSON: the data file is named, the model's line is in the traceback.
+    await assert.rejects(createStage({ partitions: 1, logLevel: 'silent', models: [{ name: 'j', file: `${fixtures}json_init.py`, initData: `${fixtures}not_json.data` }] }), (err: unknown) => {
+      assert.ok(err instanceof ModelLoadError, String(err));
+      assert.match(err.message, /initModel "j" \(.*not_json\.data\) failed: JSONDecodeError/);
+      assert.match(err.traceback ?? '', /File ".*json_init\.py", line \d+, in init/);
+      return true;
+    });
   });
 
   test('the API rejects with ModelLoadError; at runtime, other models keep serving', async () => {

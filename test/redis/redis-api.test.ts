@@ -26,8 +26,9 @@ test('runRedisStage: every entry stored and acknowledged, including the ones wit
     source.stop();
     const stats = await run;
     assert.equal(stats.acked, 500);
-    assert.equal(stats.outputRecords, 250);
-    assert.equal(stats.errorRecords, 5);
+    assert.equal(stats.in, 500);
+    assert.equal(stats.out, 250);
+    assert.equal(stats.errors, 5);
     const outputs = countById(await readStream(c, 'out'));
     const failed = countById(await readStream(c, 'errors'));
     ids.forEach((id, i) => {

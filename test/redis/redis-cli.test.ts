@@ -65,7 +65,7 @@ test('outputs and errors go to streams with the entry id; big integers stay exac
     const errors = await readStream(c, 'errors');
     const errorOf = new Map<string, Record<string, any>>(errors.map((e) => [e.record.id, e.record]));
     assert.equal(errorOf.get(bad[0]!)!.error.code, 'PYSTAGE_BAD_INPUT');
-    assert.equal(errorOf.get(bad[0]!)!.line, 'not json');
+    assert.equal(errorOf.get(bad[0]!)!.input, 'not json');
     assert.equal(errorOf.get(bad[1]!)!.error.code, 'PYSTAGE_BAD_INPUT');
     assert.match(errorOf.get(bad[1]!)!.error.message, /not an object/);
     assert.equal(errorOf.get(bad[2]!)!.error.code, 'PYSTAGE_MODEL_EXECUTION');
@@ -220,7 +220,7 @@ test('an entry delivered more than --max-deliveries times becomes a poison error
     assert.equal(poison!.record.id, ids[0]);
     assert.equal(poison!.record.error.code, 'PYSTAGE_POISON_MESSAGE');
     assert.match(poison!.record.error.message, /delivered 5 times/);
-    assert.equal(poison!.record.line, JSON.stringify({ key: 'k0', a: 0, b: 1 }));
+    assert.equal(poison!.record.input, JSON.stringify({ key: 'k0', a: 0, b: 1 }));
     assert.deepEqual((await readStream(c, 'out')).map((o) => o.record.id), ids.slice(1));
   } finally {
     stopLeftovers();

@@ -37,17 +37,30 @@ async function answersPing(port: number): Promise<boolean> {
   });
 }
 
-/** One redis-server process on `port` with its data in `dir`; resolves once it answers PING, or null if it did not come up. */
+/**
+ * One redis-server process on `port` with its data in `dir`; resolves once it answers PING, or null if it
+ * did not come up. Rejects when there is no redis-server to start (scripts/test-requirements.sh, run by
+ * `npm test`, installs it or says which package to install).
+ */
 async function spawnServer(port: number, dir: string, persistent: boolean): Promise<{ child: ChildProcess; exited: Promise<void> } | null> {
   const persistence = persistent ? ['--appendonly', 'yes', '--appendfsync', 'always'] : ['--appendonly', 'no'];
   const child = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', ...persistence, '--dir', dir, '--loglevel', 'warning'], {
     stdio: ['ignore', 'ignore', 'ignore'], detached: true,
   });
-  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-  for (let i = 0; i < 100 && child.exitCode === null; i++) {
+  let failed: Error | null = null;
+  // A spawn that fails (ENOENT) emits 'error' and no 'exit': without a listener it is an uncaught exception.
+  const exited = new Promise<void>((resolve) => {
+    child.once('exit', () => resolve());
+    child.once('error', (err) => {
+      failed = err;
+      resolve();
+    });
+  });
+  for (let i = 0; i < 100 && child.exitCode === null && failed === null; i++) {
     if (await answersPing(port)) return { child, exited };
     await new Promise((r) => setTimeout(r, 50));
   }
+  if (failed !== null) throw new Error(`cannot start redis-server (the Redis tests need redis-server 7+ on PATH): ${(failed as Error).message}`);
   stopGroup(child);
   await exited;
   return null;
@@ -62,7 +75,13 @@ export async function startRedis(options: { persistent?: boolean } = {}): Promis
   for (let attempt = 0; ; attempt++) {
     const port = await freePort();
     const dir = mkdtempSync(join(tmpdir(), 'pystage-redis-'));
-    let server = await spawnServer(port, dir, persistent);
+    let server: Awaited<ReturnType<typeof spawnServer>>;
+    try {
+      server = await spawnServer(port, dir, persistent);
+    } catch (err) {
+      rmSync(dir, { recursive: true, force: true });
+      throw err;
+    }
     if (server === null) {
       rmSync(dir, { recursive: true, force: true });
       // Another process took the port between the pick and the bind: pick again.

@@ -17,7 +17,7 @@
 import pRetry, { AbortError } from 'p-retry';
 import { threadId } from 'node:worker_threads';
 import type { Outcomes } from '../../src/engine/batch.js';
-import { ModelLoadError, PartitionFailedError, PoisonMessageError, PystageError, PythonStartError, UnusableReplyError } from '../../src/api/errors.js';
+import { ConnectionBrokenError, ModelLoadError, PartitionFailedError, PoisonMessageError, PystageError, PythonStartError, UnusableReplyError } from '../../src/api/errors.js';
 import type { Logger } from '../../src/telemetry/logger.js';
 import { PipelineQueue } from '../../src/engine/pipeline-queue.js';
 import { encodeFrame, type CommandName, type ReplyError } from '../../src/protocol/index.js';
@@ -33,13 +33,13 @@ import { ModelRegistry } from './model-registry.js';
 import { PythonServerProcess } from '../server/python-server-process.js';
 import { replyError } from './reply-map.js';
 import { ReplyOrder } from './reply-order.js';
-import { ConnectionBrokenError, ServerConnection } from '../server/server-connection.js';
+import { ServerConnection } from '../server/server-connection.js';
 import { SpoolFiles } from '../server/spool-files.js';
 
 /** The worker's config plus the interpreter its start task named. */
 type RuntimeConfig = WorkerConfig & { python: string };
 
-type State = 'up' | 'recovering' | 'failed' | 'stopped';
+type Lifecycle = 'up' | 'recovering' | 'failed' | 'stopped';
 
 /** The worker's partition: owns one Python server over one connection. */
 export class PartitionRuntime {
@@ -50,7 +50,7 @@ export class PartitionRuntime {
   private connection: ServerConnection | null = null;
   /** Every operation not yet answered, in submission order; the running ones are on the wire. */
   private readonly queue = new PipelineQueue<Operation>();
-  private state: State = 'recovering';
+  private lifecycle: Lifecycle = 'recovering';
   private failure: PartitionFailedError | null = null;
   /** Set once stopServer is on its way: the connection closing then is expected, not a failure. */
   private stopping = false;
@@ -92,9 +92,9 @@ export class PartitionRuntime {
     try {
       // Models still to load: each one moves into the registry once loaded, so a retry after a kill
       // replays those and loads the rest.
-      const pending = [...models];
-      await runtime.launchWithRetries(false, pending, 'start');
-      runtime.state = 'up';
+      const toLoad = [...models];
+      await runtime.launchWithRetries(false, toLoad, 'start');
+      runtime.lifecycle = 'up';
     } catch (err) {
       await runtime.stop();
       throw err;
@@ -181,14 +181,14 @@ export class PartitionRuntime {
     // A restart under way finishes first, so that the server it starts is the one stopped here.
     if (this.recovery) await this.recovery;
     let asked = false;
-    if (this.state === 'up' && this.connection && !this.connection.isBroken) {
+    if (this.lifecycle === 'up' && this.connection && !this.connection.isBroken) {
       const stopped = this.command('stopServer', {}).catch(() => {});
       this.stopping = true;
       await stopped;
       asked = true;
     }
     this.stopping = true;
-    this.state = 'stopped';
+    this.lifecycle = 'stopped';
     this.link?.close();
     this.giveUpAll(new PartitionFailedError(`partition ${this.config.partition} is stopped`, { partition: this.config.partition }));
     this.connection?.close();
@@ -238,7 +238,7 @@ export class PartitionRuntime {
   }
 
   private submit(operation: Operation): void {
-    if (this.state === 'failed' || this.state === 'stopped') {
+    if (this.lifecycle === 'failed' || this.lifecycle === 'stopped') {
       operation.giveUp(this.failure ?? new PartitionFailedError(`partition ${this.config.partition} is stopped`, { partition: this.config.partition }));
       return;
     }
@@ -252,7 +252,7 @@ export class PartitionRuntime {
    */
   private pump(): void {
     const connection = this.connection;
-    if (this.state !== 'up' || connection === null || connection.isBroken) return;
+    if (this.lifecycle !== 'up' || connection === null || connection.isBroken) return;
     while (this.queue.pending > 0 && !(this.queue.running > 0 && this.queue.first()!.suspect)) {
       const operation = this.queue.nextPending()!;
       const id = connection.takeId();
@@ -291,7 +291,7 @@ export class PartitionRuntime {
       { partition: this.config.partition },
     ));
     this.voided.push(...voided);
-    if (this.state === 'up' && this.connection !== null && !this.connection.isBroken) this.connection.abandon(err.message);
+    if (this.lifecycle === 'up' && this.connection !== null && !this.connection.isBroken) this.connection.abandon(err.message);
   }
 
   private giveUpAll(err: PystageError): void {
@@ -299,13 +299,13 @@ export class PartitionRuntime {
   }
 
   private onBroken(err: ConnectionBrokenError): void {
-    if (this.state !== 'up') return;
+    if (this.lifecycle !== 'up') return;
     if (this.stopping) {
       // Stopping: nothing is restarted, and nothing still queued (stopServer itself) may wait forever.
       this.giveUpAll(new PartitionFailedError(`partition ${this.config.partition} is stopping`, { partition: this.config.partition }));
       return;
     }
-    this.state = 'recovering';
+    this.lifecycle = 'recovering';
     const inFlight = this.queue.unsendAll();
     this.logger.warn({ reason: err.reason, inFlight, queued: this.queue.size, progress: err.progress }, err.message);
     if (inFlight > 0 && err.reason !== 'rewind') {
@@ -317,11 +317,11 @@ export class PartitionRuntime {
     }
     this.recovery = this.recover(err).then(() => {
       this.recovery = null;
-      this.state = 'up';
+      this.lifecycle = 'up';
       this.pump();
     }, (failure: unknown) => {
       this.recovery = null;
-      this.state = 'failed';
+      this.lifecycle = 'failed';
       this.failure = new PartitionFailedError(
         `partition ${this.config.partition}: the Python server could not be restarted: ${(failure as Error).message}`,
         { partition: this.config.partition },
@@ -366,10 +366,10 @@ export class PartitionRuntime {
   /**
    * Reconnect (when the server may still be alive) or start a server, with backoff: kills from outside
    * cost no retry, failures of our own use one up, and failures no retry can fix end it at once.
-   * `pending` are models to load strictly (at start): one that fails to load ends the start with its error.
+   * `toLoad` are models to load strictly (at start): one that fails to load ends the start with its error.
    * `cause`: why (the way the connection broke, or `start`), counted per restart for the metrics.
    */
-  private async launchWithRetries(reconnectFirst: boolean, pending: ModelSpec[], cause: string): Promise<void> {
+  private async launchWithRetries(reconnectFirst: boolean, toLoad: ModelSpec[], cause: string): Promise<void> {
     let reconnect = reconnectFirst;
     await pRetry(async () => {
       if (reconnect) {
@@ -380,7 +380,7 @@ export class PartitionRuntime {
       }
       if (this.server) await this.retire(this.server);
       try {
-        await this.launch(pending);
+        await this.launch(toLoad);
       } catch (err) {
         throw isDeterministic(err) ? new AbortError(err as Error) : err;
       }
@@ -396,12 +396,12 @@ export class PartitionRuntime {
       // A new server killed from outside (or its connection cut) says nothing about whether the next start
       // will work: only failures of our own (a crash on start, a replay refused, no ready line) use up retries.
       shouldConsumeRetry: ({ error }) => !isExternalFailure(error),
-      shouldRetry: () => this.state === 'recovering',
+      shouldRetry: () => this.lifecycle === 'recovering',
     });
   }
 
-  /** Spawn a server, connect, say hello, replay the registry, then load `pending` models (emptying it). */
-  private async launch(pending: ModelSpec[]): Promise<void> {
+  /** Spawn a server, connect, say hello, replay the registry, then load the `toLoad` models (emptying it). */
+  private async launch(toLoad: ModelSpec[]): Promise<void> {
     const c = this.config;
     this.launches++;
     this.server = await PythonServerProcess.start({
@@ -423,12 +423,12 @@ export class PartitionRuntime {
         await this.direct('addModel', loadOptions(spec), spec.options ?? {});
         if (spec.initData !== undefined) await this.direct('initModel', { ModelName: spec.name, DataFile: spec.initData });
       }
-      while (pending.length > 0) {
-        const spec = current = pending[0]!;
+      while (toLoad.length > 0) {
+        const spec = current = toLoad[0]!;
         await this.load('addModel', loadOptions(spec), spec.options ?? {});
         if (spec.initData !== undefined) await this.load('initModel', { ModelName: spec.name, DataFile: spec.initData });
         this.registry.set(spec);
-        pending.shift();
+        toLoad.shift();
       }
     } catch (err) {
       if (isDeterministic(err)) throw err;
@@ -526,7 +526,9 @@ export class PartitionRuntime {
 
   /** The typed error of a command the server refused (Code < 0), naming its model and file. */
   private commandError(cmd: CommandName, cmdOptions: Record<string, unknown>, reply: ParsedReply): PystageError {
-    return replyError(reply.Code, reply.Error, this.config.partition, cmdOptions.ModelName as string | undefined, cmd, cmdOptions.ModelFile as string | undefined);
+    // The file the failure is about: the model's, or for initModel the data file (a JSON error's line is in it).
+    const file = (cmdOptions.ModelFile ?? cmdOptions.DataFile) as string | undefined;
+    return replyError(reply.Code, reply.Error, this.config.partition, cmdOptions.ModelName as string | undefined, cmd, file);
   }
 
   /** A command outside the queue (handshake, start, replay); loading ones get the load timeout. */

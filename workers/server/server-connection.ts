@@ -8,19 +8,18 @@
  * frame at all arrived for `requestTimeoutMs` while something was in flight.
  *
  * The connection is "broken" at the first socket error, close, undecodable reply, reply out of
- * order, or deadline. A broken connection rejects everything pending with ConnectionBrokenError
+ * order, or deadline. A broken connection rejects every unanswered request with ConnectionBrokenError
  * once; the partition runtime decides how to recover.
  */
 import { connect, type Socket } from 'node:net';
 import { ConnectionBrokenError, type BrokenReason } from '../../src/api/errors.js';
 
-export { ConnectionBrokenError, type BrokenReason } from '../../src/api/errors.js';
 import { PipelineQueue } from '../../src/engine/pipeline-queue.js';
 import { FrameDecoder, ReplyCode, type Checksum } from '../../src/protocol/index.js';
 import { readReplyHead } from '../../src/protocol/replies.js';
 
 
-interface Pending {
+interface Unanswered {
   id: number;
   /** How long the server may send nothing while this request is at the head. */
   timeoutMs: number;
@@ -40,7 +39,7 @@ export interface ConnectionOptions {
 
 /** A pipelined request/reply connection to one Python server. */
 export class ServerConnection {
-  private readonly pending = new PipelineQueue<Pending>();
+  private readonly unanswered = new PipelineQueue<Unanswered>();
   /** The checksum of the frames sent: MD5 until hello agreed on CRC32 (the server's frames say theirs). */
   checksum: Checksum = 'md5';
   private nextId = 1;
@@ -95,7 +94,7 @@ export class ServerConnection {
     return this.broken !== null;
   }
 
-  /** Called once when the connection breaks (after pending requests were rejected). */
+  /** Called once when the connection breaks (after unanswered requests were rejected). */
   onBroken(listener: (err: ConnectionBrokenError) => void): void {
     this.brokenListener = listener;
   }
@@ -130,22 +129,22 @@ export class ServerConnection {
   send(id: number, frame: Buffer, timeoutMs = this.options.requestTimeoutMs, tag?: unknown): Promise<Buffer> {
     if (this.broken) return Promise.reject(this.broken);
     return new Promise((resolve, reject) => {
-      if (this.pending.size === 0) this.startHead();
-      this.pending.push({ id, timeoutMs, resolve, reject, tag });
-      this.pending.markSent();
+      if (this.unanswered.size === 0) this.startHead();
+      this.unanswered.push({ id, timeoutMs, resolve, reject, tag });
+      this.unanswered.markSent();
       this.socket.write(frame);
     });
   }
 
   /**
    * Give the connection up although nothing is wrong with it: a reply could not be used, so the server
-   * must be restored and what is pending sent again. Pending requests are rejected as `rewind`.
+   * must be restored and what is unanswered sent again. Unanswered requests are rejected as `rewind`.
    */
   abandon(detail: string): void {
     this.break('rewind', `a reply could not be used: ${detail}`);
   }
 
-  /** Close the socket; pending requests are rejected as `closed`. */
+  /** Close the socket; unanswered requests are rejected as `closed`. */
   close(): void {
     this.break('closed', 'closed by the worker');
   }
@@ -164,7 +163,7 @@ export class ServerConnection {
       this.break('bad-frame', `reply payload is not a reply object: ${(err as Error).message}`);
       return;
     }
-    const entry = this.pending.first();
+    const entry = this.unanswered.first();
     if (entry === undefined || head.id !== entry.id) {
       // A reply we did not ask for, or -3 for a frame the server could not read: the stream is out of step.
       this.break('out-of-order', `expected reply to request ${entry?.id ?? 'none'}, got Id ${head.id} (Code ${head.code})`);
@@ -182,8 +181,8 @@ export class ServerConnection {
       this.headProgress = progressDone(payload, this.headProgress);
       return;
     }
-    this.pending.answer(entry);
-    if (this.pending.size > 0) this.startHead();
+    this.unanswered.answer(entry);
+    if (this.unanswered.size > 0) this.startHead();
     entry.resolve(payload);
   }
 
@@ -195,7 +194,7 @@ export class ServerConnection {
       this.hostOpen = 0;
       this.lastSign = Math.max(this.lastSign, this.hostUntil);
     }
-    const head = this.pending.first();
+    const head = this.unanswered.first();
     if (head !== undefined && now - this.lastSign > head.timeoutMs) {
       this.break('timeout', `no reply to request ${head.id} within ${head.timeoutMs} ms`);
     }
@@ -207,7 +206,7 @@ export class ServerConnection {
     this.broken = err;
     clearInterval(this.watchdog);
     this.socket.destroy();
-    for (const p of this.pending.drain()) p.reject(err);
+    for (const p of this.unanswered.drain()) p.reject(err);
     // Replies decoded from the same chunk settle in microtasks queued before this point: let them run first,
     // so the owner never counts an answered request as lost.
     queueMicrotask(() => this.brokenListener(err));
