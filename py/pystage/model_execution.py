@@ -202,7 +202,7 @@ class ModelExecutor:
                     if result is not None and not isinstance(result, dict):
                         errors.append((len(results), bad_output(result)))
                         result = None
-                    if pending:
+                    if uncommitted:
                         result = self._commit_with(result, len(results), errors, placed)
             else:
                 errors.append((len(results), msg.error if type(msg) is BadMessage else self._not_an_object_error))
