@@ -34,10 +34,10 @@ const thrown: PystageError[] = [
   new CacheValueTooLargeError('too big'),
   new HandlerFailure('UnknownHandler', 'no handler named "x"'),
   new UsageError('--model is required'),
+  new RedisStreamError('Redis refused XADD'),
   new StateStoreError('state dir /x is damaged'),
   new ResumeRefusedError('partitions: 2 then, 3 now'),
   new LeaseLostError('the lease of shard 3 was lost'),
-  new RedisStreamError('Redis refused XADD'),
 ];
 
 const codes: [string, Function][] = [

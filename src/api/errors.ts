@@ -225,10 +225,10 @@ const classes: Record<string, abstract new (...args: never[]) => PystageError> =
   PYSTAGE_CACHE_VALUE_TOO_LARGE: CacheValueTooLargeError,
   PYSTAGE_HOST_REQUEST: HandlerFailure,
   PYSTAGE_USAGE: UsageError,
+  PYSTAGE_REDIS: RedisStreamError,
   PYSTAGE_STATE_STORE: StateStoreError,
   PYSTAGE_RESUME_REFUSED: ResumeRefusedError,
   PYSTAGE_LEASE_LOST: LeaseLostError,
-  PYSTAGE_REDIS: RedisStreamError,
 };
 
 /** The error codes pystage can produce, each with the class `errorFromRecord` makes of it. */

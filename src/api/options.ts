@@ -151,7 +151,7 @@ void everyOptionKnown;
 const optionKeys: ReadonlySet<string> = new Set([...Object.keys(defaults), ...undefaulted]);
 
 /** Every key of a model spec (ModelSpec). */
-const modelKeys: ReadonlySet<string> = new Set(['name', 'file', 'className', 'options', 'initData', 'batch']);
+const modelKeys: ReadonlySet<string> = new Set(['name', 'file', 'className', 'options', 'initData', 'batch', 'stateTtlMs']);
 
 /** A key the object has that `known` lacks: refused, with the nearest known key (a typo must not pass silently). */
 function refuseUnknownKeys(what: string, given: object, known: ReadonlySet<string>): void {
