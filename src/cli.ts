@@ -79,6 +79,7 @@ async function main(argv: string[]): Promise<number> {
     const stats = stage.stats();
     const line: Record<string, unknown> = {
       in: stats.in, ...written, keyless: stats.keyless, restarts: stats.restarts,
+      reconnects: Object.values(stats.reconnectCauses).reduce((sum, n) => sum + n, 0),
       seconds: Math.round(stats.seconds * 1000) / 1000, msgPerSec: Math.round(stats.msgPerSec), interrupted: cutShort,
     };
     if (flags.skip > 0) line.skipped = flags.skip;

@@ -59,7 +59,7 @@ Output: one line per model output on stdout:
   {"offset":N,"key":K,"partition":P,"model":NAME,"output":{...}}
 Error lines ({"offset","key","partition","model","line","error":{"code","type","message","traceback"}})
 go to --errors. At exit one summary line goes to stderr:
-  {"summary":{"in","out","noOutput","errors","keyless","restarts","seconds","msgPerSec","interrupted",...}}
+  {"summary":{"in","out","noOutput","errors","keyless","restarts","reconnects","seconds","msgPerSec","interrupted",...}}
 Ctrl-C (SIGINT) or SIGTERM: no more input is read, what was read is finished, the summary says
 "interrupted":true and "resumeOffset" (run again with --skip that many); a second signal exits at once.
 Exit codes: 0 the stream was processed (even with per-message errors), 1 the stage could not run (or

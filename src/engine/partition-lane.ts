@@ -66,7 +66,7 @@ export class PartitionLane {
   restarts = 0;
   serverPid: number | null = null;
   /** The worker's latest recovery counts (metrics). */
-  recovery: RecoveryCounts = { restartCauses: {}, reexecuted: 0 };
+  recovery: RecoveryCounts = { restartCauses: {}, reconnectCauses: {}, reexecuted: 0 };
   /** Worker threads lost and replaced (their server goes with them). */
   threadReplacements = 0;
   private open: SentBatch | null = null;

@@ -35,7 +35,7 @@ import { toRecords, type StageRecord } from '../records/records.js';
 import type { PartitionLoad, StageStats } from '../api/stage.js';
 import type { BatchRange } from './ordered-merge.js';
 import { StageRun } from './stage-run.js';
-import type { ModelSpec, PartitionHost, PartitionStatus, WorkerConfig, WorkerReply, WorkerTask } from './worker-protocol.js';
+import { addCounts, type ModelSpec, type PartitionHost, type PartitionStatus, type WorkerConfig, type WorkerReply, type WorkerTask } from './worker-protocol.js';
 
 const serverScript = fileURLToPath(new URL('../../../py/server.py', import.meta.url));
 const workerFile = fileURLToPath(new URL('../../workers/partition-worker.js', import.meta.url));
@@ -233,8 +233,15 @@ export class StageEngine {
     const restarts = this.lanes.reduce((sum, lane) => sum + lane.restarts, 0);
     const cache = this.cache.stats();
     const host = this.host.stats();
+    const restartCauses: Record<string, number> = {};
+    const reconnectCauses: Record<string, number> = {};
+    for (const lane of this.lanes) {
+      addCounts(restartCauses, lane.recovery.restartCauses);
+      addCounts(reconnectCauses, lane.recovery.reconnectCauses);
+      if (lane.threadReplacements > 0) addCounts(restartCauses, { 'worker-thread': lane.threadReplacements });
+    }
     return {
-      ...this.counts, restarts, seconds, msgPerSec: seconds > 0 ? this.counts.in / seconds : 0,
+      ...this.counts, restarts, restartCauses, reconnectCauses, seconds, msgPerSec: seconds > 0 ? this.counts.in / seconds : 0,
       stateBytes: this.states.reduce((sum, s) => sum + s.bytes, 0), stateKeys: this.states.reduce((sum, s) => sum + s.keys, 0),
       cacheEntries: cache.entries, cacheBytes: cache.bytes, cacheEvictions: cache.evictions,
       hostRequests: host.calls + host.cacheOps, hostRequestErrors: host.failed,
@@ -337,4 +344,3 @@ async function* inBatches<T>(source: AsyncIterable<T> | Iterable<T>): AsyncGener
   }
   for await (const value of source) yield [value];
 }
-

@@ -91,8 +91,15 @@ export interface ExecTask {
 export interface RecoveryCounts {
   /** Server restarts by the reason its connection broke (closed, timeout, bad-frame, ...). */
   restartCauses: Record<string, number>;
+  /** Reconnects to a server that was still alive, by the reason its connection broke (bad-frame, out-of-order, ...). */
+  reconnectCauses: Record<string, number>;
   /** Messages sent to a server again because the one running them broke. */
   reexecuted: number;
+}
+
+/** Add each cause's count of `from` into `into` (a stage's causes summed over its partitions). */
+export function addCounts(into: Record<string, number>, from: Record<string, number>): void {
+  for (const [cause, n] of Object.entries(from)) into[cause] = (into[cause] ?? 0) + n;
 }
 
 /** What every task returns: Piscina loses thrown errors' classes, so failures are values. */

@@ -51,6 +51,16 @@ export class StageMetrics {
       },
     });
     new Counter({
+      name: 'pystage_reconnects_total', help: 'New connections to a Python server that was still alive, by partition and cause (the way the connection broke).',
+      labelNames: ['partition', 'cause'], registers,
+      collect() {
+        this.reset();
+        for (const p of source.partitions()) {
+          for (const [cause, n] of Object.entries(p.recovery.reconnectCauses)) this.inc({ partition: p.partition, cause }, n);
+        }
+      },
+    });
+    new Counter({
       name: 'pystage_reexecutions_total', help: 'Messages sent to a server again because the one running them broke (a model may run twice for them).',
       labelNames: ['partition'], registers,
       collect() {

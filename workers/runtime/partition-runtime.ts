@@ -43,7 +43,7 @@ type State = 'up' | 'recovering' | 'failed' | 'stopped';
 export class PartitionRuntime {
   restarts = 0;
   /** Restarts by cause and re-executed messages, reported with every reply for the stage's metrics. */
-  readonly recoveries: RecoveryCounts = { restartCauses: {}, reexecuted: 0 };
+  readonly recoveries: RecoveryCounts = { restartCauses: {}, reconnectCauses: {}, reexecuted: 0 };
   private server: PythonServerProcess | null = null;
   private connection: ServerConnection | null = null;
   /** Every operation not yet answered, in submission order; the running ones are on the wire. */
@@ -319,7 +319,8 @@ export class PartitionRuntime {
       if (reconnect) {
         reconnect = false;
         await this.connect();
-        this.logger.info('reconnected to the Python server');
+        this.recoveries.reconnectCauses[cause] = (this.recoveries.reconnectCauses[cause] ?? 0) + 1;
+        this.logger.info({ cause }, 'reconnected to the Python server');
         return;
       }
       if (this.server) await this.retire(this.server);
