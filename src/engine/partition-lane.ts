@@ -273,9 +273,14 @@ export class PartitionLane {
       }
       const { batch, sink } = job;
       if (reply.ok) {
-        batch.outcomes = reply.value as ExecValue;
-        // In the order batches are delivered: the mirror is the state as of the last emitted output.
-        if (batch.outcomes.state !== undefined) this.options.onStateChanges?.(batch.outcomes.state);
+        try {
+          batch.outcomes = reply.value as ExecValue;
+          // In the order batches are delivered: the mirror is the state as of the last emitted output.
+          if (batch.outcomes.state !== undefined) this.options.onStateChanges?.(batch.outcomes.state);
+        } catch (err) {
+          // Called from a reply's `.then`: a throw would be an unhandled rejection. This batch alone fails.
+          batch.failAll(toErrorRecord(new PartitionFailedError(`partition ${this.partition}: a reply could not be delivered: ${(err as Error).message}`, { partition: this.partition })));
+        }
       } else {
         batch.failAll(reply.error);
       }

@@ -37,9 +37,10 @@ export class PartitionState {
         ? JSON.parse(payload.toString('utf8', s + 1, keyEnd)) as string
         : payload.toString('utf8', s + 2, keyEnd - 1);
       const text = payload[keyEnd] === COMMA ? payload.toString('utf8', keyEnd + 1, e - 1) : null;
-      this.table.set(model, key, text);
       changes.push(model, key, text);
     }
+    // Only once every entry was read: a malformed one changes nothing, so the reply can be refused whole.
+    for (let c = 0; c < changes.length; c += 3) this.table.set(model, changes[c + 1] as string, changes[c + 2] as string | null);
     return changes;
   }
 }

@@ -145,13 +145,17 @@ function batchRun(task: ExecTask, model: string, items: number[], slotOf: (i: nu
   });
 }
 
-async function mapBatchReply(payload: Buffer, model: string, items: number[], slotOf: (i: number) => number, table: OutcomeTable, env: ExecEnv): Promise<void> {
+/**
+ * Synchronous up to the spool files: a reply that cannot be read throws to `settle`'s caller, which refuses
+ * it as a bad frame (the request is resent); only reading its output files is awaited.
+ */
+function mapBatchReply(payload: Buffer, model: string, items: number[], slotOf: (i: number) => number, table: OutcomeTable, env: ExecEnv): Promise<void> {
   const head = readReplyHead(payload);
   if (head.code < 0) {
     const error = (JSON.parse(payload.toString('utf8')) as { Error?: ReplyError }).Error;
     const record = replyError(head.code, error, env.partition, model, 'executeBatch').toRecord();
     for (const i of items) table.error(slotOf(i), record);
-    return;
+    return Promise.resolve();
   }
   const reply = readLeanBatchReply(payload, items.length);
   // First, before anything awaits: replies change the state in the order they arrive.
@@ -162,11 +166,13 @@ async function mapBatchReply(payload: Buffer, model: string, items: number[], sl
   // Every file is claimed now, before the first await: a sweep after a crash must not take one from under us.
   const texts = reply.files.map(([, path]) => env.spool.takeOutput(path));
   for (const text of texts) text.catch(() => { /* awaited below; a failure is reported there */ });
-  for (let f = 0; f < texts.length; f++) {
-    const text = await texts[f]!;
-    const at = table.addPiece(text);
-    table.output(slotOf(items[reply.files[f]![0]]!), at, at + text.length);
-  }
+  return (async () => {
+    for (let f = 0; f < texts.length; f++) {
+      const text = await texts[f]!;
+      const at = table.addPiece(text);
+      table.output(slotOf(items[reply.files[f]![0]]!), at, at + text.length);
+    }
+  })();
 }
 
 /** One message over the inline limit through a spool file (executeModel with InputFile). */

@@ -231,8 +231,17 @@ export class PartitionRuntime {
       if (operation.sentBefore) this.recoveries.reexecuted += operation.messages ?? 0;
       operation.sentBefore = true;
       connection.send(id, frame, operation.timeoutMs, operation).then((payload) => {
+        // A throw here would be no rejection of `send` (the handler below never sees it): it would end the
+        // thread. A reply that cannot be settled is a bad frame: the operation stays unanswered, the
+        // connection breaks, and it is resent like after any rejected frame (nothing of it was applied).
+        if (connection.replyRefused) return;
+        try {
+          operation.settle(payload);
+        } catch (err) {
+          connection.rejectReply(`the reply to request ${id} could not be handled: ${(err as Error).message}`);
+          return;
+        }
         this.queue.answer(operation);
-        operation.settle(payload);
         this.pump();
       }, () => { /* the connection broke; onBroken recovers and resends */ });
     }

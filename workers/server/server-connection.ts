@@ -56,6 +56,7 @@ export class ServerConnection {
   /** Host requests of the server not answered yet, and until when the longest may wait (its timeout). */
   private hostOpen = 0;
   private hostUntil = 0;
+  private refused = false;
 
   private constructor(private readonly socket: Socket, private readonly options: ConnectionOptions) {
     this.decoder = new FrameDecoder({
@@ -130,6 +131,20 @@ export class ServerConnection {
       this.pending.markSent();
       this.socket.write(frame);
     });
+  }
+
+  /** A reply its receiver could not handle (a malformed State, say): break the connection as for a bad frame. */
+  rejectReply(detail: string): void {
+    this.refused = true;
+    this.break('bad-frame', detail);
+  }
+
+  /**
+   * True once a reply was refused: the replies after it (already resolved, from the same chunk) must be
+   * dropped too, since the refused one stays unanswered and is resent first, with them after it.
+   */
+  get replyRefused(): boolean {
+    return this.refused;
   }
 
   /** Close the socket; pending requests are rejected as `closed`. */
