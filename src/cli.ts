@@ -129,7 +129,7 @@ async function main(argv: string[]): Promise<number> {
     ? new ProgressLine(stage, flags.progressIntervalMs, (line) => process.stderr.write(line))
     : null;
   progress?.start();
-  const lines = skipLines(readLines(process.stdin as AsyncIterable<Buffer>, () => stopReading), flags.skip);
+  const lines = skipLines(readLines(process.stdin as AsyncIterable<Buffer>, () => stopReading, stageEngine(stage).maxLineBytes), flags.skip);
   try {
     for await (const ranges of stageEngine(stage).processLines(stopOnDestroy(lines), flags.skip)) {
       for (const { batch, from, to } of ranges) {

@@ -42,6 +42,12 @@ Options:
   --metrics-port PORT         serve Prometheus metrics on http://127.0.0.1:PORT/metrics during the run
   --handlers FILE             an ES module whose named exports answer self.context.request(name, payload)
   --host-request-timeout MS   how long a model's host request waits unless it names a timeout (default: 30000)
+  --max-line-bytes N          a longer input line becomes one error line (its first 1 KiB and its length)
+                              and the stream goes on (default: 64 MiB)
+  --max-output-bytes N        a model output longer than this (as JSON) fails its own message, naming the
+                              model and the limit (default: 64 MiB)
+  --max-in-flight-bytes N     bytes per partition of messages queued or running and of outputs not yet
+                              written; input waits beyond it (default: 16 MiB)
   --max-state-bytes N         bytes of self.context.state per partition; a write beyond fails (default: 16 MiB)
   --cache-max-entries N       entries in the shared cache before LRU eviction (default: 100000)
   --cache-max-bytes N         bytes in the shared cache before LRU eviction (default: 64 MiB)
@@ -107,6 +113,9 @@ export function parseCommandLine(argv: string[]): Command {
         handlers: { type: 'string' },
         'host-request-timeout': { type: 'string' },
         'max-state-bytes': { type: 'string' },
+        'max-line-bytes': { type: 'string' },
+        'max-output-bytes': { type: 'string' },
+        'max-in-flight-bytes': { type: 'string' },
         'cache-max-entries': { type: 'string' },
         'cache-max-bytes': { type: 'string' },
         'log-level': { type: 'string' },
@@ -165,6 +174,9 @@ export function parseCommandLine(argv: string[]): Command {
     nanAsNull: values['nan-as-null'] ?? false,
     hostRequestTimeoutMs: optionalInteger('--host-request-timeout', values['host-request-timeout'], 86_400_000),
     maxStateBytes: optionalInteger('--max-state-bytes', values['max-state-bytes'], 2 ** 32),
+    maxMessageBytes: optionalInteger('--max-line-bytes', values['max-line-bytes'], 2 ** 32),
+    maxOutputBytes: optionalInteger('--max-output-bytes', values['max-output-bytes'], 2 ** 32),
+    maxInFlightBytes: optionalInteger('--max-in-flight-bytes', values['max-in-flight-bytes'], 2 ** 40),
     cacheMaxEntries: optionalInteger('--cache-max-entries', values['cache-max-entries'], 2 ** 32),
     cacheMaxBytes: optionalInteger('--cache-max-bytes', values['cache-max-bytes'], 2 ** 40),
     metricsPort: values['metrics-port'] === undefined ? undefined : integer('--metrics-port', values['metrics-port'], 65535, 0),

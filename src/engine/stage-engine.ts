@@ -180,6 +180,9 @@ export class StageEngine {
   }
 
   /** Run input lines (the CLI, the Redis runner); completed messages come back as ranges of batches, outputs as bytes. */
+  /** The longest line a reader should hand over whole (maxMessageBytes). */
+  get maxLineBytes(): number { return this.options.maxMessageBytes; }
+
   processLines(source: AsyncIterable<LineBatch>, firstOffset = 0): AsyncIterable<BatchRange[]> {
     return this.startRun((run) => run.runLines(source), firstOffset);
   }
@@ -299,7 +302,7 @@ export class StageEngine {
     if (this.closing) throw new StageClosedError('the stage is closing; it takes no more input');
     const run = new StageRun({
       lanes: this.lanes, partitioner: this.partitioner, keyField: this.options.keyField, routeField: this.options.routeField,
-      ordered: this.options.ordered, emitLimit: this.options.maxInFlight * this.options.partitions, counts: this.counts,
+      ordered: this.options.ordered, maxMessageBytes: this.options.maxMessageBytes, emitLimit: this.options.maxInFlight * this.options.partitions, counts: this.counts,
       firstOffset,
       metrics: this.metrics,
       closing: () => this.closing,

@@ -9,7 +9,7 @@
 import { Batch, ERROR_BASE, visitOutcomes, type OutcomeVisitor } from './batch.js';
 import { BadInputError, RoutingError, type ErrorRecord, type PystageError } from '../api/errors.js';
 import { hasBackslash, isNull, Scan, scanObject } from '../protocol/json-scan.js';
-import type { LineBatch } from '../cli/line-reader.js';
+import { OVER_LIMIT_HEAD, type LineBatch } from '../cli/line-reader.js';
 import type { StageMetrics } from '../telemetry/metrics.js';
 import { OrderedMerge, type BatchRange } from './ordered-merge.js';
 import type { BatchSink, PartitionLane } from './partition-lane.js';
@@ -25,6 +25,8 @@ export interface RunContext {
   keyField: string;
   routeField: string | null;
   ordered: boolean;
+  /** Bytes one message may take; an API message beyond it is rejected here (CLI lines, by the reader). */
+  maxMessageBytes: number;
   /** Completed messages that may wait for the reader before input pauses. */
   emitLimit: number;
   /** The offset of the run's first message (0, or the lines a CLI run skipped). */
@@ -159,6 +161,7 @@ export class StageRun implements BatchSink {
 
   private async addLines(lines: LineBatch): Promise<void> {
     const { buf, starts, ends, badUtf8 } = lines;
+    const overLimit = lines.overLimit ?? null;
     const spans = this.spans;
     for (let k = 0; k < starts.length; k++) {
       const offset = this.nextOffset++;
@@ -166,6 +169,11 @@ export class StageRun implements BatchSink {
       this.outstanding++;
       const start = starts[k]!;
       const end = ends[k]!;
+      const length = overLimit?.get(k);
+      if (length !== undefined) {
+        this.reject(offset, buf, start, end, -1, -1, tooLong('line', length, this.ctx.maxMessageBytes, end - start));
+        continue;
+      }
       if (badUtf8 !== null && badUtf8[k]) {
         this.reject(offset, buf, start, end, -1, -1, new BadInputError('line is not valid UTF-8'));
         continue;
@@ -223,6 +231,12 @@ export class StageRun implements BatchSink {
         if (key !== undefined && key !== null && typeof key !== 'string') JSON.stringify(key);
       } catch (err) {
         this.rejectText(offset, String(value), null, new BadInputError(`a message must be JSON-serialisable: ${(err as Error).message}`));
+        continue;
+      }
+      // Checked by characters first: a message's UTF-8 takes at most 3 bytes per UTF-16 unit.
+      if (text.length * 3 > this.ctx.maxMessageBytes && Buffer.byteLength(text) > this.ctx.maxMessageBytes) {
+        const length = Buffer.byteLength(text);
+        this.rejectText(offset, text.slice(0, OVER_LIMIT_HEAD), key ?? null, tooLong('message', length, this.ctx.maxMessageBytes, OVER_LIMIT_HEAD));
         continue;
       }
       let route: string | null = null;
@@ -309,6 +323,11 @@ function safeJson(value: unknown): string {
   } catch {
     return String(value);
   }
+}
+
+/** A message over maxMessageBytes: its length and the limit; its record keeps only its first bytes. */
+function tooLong(what: 'line' | 'message', length: number, limit: number, kept: number): BadInputError {
+  return new BadInputError(`${what} is ${length} bytes, over the limit of ${limit} (--max-line-bytes, maxMessageBytes); only its first ${kept} bytes are kept here`, { type: 'MessageTooLarge' });
 }
 
 /** The error of a message without the field that names its model; `got` is what the field held, shortened. */
