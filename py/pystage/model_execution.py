@@ -15,6 +15,7 @@ from .protocol import (
 )
 from .progress import Progress
 from .shutdown import ShutdownRequested
+from .output_size import output_bounds, output_floor
 from .spool import Spool
 from .vectorised_batch import ItemError, run_vectorised
 
@@ -36,8 +37,9 @@ class ModelExecutor:
     (the other half leaves room for errors, file paths and the reply's own fields)."""
 
     def __init__(self, registry: ModelRegistry, spool: Spool, input_paths: ConfinedPaths, inline_limit: int,
-                 max_frame_bytes: int, nan_as_null: bool = False) -> None:
+                 max_frame_bytes: int, nan_as_null: bool = False, max_output_bytes: int = 64 * 1024 * 1024) -> None:
         self.registry = registry
+        self.max_output_bytes = max_output_bytes
         # One output's JSON bytes: plain outputs in one C call, numpy and the rest of the type table converted.
         self._encode_output = OutputEncoder(nan_as_null).encode
         # The registry's own dict (only ever mutated in place): one lookup per request.
@@ -87,11 +89,20 @@ class ModelExecutor:
                 model.errors += 1
                 return self._model_failed(req_id, model.name, bad_output(result))
             try:
-                data = None if result is None else self._encode_output(result)
+                data = None if result is None else self._encode_output(self._fitting(result, model.name))
+                if data is not None and len(data) > self.max_output_bytes:
+                    raise self._too_large(model.name, len(data), "")
+            except RequestError as exc:
+                model.errors += 1
+                return self._model_failed(req_id, model.name, exc)
             except Exception as exc:
                 model.errors += 1
                 return self._model_failed(req_id, model.name, unencodable_output(exc))
-            path = self._spill(data) if data is not None and len(data) > self._whole_limit else None
+            try:
+                path = self._spill(data) if data is not None and len(data) > self._whole_limit else None
+            except RequestError as exc:
+                model.errors += 1
+                return self._model_failed(req_id, model.name, exc)
             if journal.pending:
                 journal.commit()
         finally:
@@ -156,6 +167,7 @@ class ModelExecutor:
         pending = journal.pending
         errors: List[ItemError] = []
         executed = 0
+        max_output = self.max_output_bytes
         # Progress frames only when the connection's hello asked for them; the request's start counts as
         # the last frame sent (a reply can only have left before it).
         send_progress: Optional[Callable[[Optional[int], int], None]] = None
@@ -179,6 +191,10 @@ class ModelExecutor:
                     if result is not None and not isinstance(result, dict):
                         errors.append((len(results), bad_output(result)))
                         result = None
+                    elif result is not None and output_floor(result, max_output) > max_output:
+                        # Surely too large: refused before any time or memory goes into encoding it.
+                        errors.append((len(results), self._too_large(model.name, output_floor(result, max_output), "at least ")))
+                        result = None
                     if pending:
                         result = self._commit_with(result, len(results), errors)
             else:
@@ -198,9 +214,20 @@ class ModelExecutor:
         if errors and errors[-1][0] == index:
             journal.rollback()
             return None
-        if result is not None and not _plainly_json(result):
+        if result is not None:
             try:
-                self._encode_output(result)
+                # Too large to deliver, or not JSON: found before the state commits, never after.
+                floor, ceiling = output_bounds(result, self.max_output_bytes)
+                if floor > self.max_output_bytes:
+                    raise self._too_large("", floor, "at least ")
+                if not _plainly_json(result) or ceiling > self.max_output_bytes:
+                    data = self._encode_output(result)
+                    if len(data) > self.max_output_bytes:
+                        raise self._too_large("", len(data), "")
+            except RequestError as exc:
+                errors.append((index, exc))
+                journal.rollback()
+                return None
             except Exception as exc:
                 errors.append((index, unencodable_output(exc)))
                 journal.rollback()
@@ -219,7 +246,7 @@ class ModelExecutor:
         except Exception:
             data = None  # some result is not JSON: found and reported item by item below
         # Each item's result is part of the whole, so a whole within the limits needs no per-item check.
-        if data is not None and len(data) <= self._whole_limit:
+        if data is not None and len(data) <= self._whole_limit and len(data) <= self.max_output_bytes:
             return data
         encoded, files = self._encode_one_by_one(results, errors, _ITEM_COSTS)
         failed_at = dict(errors)
@@ -245,7 +272,8 @@ class ModelExecutor:
             data: Optional[bytes] = encode_json(results).encode("utf-8")
         except Exception:
             data = None
-        if data is not None and len(data) <= self.inline_limit and len(data) + len(errors_data) <= self.reply_budget:
+        if (data is not None and len(data) <= self.inline_limit and len(data) <= self.max_output_bytes
+                and len(data) + len(errors_data) <= self.reply_budget):
             return errors_data, _EMPTY_ARRAY, data
         encoded, files = self._encode_one_by_one(results, errors, _LEAN_COSTS)
         return (_errors_array(errors), encode_payload(files),
@@ -275,6 +303,11 @@ class ModelExecutor:
                 failed = True
                 total += len(encode_payload(errors[-1][1].error())) + error_cost
                 continue
+            if len(data) > self.max_output_bytes:
+                errors.append((index, self._too_large("", len(data), "")))
+                failed = True
+                total += len(encode_payload(errors[-1][1].error())) + error_cost
+                continue
             if len(data) <= limit and total + len(data) <= budget:
                 encoded[index] = data
                 total += len(data)
@@ -292,11 +325,26 @@ class ModelExecutor:
             errors.sort(key=_index_of)
         return encoded, files
 
+    def _fitting(self, result: Dict[str, Any], name: str) -> Dict[str, Any]:
+        """`result`, unless it surely encodes to more than max_output_bytes (then OutputTooLarge, before
+        any time goes into encoding it: a 2 GB string fails at once)."""
+        floor = output_bounds(result, self.max_output_bytes)[0]
+        if floor > self.max_output_bytes:
+            raise self._too_large(name, floor, "at least ")
+        return result
+
+    def _too_large(self, name: str, size: int, qualifier: str) -> RequestError:
+        model = f"model {name!r} returned" if name else "the model returned"
+        return RequestError("OutputTooLarge", f"{model} an output of {qualifier}{size} bytes as JSON, over the limit of "
+                            f"{self.max_output_bytes} bytes (--max-output-bytes, maxOutputBytes): return less, or raise "
+                            f"the limit", MODEL_ERROR)
+
     def _spill(self, data: bytes) -> str:
         try:
             return self.spool.write_output(data)
         except OSError as exc:
-            raise RequestError("SpoolWriteError", f"cannot write a result to the spool dir: {exc}",
+            raise RequestError("SpoolWriteError", f"cannot write a {len(data)}-byte output to the spool directory "
+                               f"{self.spool.path}: {exc}; free space there, or point TMPDIR elsewhere",
                                MODEL_ERROR) from exc
 
 

@@ -125,7 +125,7 @@ export class StageEngine {
     for (let partition = 0; partition < o.partitions; partition++) {
       const config: WorkerConfig = {
         stageId: this.id, partition, pythonPath: o.pythonPath[0]!, extraPythonPaths: o.pythonPath.slice(1), allowRoots: o.allowRoots, serverScript,
-        spoolDir: this.spoolDir, inlineLimit: o.inlineLimit, maxFrameBytes: o.maxFrameBytes,
+        spoolDir: this.spoolDir, inlineLimit: o.inlineLimit, maxOutputBytes: o.maxOutputBytes, maxFrameBytes: o.maxFrameBytes,
         executeTimeoutMs: o.executeTimeoutMs, loadTimeoutMs: o.loadTimeoutMs, startTimeoutMs: o.startTimeoutMs, maxAttempts: o.maxAttempts,
         logLevel: o.logLevel, nanAsNull: o.nanAsNull, mathThreads: mathThreadsPerServer(o.partitions),
         keyField: o.keyField, maxStateBytes: o.maxStateBytes, hostRequestTimeoutMs: o.hostRequestTimeoutMs,

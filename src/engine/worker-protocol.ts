@@ -36,6 +36,8 @@ export interface WorkerConfig {
   serverScript: string;
   spoolDir: string;
   inlineLimit: number;
+  /** A model output larger than this (JSON bytes) fails its message. */
+  maxOutputBytes: number;
   maxFrameBytes: number;
   executeTimeoutMs: number;
   loadTimeoutMs: number;

@@ -362,7 +362,7 @@ export class PartitionRuntime {
       python: c.python, serverScript: c.serverScript, pythonPath: c.pythonPath, spoolDir: c.spoolDir,
       extraPythonPaths: c.extraPythonPaths, allowRoots: c.allowRoots,
       uniq: `${c.stageId}.p${c.partition}.t${threadId}.{port}`,
-      maxFrameBytes: c.maxFrameBytes, inlineLimit: c.inlineLimit, logLevel: c.logLevel, startTimeoutMs: c.startTimeoutMs,
+      maxFrameBytes: c.maxFrameBytes, inlineLimit: c.inlineLimit, maxOutputBytes: c.maxOutputBytes, logLevel: c.logLevel, startTimeoutMs: c.startTimeoutMs,
       nanAsNull: c.nanAsNull, mathThreads: c.mathThreads,
       logger: this.baseLogger,
     });
