@@ -8,7 +8,7 @@ import { test } from 'node:test';
 import {
   BadInputError, BadJsonError, BadRequestError, CacheValueTooLargeError, ConnectionBrokenError, ERROR_CODES, FrameError,
   FrameTooLargeError, HandlerFailure, InvalidOptionError, ModelExecutionError, ModelLoadError, PartitionFailedError,
-  PartitionsError, PoisonMessageError, PystageError, PythonStartError, RoutingError, StageClosedError, UsageError,
+  PartitionsError, PoisonMessageError, PystageError, PythonStartError, RoutingError, SpoolWriteError, StageClosedError, UsageError,
   errorFromRecord, toErrorRecord,
 } from '../src/api/errors.js';
 
@@ -32,6 +32,7 @@ const thrown: PystageError[] = [
   new CacheValueTooLargeError('too big'),
   new HandlerFailure('UnknownHandler', 'no handler named "x"'),
   new UsageError('--model is required'),
+  new SpoolWriteError('disk full', { partition: 0, model: 'm', type: 'ENOSPC' }),
 ];
 
 const codes: [string, Function][] = [
@@ -41,7 +42,7 @@ const codes: [string, Function][] = [
   ['PYSTAGE_PARTITION_FAILED', PartitionFailedError], ['PYSTAGE_STAGE_CLOSED', StageClosedError], ['PYSTAGE_PARTITIONS', PartitionsError],
   ['PYSTAGE_BAD_FRAME', FrameError], ['PYSTAGE_FRAME_TOO_LARGE', FrameTooLargeError], ['PYSTAGE_BAD_JSON', BadJsonError],
   ['PYSTAGE_CONNECTION_BROKEN', ConnectionBrokenError], ['PYSTAGE_CACHE_VALUE_TOO_LARGE', CacheValueTooLargeError],
-  ['PYSTAGE_HOST_REQUEST', HandlerFailure], ['PYSTAGE_USAGE', UsageError],
+  ['PYSTAGE_HOST_REQUEST', HandlerFailure], ['PYSTAGE_USAGE', UsageError], ['PYSTAGE_SPOOL_WRITE', SpoolWriteError],
 ];
 
 test('every error class has its own stable code and extends PystageError', () => {

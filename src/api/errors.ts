@@ -156,6 +156,11 @@ export class HandlerFailure extends PystageError {
   }
 }
 
+/** A message over the inline limit could not be written to the spool directory (a full disk): free space there, or point TMPDIR elsewhere. */
+export class SpoolWriteError extends PystageError {
+  override readonly code = 'PYSTAGE_SPOOL_WRITE';
+}
+
 /** A command line that cannot be run. */
 export class UsageError extends PystageError {
   override readonly code = 'PYSTAGE_USAGE';
@@ -182,6 +187,7 @@ const classes: Record<string, abstract new (...args: never[]) => PystageError> =
   PYSTAGE_CACHE_VALUE_TOO_LARGE: CacheValueTooLargeError,
   PYSTAGE_HOST_REQUEST: HandlerFailure,
   PYSTAGE_USAGE: UsageError,
+  PYSTAGE_SPOOL_WRITE: SpoolWriteError,
 };
 
 /** The error codes pystage can produce, each with the class `errorFromRecord` makes of it. */
