@@ -30,7 +30,7 @@ import { PartitionLane, replyFailure } from './partition-lane.js';
 import { Partitioner } from './partitioner.js';
 import { killProcessGroup } from '../python/process-group.js';
 import { resolvePython } from '../python/python-interpreter.js';
-import { createSpoolDir, removeOrphanedSpoolDirs } from '../python/spool-dir.js';
+import { createSpoolDir, removeOrphanedSpoolDirs, type SpoolDir } from '../python/spool-dir.js';
 import { toRecords, type StageRecord } from '../records/records.js';
 import type { PartitionLoad, StageStats } from '../api/stage.js';
 import type { BatchRange } from './ordered-merge.js';
@@ -51,7 +51,7 @@ export class StageEngine {
   private readonly lanes: PartitionLane[] = [];
   private readonly pools: Piscina[] = [];
   private readonly partitioner: Partitioner;
-  private readonly spoolDir: string;
+  private readonly spool: SpoolDir;
   private models: ModelSpec[];
   private readonly counts = { in: 0, out: 0, noOutput: 0, errors: 0, keyless: 0 };
   private readonly startedAt = performance.now();
@@ -82,7 +82,7 @@ export class StageEngine {
     });
     const orphans = removeOrphanedSpoolDirs();
     if (orphans.length > 0) this.logger.info({ removed: orphans }, 'removed spool directories of pystage processes that are gone');
-    this.spoolDir = createSpoolDir();
+    this.spool = createSpoolDir();
     this.cache = new SharedCache(options.cacheMaxEntries, options.cacheMaxBytes);
     this.host = new HostServices(options.handlers, this.cache, this.logger);
     if (this.metrics) {
@@ -125,7 +125,7 @@ export class StageEngine {
     for (let partition = 0; partition < o.partitions; partition++) {
       const config: WorkerConfig = {
         stageId: this.id, partition, pythonPath: o.pythonPath[0]!, extraPythonPaths: o.pythonPath.slice(1), allowRoots: o.allowRoots, serverScript,
-        spoolDir: this.spoolDir, inlineLimit: o.inlineLimit, maxOutputBytes: o.maxOutputBytes, maxFrameBytes: o.maxFrameBytes,
+        spoolDir: this.spool.path, inlineLimit: o.inlineLimit, maxOutputBytes: o.maxOutputBytes, maxFrameBytes: o.maxFrameBytes,
         executeTimeoutMs: o.executeTimeoutMs, loadTimeoutMs: o.loadTimeoutMs, startTimeoutMs: o.startTimeoutMs, maxAttempts: o.maxAttempts,
         logLevel: o.logLevel, nanAsNull: o.nanAsNull, mathThreads: mathThreadsPerServer(o.partitions),
         keyField: o.keyField, maxStateBytes: o.maxStateBytes, hostRequestTimeoutMs: o.hostRequestTimeoutMs,
@@ -274,7 +274,8 @@ export class StageEngine {
     this.host.close();
     this.killServers();
     process.off('exit', this.killLeftovers);
-    rmSync(this.spoolDir, { recursive: true, force: true });
+    rmSync(this.spool.path, { recursive: true, force: true });
+    await this.spool.release();
     this.logger.info(this.stats(), 'stage closed');
   }
 
