@@ -50,7 +50,10 @@ function counter(counts: RunContext['counts']): OutcomeVisitor {
 }
 
 export class StageRun implements BatchSink {
-  readonly results = new ResultQueue<BatchRange>();
+  /** Completed ranges for the reader; once it is done with them, their lanes count their bytes free. */
+  readonly results = new ResultQueue<BatchRange>((ranges) => {
+    for (const { batch, from, to } of ranges) if (batch.partition !== null) this.ctx.lanes[batch.partition]?.release(batch, to - from);
+  });
   private readonly merge: OrderedMerge | null;
   private readonly count: OutcomeVisitor;
   private readonly names: Uint8Array[];
