@@ -48,6 +48,8 @@ test('a server SIGKILLed after writing an output file, before its reply left: th
     const [ok] = await collect(stage.process([{ key: 'a', seq: 2 }]));
     assert.equal(ok?.kind, 'output');
     assert.equal(stage.stats().restarts, 2);
+    // Both restarts were for the server dying under the message (its connection closed), the fault injected.
+    assert.equal((stage.stats().restartCauses.closed ?? 0) + (stage.stats().restartCauses['socket-error'] ?? 0), 2, JSON.stringify(stage.stats().restartCauses));
     assert.deepEqual(readdirSync(spool), ['.lock'], 'no output file of the killed servers is left in the spool dir');
   } finally {
     await stage.close();
