@@ -72,6 +72,8 @@ def build_parser() -> argparse.ArgumentParser:
                         help=f"largest frame payload accepted (default {DEFAULT_MAX_FRAME_BYTES})")
     parser.add_argument("--inline-limit", type=_positive_int, default=DEFAULT_INLINE_LIMIT,
                         help=f"results whose JSON is larger go to a spool file (default {DEFAULT_INLINE_LIMIT})")
+    parser.add_argument("--max-output-bytes", type=_positive_int, default=64 * 1024 * 1024,
+                        help="a model output whose JSON is larger fails its message (default 64 MiB)")
     parser.add_argument("--nan-as-null", action="store_true",
                         help="write NaN and infinities in model outputs as null (default: they fail the message)")
     parser.add_argument("--log-level", type=_log_level, default="info",
@@ -132,7 +134,7 @@ def main(argv: Optional[List[str]] = None) -> int:
         python_path=args.python_path[0], more_python_paths=tuple(args.python_path[1:]),
         allow_roots=tuple(args.allow_root), uniq=args.uniq, host=args.host, port=args.port,
         unix_socket=args.unix_socket, spool_dir=args.spool_dir, max_frame_bytes=args.max_frame_bytes,
-        inline_limit=args.inline_limit, nan_as_null=args.nan_as_null, token=token or None, log_fd=args.log_fd,
+        inline_limit=args.inline_limit, max_output_bytes=args.max_output_bytes, nan_as_null=args.nan_as_null, token=token or None, log_fd=args.log_fd,
         hello_timeout=args.hello_timeout)
     try:
         return ModelServer(config, formatter).run()

@@ -112,6 +112,7 @@ async function main(argv: string[]): Promise<number> {
     const stats = stage.stats();
     const line: Record<string, unknown> = {
       in: stats.in, ...written, keyless: stats.keyless, restarts: stats.restarts,
+      reconnects: Object.values(stats.reconnectCauses).reduce((sum, n) => sum + n, 0),
       seconds: Math.round(stats.seconds * 1000) / 1000, msgPerSec: Math.round(stats.msgPerSec), interrupted: cutShort,
     };
     if (skip > 0) line.skipped = skip;
@@ -162,7 +163,7 @@ async function main(argv: string[]): Promise<number> {
   });
   const progress = ProgressLine.onStderr(stage, flags.progress, flags.progressIntervalMs);
   progress?.start();
-  const lines = skipLines(readLines(input as AsyncIterable<Buffer>, () => stopReading), skip);
+  const lines = skipLines(readLines(input as AsyncIterable<Buffer>, () => stopReading, stageEngine(stage).maxLineBytes), skip);
   let failed = true;
   try {
     for await (const ranges of stageEngine(stage).processLines(stopOnDestroy(lines), skip)) {

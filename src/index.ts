@@ -8,7 +8,7 @@ export type { ModelSpec, PartitionStatus } from './engine/worker-protocol.js';
 export {
   PystageError, InvalidOptionError, PythonStartError, ModelLoadError, ModelExecutionError, BadRequestError, PoisonMessageError,
   BadInputError, RoutingError, PartitionFailedError, StageClosedError, PartitionsError, CacheValueTooLargeError,
-  RedisStreamError, UnusableReplyError, StateStoreError, ResumeRefusedError, LeaseLostError, ERROR_CODES, errorFromRecord, type ErrorRecord,
+  RedisStreamError, UnusableReplyError, SpoolWriteError, StateStoreError, ResumeRefusedError, LeaseLostError, ERROR_CODES, errorFromRecord, type ErrorRecord,
 } from './api/errors.js';
 export { fnv1a, Partitioner } from './engine/partitioner.js';
 export { shardOf } from './redis/shard-keys.js';

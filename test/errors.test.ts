@@ -8,7 +8,7 @@ import { test } from 'node:test';
 import {
   BadInputError, BadJsonError, BadRequestError, CacheValueTooLargeError, ConnectionBrokenError, ERROR_CODES, FrameError,
   FrameTooLargeError, HandlerFailure, InvalidOptionError, ModelExecutionError, ModelLoadError, PartitionFailedError,
-  PartitionsError, PoisonMessageError, PystageError, PythonStartError, RedisStreamError, ResumeRefusedError, RoutingError, StageClosedError, StateStoreError, UnusableReplyError, UsageError, LeaseLostError,
+  PartitionsError, PoisonMessageError, PystageError, PythonStartError, RedisStreamError, ResumeRefusedError, RoutingError, SpoolWriteError, StageClosedError, StateStoreError, UnusableReplyError, UsageError, LeaseLostError,
   errorFromRecord, toErrorRecord,
 } from '../src/api/errors.js';
 import * as pkg from '../src/index.js';
@@ -38,6 +38,7 @@ const thrown: PystageError[] = [
   new StateStoreError('state dir /x is damaged'),
   new ResumeRefusedError('partitions: 2 then, 3 now'),
   new LeaseLostError('the lease of shard 3 was lost'),
+  new SpoolWriteError('disk full', { partition: 0, model: 'm', type: 'ENOSPC' }),
 ];
 
 const codes: [string, Function][] = [
@@ -48,7 +49,7 @@ const codes: [string, Function][] = [
   ['PYSTAGE_BAD_FRAME', FrameError], ['PYSTAGE_FRAME_TOO_LARGE', FrameTooLargeError], ['PYSTAGE_BAD_JSON', BadJsonError],
   ['PYSTAGE_CONNECTION_BROKEN', ConnectionBrokenError], ['PYSTAGE_CACHE_VALUE_TOO_LARGE', CacheValueTooLargeError],
   ['PYSTAGE_HOST_REQUEST', HandlerFailure], ['PYSTAGE_USAGE', UsageError], ['PYSTAGE_REDIS', RedisStreamError],
-  ['PYSTAGE_STATE_STORE', StateStoreError], ['PYSTAGE_RESUME_REFUSED', ResumeRefusedError], ['PYSTAGE_LEASE_LOST', LeaseLostError],
+  ['PYSTAGE_STATE_STORE', StateStoreError], ['PYSTAGE_RESUME_REFUSED', ResumeRefusedError], ['PYSTAGE_LEASE_LOST', LeaseLostError], ['PYSTAGE_SPOOL_WRITE', SpoolWriteError],
 ];
 
 test('every error class has its own stable code and extends PystageError', () => {
@@ -82,7 +83,7 @@ test('the package exports the errors a user can catch or meet in a record, once 
   assert.deepEqual(exported, [
     'BadInputError', 'BadRequestError', 'CacheValueTooLargeError', 'InvalidOptionError', 'LeaseLostError', 'ModelExecutionError',
     'ModelLoadError', 'PartitionFailedError', 'PartitionsError', 'PoisonMessageError', 'PystageError', 'PythonStartError',
-    'RedisStreamError', 'ResumeRefusedError', 'RoutingError', 'StageClosedError', 'StateStoreError', 'UnusableReplyError',
+    'RedisStreamError', 'ResumeRefusedError', 'RoutingError', 'SpoolWriteError', 'StageClosedError', 'StateStoreError', 'UnusableReplyError',
   ]);
   // A broken connection is retried inside a worker, a refused host request reaches the model, a usage error is the CLI's exit 2.
   for (const internal of ['ConnectionBrokenError', 'HandlerFailure', 'UsageError', 'FrameError', 'FrameTooLargeError', 'BadJsonError']) assert.ok(!(internal in pkg), internal);

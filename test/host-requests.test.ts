@@ -78,6 +78,25 @@ test('time spent waiting on the host does not count toward executeTimeoutMs', as
   }
 });
 
+test('a model that polls the host forever is a hang: only the waiting is left out of executeTimeoutMs', { timeout: 30_000 }, async () => {
+  const stage = await createStage({
+    partitions: 1, pythonPath: fixtures, logLevel: 'silent', executeTimeoutMs: 1000, models: [{ name: 'ask', file: 'asker.py' }],
+  });
+  try {
+    const records = await collect(stage.process([{ key: 'a', op: 'poll', name: 'x' }, { key: 'b', op: 'get', name: 'y' }]));
+    const [hung, next] = records;
+    assert.ok(hung?.kind === 'error', JSON.stringify(hung));
+    assert.equal(hung.error.code, 'PYSTAGE_POISON_MESSAGE');
+    assert.equal(hung.error.type, 'Timeout');
+    assert.deepEqual((next as StageOutput).output, { got: 'missing' });
+    // Killed for its deadline (twice when both messages left as one batch: the batch, then the message alone).
+    assert.deepEqual(Object.keys(stage.stats().restartCauses), ['timeout']);
+    assert.ok(stage.stats().hostRequests > 3, 'it did poll');
+  } finally {
+    await stage.close();
+  }
+});
+
 test('the cache is shared: a value set by a message is read by messages of another partition and by the host', async () => {
   const stage = await createStage({ partitions: 2, pythonPath: fixtures, logLevel: 'silent', ordered: true, models: [{ name: 'ask', file: 'asker.py' }] });
   try {

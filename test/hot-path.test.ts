@@ -97,6 +97,8 @@ describe('no valid input fails for its size', () => {
     assert.ok(outputs.every((o) => o.output.length === blob.length && o.output.blob === blob));
     const summary = summaryOf(r.stderr);
     assert.equal(summary.restarts, 0);
+    // A rejected frame costs a reconnect to the same server, not a restart: the summary counts those apart.
+    assert.equal(summary.reconnects, 0);
     assert.equal(summary.errors, 0);
   });
 
@@ -107,7 +109,8 @@ describe('no valid input fails for its size', () => {
       const records = await collect(stage.process(Array.from({ length: 1000 }, (_, i) => ({ key: `k${i % 7}`, seq: i, blob }))));
       assert.equal(records.length, 1000);
       assert.ok(records.every((r) => r.kind === 'output' && (r.output as { size: number }).size === blob.length));
-      assert.equal(stage.stats().restarts, 0);
+      assert.deepEqual(stage.stats().restartCauses, {});
+      assert.deepEqual(stage.stats().reconnectCauses, {}, 'no frame was rejected');
     } finally {
       await stage.close();
     }

@@ -16,6 +16,7 @@ from .protocol import (
 from .placed_outputs import OutputPlacer, PlacedOutputs
 from .progress import Progress
 from .shutdown import ShutdownRequested
+from .output_size import output_bounds, output_floor
 from .spool import Spool
 from .vectorised_batch import ItemError, run_vectorised
 
@@ -37,8 +38,9 @@ class ModelExecutor:
     (the other half leaves room for errors, file paths and the reply's own fields)."""
 
     def __init__(self, registry: ModelRegistry, spool: Spool, input_paths: ConfinedPaths, inline_limit: int,
-                 max_frame_bytes: int, nan_as_null: bool = False) -> None:
+                 max_frame_bytes: int, nan_as_null: bool = False, max_output_bytes: int = 64 * 1024 * 1024) -> None:
         self.registry = registry
+        self.max_output_bytes = max_output_bytes
         # One output's JSON bytes: plain outputs in one C call, numpy and the rest of the type table converted.
         self._encode_output = OutputEncoder(nan_as_null).encode
         # The registry's own dict (only ever mutated in place): one lookup per request.
@@ -55,7 +57,8 @@ class ModelExecutor:
         # encoded, so sharing them is safe and saves building a dict per message.
         self._no_output_item: Dict[str, Any] = {"Code": NO_OUTPUT, "Result": None}
         self._not_an_object_error = RequestError("BadInput", "a message must be a JSON object")
-        self._placer = OutputPlacer(self._encode_output, spool, inline_limit)
+        self._placer = OutputPlacer(self._encode_output, spool, inline_limit,
+                                    lambda size: self._too_large("", size, "") if size > self.max_output_bytes else None)
         # The partition's state: a message's writes commit when it succeeds (see partition_state.py).
         self._journal = registry.context.journal
 
@@ -91,12 +94,21 @@ class ModelExecutor:
                 model.errors += 1
                 return self._model_failed(req_id, model.name, bad_output(result))
             try:
-                data = None if result is None else self._encode_output(result)
+                data = None if result is None else self._encode_output(self._fitting(result, model.name))
+                if data is not None and len(data) > self.max_output_bytes:
+                    raise self._too_large(model.name, len(data), "")
+            except RequestError as exc:
+                model.errors += 1
+                return self._model_failed(req_id, model.name, exc)
             except Exception as exc:
                 model.errors += 1
                 return self._model_failed(req_id, model.name, unencodable_output(exc))
             # Placed (spilled) before the writes commit: a spool file that cannot be written fails the message.
-            path = self._placer.spill(data) if data is not None and len(data) > self._whole_limit else None
+            try:
+                path = self._placer.spill(data) if data is not None and len(data) > self._whole_limit else None
+            except RequestError as exc:
+                model.errors += 1
+                return self._model_failed(req_id, model.name, exc)
             if journal.uncommitted:
                 journal.commit()
             reply = model_reply(req_id, data, journal.reply_state(), path)
@@ -179,6 +191,7 @@ class ModelExecutor:
         uncommitted = journal.uncommitted
         errors: List[ItemError] = []
         executed = 0
+        max_output = self.max_output_bytes
         # Progress frames only when the connection's hello asked for them; the request's start counts as
         # the last frame sent (a reply can only have left before it).
         send_progress: Optional[Callable[[Optional[int], int], None]] = None
@@ -201,6 +214,10 @@ class ModelExecutor:
                 else:
                     if result is not None and not isinstance(result, dict):
                         errors.append((len(results), bad_output(result)))
+                        result = None
+                    elif result is not None and output_floor(result, max_output) > max_output:
+                        # Surely too large: refused before any time or memory goes into encoding it.
+                        errors.append((len(results), self._too_large(model.name, output_floor(result, max_output), "at least ")))
                         result = None
                     if uncommitted:
                         result = self._commit_with(result, len(results), errors, placed)
@@ -238,7 +255,7 @@ class ModelExecutor:
             except Exception:
                 data = None  # some result is not JSON: found and reported item by item below
         # Each item's result is part of the whole, so a whole within the limits needs no per-item check.
-        if data is not None and len(data) <= self._whole_limit:
+        if data is not None and len(data) <= self._whole_limit and len(data) <= self.max_output_bytes:
             return data
         encoded, files = self._encode_one_by_one(results, errors, _ITEM_COSTS, placed)
         failed_at = dict(errors)
@@ -266,7 +283,8 @@ class ModelExecutor:
                 data = encode_json(results).encode("utf-8")
             except Exception:
                 data = None
-        if data is not None and len(data) <= self.inline_limit and len(data) + len(errors_data) <= self.reply_budget:
+        if (data is not None and len(data) <= self.inline_limit and len(data) <= self.max_output_bytes
+                and len(data) + len(errors_data) <= self.reply_budget):
             return errors_data, _EMPTY_ARRAY, data
         encoded, files = self._encode_one_by_one(results, errors, _LEAN_COSTS, placed)
         return (_errors_array(errors), encode_payload(files),
@@ -307,6 +325,11 @@ class ModelExecutor:
                 failed = True
                 total += len(encode_payload(errors[-1][1].error())) + error_cost
                 continue
+            if len(data) > self.max_output_bytes:
+                errors.append((index, self._too_large("", len(data), "")))
+                failed = True
+                total += len(encode_payload(errors[-1][1].error())) + error_cost
+                continue
             if len(data) <= limit and total + len(data) <= budget:
                 encoded[index] = data
                 total += len(data)
@@ -330,6 +353,20 @@ class ModelExecutor:
         if len(reply) > self.max_frame_bytes:
             raise RequestError("ReplyTooLarge", f"the reply would take {len(reply)} bytes, over the frame limit of "
                                f"{self.max_frame_bytes}: its state changes are too many for one request", MODEL_ERROR)
+
+    def _fitting(self, result: Dict[str, Any], name: str) -> Dict[str, Any]:
+        """`result`, unless it surely encodes to more than max_output_bytes (then OutputTooLarge, before
+        any time goes into encoding it: a 2 GB string fails at once)."""
+        floor = output_bounds(result, self.max_output_bytes)[0]
+        if floor > self.max_output_bytes:
+            raise self._too_large(name, floor, "at least ")
+        return result
+
+    def _too_large(self, name: str, size: int, qualifier: str) -> RequestError:
+        model = f"model {name!r} returned" if name else "the model returned"
+        return RequestError("OutputTooLarge", f"{model} an output of {qualifier}{size} bytes as JSON, over the limit of "
+                            f"{self.max_output_bytes} bytes (--max-output-bytes, maxOutputBytes): return less, or raise "
+                            f"the limit", MODEL_ERROR)
 
 def _request_now(options: Dict[str, Any]) -> Optional[int]:
     """The request's Now (the host's time of its batch, ms since the epoch), or None when it sent none."""

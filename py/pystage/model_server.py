@@ -116,7 +116,7 @@ class ModelServer:
         registry = ModelRegistry(self.uniq, model_paths=ConfinedPaths(python_path, roots),
                                  data_paths=data_paths, context=self._context)
         executor = ModelExecutor(registry, self._spool, data_paths, config.inline_limit, config.max_frame_bytes,
-                                 config.nan_as_null)
+                                 config.nan_as_null, config.max_output_bytes)
         # A host request or answer gets the same share of a frame as a reply's outputs.
         self._context.channel.max_payload = executor.reply_budget
         self._handler = CommandHandler(self.uniq, registry, executor)

@@ -43,12 +43,15 @@ class PlacedOutputs:
 class OutputPlacer:
     """Encodes an output and places it: inline (taking room in `PlacedOutputs`) or in a spool file."""
 
-    __slots__ = ("_encode", "_spool", "_inline_limit")
+    __slots__ = ("_encode", "_spool", "_inline_limit", "_too_large")
 
-    def __init__(self, encode: Callable[[Any], bytes], spool: Spool, inline_limit: int) -> None:
+    def __init__(self, encode: Callable[[Any], bytes], spool: Spool, inline_limit: int,
+                 too_large: Callable[[int], Optional[RequestError]]) -> None:
         self._encode = encode
         self._spool = spool
         self._inline_limit = inline_limit
+        # The error of an encoded output of that many bytes when it is over max_output_bytes, else None.
+        self._too_large = too_large
 
     def place(self, result: Dict[str, Any], index: int, errors: List[ItemError], placed: PlacedOutputs) -> bool:
         """Encode a result and take its room in the reply, or spill it; False (an error joins `errors`) when
@@ -57,6 +60,10 @@ class OutputPlacer:
             data = self._encode(result)
         except Exception as exc:
             errors.append((index, unencodable_output(exc)))
+            return False
+        too_large = self._too_large(len(data))
+        if too_large is not None:
+            errors.append((index, too_large))
             return False
         if len(data) <= self._inline_limit and placed.take(index, data):
             return True
@@ -84,5 +91,6 @@ class OutputPlacer:
         try:
             return self._spool.write_output(data)
         except OSError as exc:
-            raise RequestError("SpoolWriteError", f"cannot write a result to the spool dir: {exc}",
+            raise RequestError("SpoolWriteError", f"cannot write a {len(data)}-byte output to the spool directory "
+                               f"{self._spool.path}: {exc}; free space there, or point TMPDIR elsewhere",
                                MODEL_ERROR) from exc

@@ -23,6 +23,8 @@ class ServerConfig:
     spool_dir: Optional[str] = None
     max_frame_bytes: int = DEFAULT_MAX_FRAME_BYTES
     inline_limit: int = DEFAULT_INLINE_LIMIT
+    # A model output whose JSON is larger fails its message (OutputTooLarge).
+    max_output_bytes: int = 64 * 1024 * 1024
     # NaN and infinities in outputs: null instead of a BadModelOutput error.
     nan_as_null: bool = False
     # Kept out of repr so the token can never end up in a log line or a traceback.

@@ -169,6 +169,11 @@ export class HandlerFailure extends PystageError {
   }
 }
 
+/** A message over the inline limit could not be written to the spool directory (a full disk): free space there, or point TMPDIR elsewhere. */
+export class SpoolWriteError extends PystageError {
+  override readonly code = 'PYSTAGE_SPOOL_WRITE';
+}
+
 /** A command line that cannot be run (the CLI's own: exit code 2). */
 export class UsageError extends PystageError {
   override readonly code = 'PYSTAGE_USAGE';
@@ -229,6 +234,7 @@ const classes: Record<string, abstract new (...args: never[]) => PystageError> =
   PYSTAGE_STATE_STORE: StateStoreError,
   PYSTAGE_RESUME_REFUSED: ResumeRefusedError,
   PYSTAGE_LEASE_LOST: LeaseLostError,
+  PYSTAGE_SPOOL_WRITE: SpoolWriteError,
 };
 
 /** The error codes pystage can produce, each with the class `errorFromRecord` makes of it. */

@@ -47,6 +47,13 @@ export interface StageOptions {
   maxInFlightMs?: number;
   /** Tasks in flight per partition (pipelining depth). Default 4. */
   pipelineDepth?: number;
+  /**
+   * Bytes one message may take (a CLI line, or an API message as JSON); a longer one becomes one error
+   * record holding its first 1 KiB and its length, and the stream goes on. Default 64 MiB.
+   */
+  maxMessageBytes?: number;
+  /** Bytes one model output may take as JSON; a bigger one fails its own message, naming the model and this limit. Default 64 MiB. */
+  maxOutputBytes?: number;
   /** Messages and outputs bigger than this many bytes travel through spool files. Default 1 MiB. */
   inlineLimit?: number;
   /** Largest frame either side accepts. Default 64 MiB. */
@@ -123,6 +130,8 @@ const defaults = {
   maxInFlightBytes: 16 * 1024 * 1024,
   maxInFlightMs: 1000,
   pipelineDepth: 4,
+  maxMessageBytes: 64 * 1024 * 1024,
+  maxOutputBytes: 64 * 1024 * 1024,
   inlineLimit: 1024 * 1024,
   maxFrameBytes: DEFAULT_MAX_FRAME_BYTES,
   executeTimeoutMs: 30_000,
@@ -224,6 +233,8 @@ export function resolveOptions(options: StageOptions): ResolvedOptions {
   positiveInt('maxInFlightBytes', resolved.maxInFlightBytes);
   positiveInt('maxInFlightMs', resolved.maxInFlightMs);
   positiveInt('inlineLimit', resolved.inlineLimit);
+  positiveInt('maxMessageBytes', resolved.maxMessageBytes);
+  positiveInt('maxOutputBytes', resolved.maxOutputBytes);
   positiveInt('maxFrameBytes', resolved.maxFrameBytes, 2 ** 32 - 1);
   positiveInt('executeTimeoutMs', resolved.executeTimeoutMs);
   positiveInt('loadTimeoutMs', resolved.loadTimeoutMs);

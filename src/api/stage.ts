@@ -34,6 +34,9 @@ export interface StageStats {
   /** Messages without a key (no key field, or null): spread round-robin, so their relative order is not kept. */
   keyless: number;
   restarts: number;
+  /** Server restarts and reconnects (to a server still alive) by cause: `timeout`, `closed`, `bad-frame`, `worker-thread`, … */
+  restartCauses: Record<string, number>;
+  reconnectCauses: Record<string, number>;
   seconds: number;
   msgPerSec: number;
   /** Bytes and keys of every partition's state (`self.context.state`), as of the last emitted outputs. */

@@ -62,6 +62,12 @@ Options:
                               they are unauthenticated; 0.0.0.0 lets other machines scrape them)
   --handlers FILE             an ES module whose named exports answer self.context.request(name, payload)
   --host-request-timeout MS   how long a model's host request waits unless it names a timeout (default: 30000)
+  --max-line-bytes N          a longer input line becomes one error line (its first 1 KiB and its length)
+                              and the stream goes on (default: 64 MiB)
+  --max-output-bytes N        a model output longer than this (as JSON) fails its own message, naming the
+                              model and the limit (default: 64 MiB)
+  --max-in-flight-bytes N     bytes per partition of messages queued or running and of outputs not yet
+                              written; input waits beyond it (default: 16 MiB)
   --max-state-bytes N         bytes of self.context.state per partition; a write beyond fails (default: 16 MiB)
   --cache-max-entries N       entries in the shared cache before LRU eviction (default: 100000)
   --cache-max-bytes N         bytes in the shared cache before LRU eviction (default: 64 MiB)
@@ -79,7 +85,7 @@ Output: one line per model output on stdout:
   {"offset":N,"key":K,"partition":P,"model":NAME,"output":{...}}
 Error lines ({"offset","key","partition","model","input","error":{"code","type","message","traceback"}})
 go to --errors. At exit one summary line goes to stderr:
-  {"summary":{"in","out","noOutput","errors","keyless","restarts","seconds","msgPerSec","interrupted",...}}
+  {"summary":{"in","out","noOutput","errors","keyless","restarts","reconnects","seconds","msgPerSec","interrupted",...}}
 pystage state DIR [--model NAME] [--partition P] prints a state dir's entries as JSON lines
   {"partition","model","key","value"} (value: the stored JSON text, byte for byte).
 Ctrl-C (SIGINT) or SIGTERM: no more input is read, what was read is finished, the summary says
@@ -132,6 +138,9 @@ const flags = {
   handlers: { type: 'string' },
   'host-request-timeout': { type: 'string' },
   'max-state-bytes': { type: 'string' },
+  'max-line-bytes': { type: 'string' },
+  'max-output-bytes': { type: 'string' },
+  'max-in-flight-bytes': { type: 'string' },
   'cache-max-entries': { type: 'string' },
   'cache-max-bytes': { type: 'string' },
   'log-level': { type: 'string' },
@@ -228,6 +237,9 @@ export function parseCommandLine(argv: string[]): Command {
     nanAsNull: values['nan-as-null'] ?? false,
     hostRequestTimeoutMs: optionalInteger('--host-request-timeout', values['host-request-timeout'], 86_400_000),
     maxStateBytes: optionalInteger('--max-state-bytes', values['max-state-bytes'], 2 ** 32),
+    maxMessageBytes: optionalInteger('--max-line-bytes', values['max-line-bytes'], 2 ** 32),
+    maxOutputBytes: optionalInteger('--max-output-bytes', values['max-output-bytes'], 2 ** 32),
+    maxInFlightBytes: optionalInteger('--max-in-flight-bytes', values['max-in-flight-bytes'], 2 ** 40),
     cacheMaxEntries: optionalInteger('--cache-max-entries', values['cache-max-entries'], 2 ** 32),
     cacheMaxBytes: optionalInteger('--cache-max-bytes', values['cache-max-bytes'], 2 ** 40),
     metricsPort: values['metrics-port'] === undefined ? undefined : integer('--metrics-port', values['metrics-port'], 65535, 0),

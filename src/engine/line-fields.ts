@@ -50,3 +50,8 @@ export function safeJson(value: unknown): string {
 export function missingRoute(field: string, got: string): RoutingError {
   return new RoutingError(`message has no string field "${field}" naming its model (got ${got})`);
 }
+
+/** A message over maxMessageBytes: its length and the limit; its record keeps only its first bytes. */
+export function tooLong(what: 'line' | 'message', length: number, limit: number, kept: number): BadInputError {
+  return new BadInputError(`${what} is ${length} bytes, over the limit of ${limit} (--max-line-bytes, maxMessageBytes); only its first ${kept} bytes are kept here`, { type: 'MessageTooLarge' });
+}

@@ -23,6 +23,7 @@ export class OrderedMerge {
   private next: number;
   /** Messages completed but not released yet. */
   held = 0;
+  private abandoned = false;
   /** Closed while more than `limit` messages wait for an earlier one. */
   readonly room = new Room();
 
@@ -34,6 +35,10 @@ export class OrderedMerge {
 
   /** A completed batch of `source`; releases whatever is now next in order. */
   add(source: number, batch: Batch): void {
+    if (this.abandoned) {
+      this.release({ batch, from: 0, to: batch.count });
+      return;
+    }
     this.sources[source]!.push({ batch, cursor: 0 });
     this.held += batch.count;
     for (let source = this.find(); source !== null; source = this.find()) {
@@ -54,6 +59,12 @@ export class OrderedMerge {
 
   /** Give up on order: nothing waits any more (the reader went away). */
   abandon(): void {
+    // What waits here is handed on at once (to a reader that is gone): its lane counts its bytes free.
+    this.abandoned = true;
+    for (const queue of this.sources) {
+      for (const { batch, cursor } of queue.splice(0)) this.release({ batch, from: cursor, to: batch.count });
+    }
+    this.held = 0;
     this.room.open();
   }
 

@@ -68,7 +68,7 @@ export class PartitionLane {
   restarts = 0;
   serverPid: number | null = null;
   /** The worker's latest recovery counts (metrics). */
-  recovery: RecoveryCounts = { restartCauses: {}, reexecuted: 0 };
+  recovery: RecoveryCounts = { restartCauses: {}, reconnectCauses: {}, reexecuted: 0 };
   /** Worker threads lost and replaced (their server goes with them). */
   threadReplacements = 0;
   private open: OpenBatch | null = null;
@@ -89,6 +89,11 @@ export class PartitionLane {
   private lastNow = 0;
   /** The start of a replacement worker thread, while one is under way. */
   private replacing: Promise<WorkerReply<unknown>> | null = null;
+  /**
+   * Delivered batches the reader has not finished with: the bytes they hold (their input and their outputs)
+   * and their messages not yet taken. Counted in `bytes` until then, so a slow reader slows the input.
+   */
+  private readonly held = new Map<Batch, { bytes: number; left: number }>();
   /** Room for input: opens below half of maxInFlight messages and maxInFlightBytes. */
   readonly room = new Room();
 
@@ -281,17 +286,42 @@ export class PartitionLane {
       }
       const { batch, sink } = job;
       if (reply.ok) {
-        batch.outcomes = reply.value as ExecValue;
-        // In the order batches are delivered: the mirror is the state as of the last emitted output.
-        if (batch.outcomes.state !== undefined) this.options.onStateChanges?.(batch.outcomes.state);
+        try {
+          batch.outcomes = reply.value as ExecValue;
+          // In the order batches are delivered: the mirror is the state as of the last emitted output.
+          if (batch.outcomes.state !== undefined) this.options.onStateChanges?.(batch.outcomes.state);
+        } catch (err) {
+          // Called from a reply's `.then`: a throw would be an unhandled rejection. This batch alone fails.
+          batch.failAll(toErrorRecord(new PartitionFailedError(`partition ${this.partition}: a reply could not be delivered: ${(err as Error).message}`, { partition: this.partition })));
+        }
       } else {
         batch.failAll(reply.error);
       }
       this.messages -= batch.count;
       this.sentMessages -= batch.count;
-      this.bytes -= batch.length;
+      // Its input stays counted, and its outputs join it, until the reader is done with them (release).
+      const outputs = batch.outcomes?.data.length ?? 0;
+      this.bytes += outputs;
+      if (batch.count > 0) this.held.set(batch, { bytes: batch.length + outputs, left: batch.count });
+      else this.bytes -= batch.length + outputs;
+      if (this.full) this.room.close();
       sink.complete(batch);
     }
+    this.openIfRoom();
+  }
+
+  /** The reader is done with `messages` messages of a delivered batch: once all of them, its bytes are free. */
+  release(batch: Batch, messages: number): void {
+    const entry = this.held.get(batch);
+    if (entry === undefined) return;
+    entry.left -= messages;
+    if (entry.left > 0) return;
+    this.held.delete(batch);
+    this.bytes -= entry.bytes;
+    this.openIfRoom();
+  }
+
+  private openIfRoom(): void {
     if (this.messages < this.messageLimit / 2 && this.bytes < this.options.maxInFlightBytes / 2) this.room.open();
   }
 }

@@ -15,6 +15,14 @@ export class ResultQueue<T> implements AsyncIterable<T[]> {
   private failure: unknown = null;
   private reader: (() => void) | null = null;
   private roomWaiters: { limit: number; resolve: () => void }[] = [];
+  /** Items handed to the reader that it has not come back from yet. */
+  private reading: T[] = [];
+
+  /**
+   * `onTaken` hears of items once the reader is done with them (it asked for more, or left), and of items
+   * pushed after it left: what they hold can be counted free then.
+   */
+  constructor(private readonly onTaken: (items: T[]) => void = () => {}) {}
 
   /** The weight waiting to be read. */
   get size(): number {
@@ -22,7 +30,10 @@ export class ResultQueue<T> implements AsyncIterable<T[]> {
   }
 
   push(item: T, weight = 1): void {
-    if (this.abandoned) return;
+    if (this.abandoned) {
+      this.onTaken([item]);
+      return;
+    }
     this.items.push(item);
     this.weight += weight;
     this.wakeReader();
@@ -31,8 +42,11 @@ export class ResultQueue<T> implements AsyncIterable<T[]> {
   /** The reader is gone: drop what comes, and never make a producer wait again. */
   abandon(): void {
     this.abandoned = true;
+    const dropped = [...this.reading, ...this.items];
+    this.reading = [];
     this.items = [];
     this.weight = 0;
+    this.onTaken(dropped);
     for (const w of this.roomWaiters.splice(0)) w.resolve();
   }
 
@@ -56,7 +70,11 @@ export class ResultQueue<T> implements AsyncIterable<T[]> {
         this.items = [];
         this.weight = 0;
         this.wakeProducers();
+        this.reading = batch;
         yield batch;
+        // Back for more: the reader is done with this batch (the CLI has handed it to stdout).
+        this.reading = [];
+        this.onTaken(batch);
         continue;
       }
       if (this.ended) {

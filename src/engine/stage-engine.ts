@@ -30,14 +30,14 @@ import { commandValues, PartitionLane, replyFailure } from './partition-lane.js'
 import { Partitioner } from './partitioner.js';
 import { killProcessGroup } from '../python/process-group.js';
 import { resolvePython } from '../python/python-interpreter.js';
-import { createSpoolDir, removeOrphanedSpoolDirs } from '../python/spool-dir.js';
+import { createSpoolDir, removeOrphanedSpoolDirs, type SpoolDir } from '../python/spool-dir.js';
 import { toRecords, type StageRecord } from '../records/records.js';
 import type { PartitionLoad, StageStats } from '../api/stage.js';
 import type { BatchRange } from './ordered-merge.js';
 import { StageRun, type RunSkip } from './stage-run.js';
 import { inBatches } from './in-batches.js';
 import { stageStream } from './stage-stream.js';
-import { workerConfig, type ModelSpec, type PartitionHost, type PartitionStatus, type WorkerConfig, type WorkerTask } from './worker-protocol.js';
+import { workerConfig, addCounts, type ModelSpec, type PartitionHost, type PartitionStatus, type WorkerConfig, type WorkerTask } from './worker-protocol.js';
 
 const serverScript = fileURLToPath(new URL('../../../py/server.py', import.meta.url));
 const workerFile = fileURLToPath(new URL('../../workers/partition-worker.js', import.meta.url));
@@ -53,7 +53,7 @@ export class StageEngine {
   private readonly lanes: PartitionLane[] = [];
   private readonly pools: Piscina[] = [];
   private readonly partitioner: Partitioner;
-  private readonly spoolDir: string;
+  private readonly spool: SpoolDir;
   private models: ModelSpec[];
   private readonly counts = { in: 0, out: 0, noOutput: 0, errors: 0, keyless: 0 };
   private readonly startedAt = performance.now();
@@ -86,7 +86,7 @@ export class StageEngine {
     });
     const orphans = removeOrphanedSpoolDirs();
     if (orphans.length > 0) this.logger.info({ removed: orphans }, 'removed spool directories of pystage processes that are gone');
-    this.spoolDir = createSpoolDir();
+    this.spool = createSpoolDir();
     this.cache = new SharedCache(options.cacheMaxEntries, options.cacheMaxBytes);
     this.host = new HostServices(options.handlers, this.cache, this.logger);
     if (this.metrics) {
@@ -143,12 +143,13 @@ export class StageEngine {
         this.durable = restored.durable;
       } catch (err) {
         process.off('exit', this.killLeftovers);
-        rmSync(this.spoolDir, { recursive: true, force: true });
+        rmSync(this.spool.path, { recursive: true, force: true });
+        void this.spool.release();
         throw err;
       }
     }
     for (let partition = 0; partition < o.partitions; partition++) {
-      const config: WorkerConfig = workerConfig(o, this.id, partition, this.spoolDir, serverScript);
+      const config: WorkerConfig = workerConfig(o, this.id, partition, this.spool.path, serverScript);
       const state = this.states[partition] ?? new StateTable();
       this.states[partition] = state;
       const pool = new Piscina({
@@ -212,6 +213,9 @@ export class StageEngine {
   }
 
   /** Run input lines (the CLI, the Redis runner); completed messages come back as ranges of batches, outputs as bytes. */
+  /** The longest line a reader should hand over whole (maxMessageBytes). */
+  get maxLineBytes(): number { return this.options.maxMessageBytes; }
+
   processLines(source: AsyncIterable<LineBatch>, firstOffset = 0): AsyncIterable<BatchRange[]> {
     return this.startRun((run) => run.runLines(source), firstOffset);
   }
@@ -270,8 +274,15 @@ export class StageEngine {
     const restarts = this.lanes.reduce((sum, lane) => sum + lane.restarts, 0);
     const cache = this.cache.stats();
     const host = this.host.stats();
+    const restartCauses: Record<string, number> = {};
+    const reconnectCauses: Record<string, number> = {};
+    for (const lane of this.lanes) {
+      addCounts(restartCauses, lane.recovery.restartCauses);
+      addCounts(reconnectCauses, lane.recovery.reconnectCauses);
+      if (lane.threadReplacements > 0) addCounts(restartCauses, { 'worker-thread': lane.threadReplacements });
+    }
     return {
-      ...this.counts, restarts, seconds, msgPerSec: seconds > 0 ? this.counts.in / seconds : 0,
+      ...this.counts, restarts, restartCauses, reconnectCauses, seconds, msgPerSec: seconds > 0 ? this.counts.in / seconds : 0,
       stateBytes: this.states.reduce((sum, s) => sum + s.bytes, 0), stateKeys: this.states.reduce((sum, s) => sum + s.keys, 0),
       cacheEntries: cache.entries, cacheBytes: cache.bytes, cacheEvictions: cache.evictions,
       hostRequests: host.calls + host.cacheOps, hostRequestErrors: host.failed,
@@ -308,7 +319,8 @@ export class StageEngine {
     this.host.close();
     this.killServers();
     process.off('exit', this.killLeftovers);
-    rmSync(this.spoolDir, { recursive: true, force: true });
+    rmSync(this.spool.path, { recursive: true, force: true });
+    await this.spool.release();
     this.logger.info(this.stats(), 'stage closed');
   }
 
@@ -328,7 +340,7 @@ export class StageEngine {
     if (this.closing) throw new StageClosedError('the stage is closing; it takes no more input');
     const run = new StageRun({
       lanes: this.lanes, partitioner: this.partitioner, keyField: this.options.keyField, routeField: this.options.routeField,
-      ordered: this.options.ordered, emitLimit: this.options.maxInFlight * this.options.partitions, counts: this.counts,
+      ordered: this.options.ordered, maxMessageBytes: this.options.maxMessageBytes, emitLimit: this.options.maxInFlight * this.options.partitions, counts: this.counts,
       firstOffset,
       skip: this.resumeSkip,
       metrics: this.metrics,

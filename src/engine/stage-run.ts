@@ -10,8 +10,8 @@ import { Batch, ERROR_BASE } from './batch.js';
 import { OutcomeTally } from './outcome-tally.js';
 import { BadInputError, type ErrorRecord, type PystageError } from '../api/errors.js';
 import { isNull, Scan, scanObject } from '../protocol/json-scan.js';
-import { keyHash, lineError, missingRoute, safeJson, stringValue } from './line-fields.js';
-import type { LineBatch } from '../cli/line-reader.js';
+import { keyHash, lineError, missingRoute, safeJson, stringValue, tooLong } from './line-fields.js';
+import { OVER_LIMIT_HEAD, type LineBatch } from '../cli/line-reader.js';
 import type { StageMetrics } from '../telemetry/metrics.js';
 import { OrderedMerge, type BatchRange } from './ordered-merge.js';
 import type { BatchSink, PartitionLane } from './partition-lane.js';
@@ -37,6 +37,8 @@ export interface RunContext {
   keyField: string;
   routeField: string | null;
   ordered: boolean;
+  /** Bytes one message may take; an API message beyond it is rejected here (CLI lines, by the reader). */
+  maxMessageBytes: number;
   /** Completed messages that may wait for the reader before input pauses. */
   emitLimit: number;
   /** The offset of the run's first message (0, or the lines a CLI run skipped). */
@@ -53,7 +55,10 @@ export interface RunContext {
 }
 
 export class StageRun implements BatchSink {
-  readonly results = new ResultQueue<BatchRange>();
+  /** Completed ranges for the reader; once it is done with them, their lanes count their bytes free. */
+  readonly results = new ResultQueue<BatchRange>((ranges) => {
+    for (const { batch, from, to } of ranges) if (batch.partition !== null) this.ctx.lanes[batch.partition]?.release(batch, to - from);
+  });
   private readonly merge: OrderedMerge | null;
   private readonly names: Uint8Array[];
   private readonly spans: Int32Array;
@@ -169,6 +174,7 @@ export class StageRun implements BatchSink {
 
   private async addLines(lines: LineBatch): Promise<void> {
     const { buf, starts, ends, badUtf8 } = lines;
+    const overLimit = lines.overLimit ?? null;
     const spans = this.spans;
     for (let k = 0; k < starts.length; k++) {
       const offset = this.nextOffset++;
@@ -176,6 +182,11 @@ export class StageRun implements BatchSink {
       this.outstanding++;
       const start = starts[k]!;
       const end = ends[k]!;
+      const length = overLimit?.get(k);
+      if (length !== undefined) {
+        this.reject(offset, buf, start, end, -1, -1, tooLong('line', length, this.ctx.maxMessageBytes, end - start));
+        continue;
+      }
       if (badUtf8 !== null && badUtf8[k]) {
         this.reject(offset, buf, start, end, -1, -1, new BadInputError('line is not valid UTF-8'));
         continue;
@@ -258,6 +269,12 @@ export class StageRun implements BatchSink {
         if (key !== undefined && key !== null && typeof key !== 'string') JSON.stringify(key);
       } catch (err) {
         this.rejectText(offset, String(value), null, new BadInputError(`a message must be JSON-serialisable: ${(err as Error).message}`));
+        continue;
+      }
+      // Checked by characters first: a message's UTF-8 takes at most 3 bytes per UTF-16 unit.
+      if (text.length * 3 > this.ctx.maxMessageBytes && Buffer.byteLength(text) > this.ctx.maxMessageBytes) {
+        const length = Buffer.byteLength(text);
+        this.rejectText(offset, text.slice(0, OVER_LIMIT_HEAD), key ?? null, tooLong('message', length, this.ctx.maxMessageBytes, OVER_LIMIT_HEAD));
         continue;
       }
       let route: string | null = null;

@@ -43,6 +43,8 @@ export interface WorkerConfig {
   serverScript: string;
   spoolDir: string;
   inlineLimit: number;
+  /** A model output larger than this (JSON bytes) fails its message. */
+  maxOutputBytes: number;
   maxFrameBytes: number;
   executeTimeoutMs: number;
   loadTimeoutMs: number;
@@ -105,10 +107,17 @@ export interface ExecTask {
 export interface RecoveryCounts {
   /** Server restarts by the reason its connection broke (closed, timeout, bad-frame, ...). */
   restartCauses: Record<string, number>;
+  /** Reconnects to a server that was still alive, by the reason its connection broke (bad-frame, out-of-order, ...). */
+  reconnectCauses: Record<string, number>;
   /** Messages sent to a server again because the one running them broke (or a reply before theirs was unusable). */
   reexecuted: number;
   /** Replies that arrived but could not be used (their messages failed; the server was restored). */
   unusableReplies?: number;
+}
+
+/** Add each cause's count of `from` into `into` (a stage's causes summed over its partitions). */
+export function addCounts(into: Record<string, number>, from: Record<string, number>): void {
+  for (const [cause, n] of Object.entries(from)) into[cause] = (into[cause] ?? 0) + n;
 }
 
 /** What every task returns: Piscina loses thrown errors' classes, so failures are values. */
@@ -132,7 +141,7 @@ export interface PartitionStatus {
 export function workerConfig(o: ResolvedOptions, stageId: string, partition: number, spoolDir: string, serverScript: string): WorkerConfig {
   return {
     stageId, partition, pythonPath: o.pythonPath[0]!, extraPythonPaths: o.pythonPath.slice(1), allowRoots: o.allowRoots, serverScript,
-    spoolDir, inlineLimit: o.inlineLimit, maxFrameBytes: o.maxFrameBytes,
+    spoolDir, inlineLimit: o.inlineLimit, maxOutputBytes: o.maxOutputBytes, maxFrameBytes: o.maxFrameBytes,
     executeTimeoutMs: o.executeTimeoutMs, loadTimeoutMs: o.loadTimeoutMs, startTimeoutMs: o.startTimeoutMs, maxAttempts: o.maxAttempts,
     logLevel: o.logLevel, nanAsNull: o.nanAsNull, mathThreads: mathThreadsPerServer(o.partitions),
     keyField: o.keyField, maxStateBytes: o.maxStateBytes, hostRequestTimeoutMs: o.hostRequestTimeoutMs,

@@ -40,17 +40,20 @@ export class StageMetrics {
     this.errors = new Counter({
       name: 'pystage_errors_total', help: 'Errors by model ("" before any model ran) and error code.', labelNames: ['model', 'code'], registers,
     });
-    new Counter({
-      name: 'pystage_restarts_total', help: 'Python server restarts by partition and cause (the way its connection broke, or worker-thread).',
-      labelNames: ['partition', 'cause'], registers,
+    // Restarts (a new server) and reconnects (the same server, a new connection), each by partition and cause.
+    const byCause = (name: string, help: string, causes: (p: ReturnType<MetricsSource['partitions']>[number]) => Record<string, number>) => new Counter({
+      name, help, labelNames: ['partition', 'cause'], registers,
       collect() {
         this.reset();
         for (const p of source.partitions()) {
-          for (const [cause, n] of Object.entries(p.recovery.restartCauses)) this.inc({ partition: p.partition, cause }, n);
-          if (p.threadReplacements > 0) this.inc({ partition: p.partition, cause: 'worker-thread' }, p.threadReplacements);
+          for (const [cause, n] of Object.entries(causes(p))) if (n > 0) this.inc({ partition: p.partition, cause }, n);
         }
       },
     });
+    byCause('pystage_restarts_total', 'Python server restarts by partition and cause (the way its connection broke, or worker-thread).',
+      (p) => ({ ...p.recovery.restartCauses, 'worker-thread': p.threadReplacements }));
+    byCause('pystage_reconnects_total', 'New connections to a Python server that was still alive, by partition and cause (the way the connection broke).',
+      (p) => p.recovery.reconnectCauses);
     new Counter({
       name: 'pystage_reexecutions_total', help: 'Messages sent to a server again because the one running them broke (a model may run twice for them).',
       labelNames: ['partition'], registers,

@@ -20,6 +20,11 @@ for (const mode of ['truncated', 'checksum']) {
     });
     assert.equal(new Set(offsets).size, n, 'no output duplicated');
     assert.equal(offsets.length, n, 'no output lost');
+    // The fault happened: each server (one per partition) wrote its junk once, and each connection was
+    // replaced by a reconnect to the same live server for a rejected frame, never by a restart.
+    const stats = stage.stats();
+    assert.deepEqual(stats.reconnectCauses, { 'bad-frame': 2 });
+    assert.deepEqual(stats.restartCauses, {});
     await stage.close();
   });
 }

@@ -3,8 +3,8 @@
  * at once, and a stage removes the spool directories of pystage processes that are gone.
  */
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { spawn, spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
@@ -48,8 +48,41 @@ test('a server SIGKILLed after writing an output file, before its reply left: th
     const [ok] = await collect(stage.process([{ key: 'a', seq: 2 }]));
     assert.equal(ok?.kind, 'output');
     assert.equal(stage.stats().restarts, 2);
-    assert.deepEqual(readdirSync(spool), [], 'no output file of the killed servers is left in the spool dir');
+    // Both restarts were for the server dying under the message (its connection closed), the fault injected.
+    assert.equal((stage.stats().restartCauses.closed ?? 0) + (stage.stats().restartCauses['socket-error'] ?? 0), 2, JSON.stringify(stage.stats().restartCauses));
+    assert.deepEqual(readdirSync(spool), ['.lock'], 'no output file of the killed servers is left in the spool dir');
   } finally {
     await stage.close();
   }
+});
+
+test('a live stage in another PID namespace keeps its spool dir: liveness is its lock, not its PID', async () => {
+  // A directory named after a PID that runs nowhere here, whose lock is held (as by a stage in another
+  // container sharing TMPDIR), and one whose lock file nobody holds: both lock files older than the grace.
+  const deadPid = spawnSync('true').pid!;
+  const held = join(tmp, `pystage-${deadPid}-h0LdEr`);
+  const free = join(tmp, `pystage-${deadPid}-fR3e0n`);
+  for (const dir of [held, free]) {
+    mkdirSync(dir);
+    writeFileSync(join(dir, 'out-1-x.json'), 'x');
+    writeFileSync(join(dir, '.lock'), '');
+    utimesSync(join(dir, '.lock'), new Date(Date.now() - 60_000), new Date(Date.now() - 60_000));
+  }
+  const holder = spawn('flock', ['--shared', join(held, '.lock'), 'sleep', '60'], { stdio: 'ignore', detached: true });
+  try {
+    // Holding: flock has taken the lock once a probe for it fails.
+    for (let i = 0; i < 100 && spawnSync('flock', ['--exclusive', '--nonblock', join(held, '.lock'), 'true']).status === 0; i++) {
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    const stage = await createStage({ partitions: 1, pythonPath: fixtures, logLevel: 'silent', models: [{ name: 'e', file: 'echo.py' }] });
+    await stage.close();
+    assert.equal(existsSync(held), true, 'a directory whose lock is held is kept, though no process has its PID');
+    assert.equal(existsSync(free), false, 'a directory whose lock nobody holds is removed');
+  } finally {
+    process.kill(-holder.pid!, 'SIGKILL');
+  }
+  await new Promise((r) => holder.once('exit', r));
+  const stage = await createStage({ partitions: 1, pythonPath: fixtures, logLevel: 'silent', models: [{ name: 'e', file: 'echo.py' }] });
+  await stage.close();
+  assert.equal(existsSync(held), false, 'once its holder is gone, the directory is removed');
 });

@@ -43,6 +43,8 @@ describe('kills during start', () => {
       const [record] = await collect(stage.process([{ key: 'a', seq: 7 }]));
       assert.equal(record?.kind, 'output', JSON.stringify(record));
       assert.equal(stage.stats().restarts, 1);
+      // That restart was the outside kill's, during the start.
+      assert.deepEqual(stage.stats().restartCauses, { start: 1 });
     } finally {
       await stage.close();
     }

@@ -192,7 +192,14 @@ function mapBatchReply(payload: Buffer, model: string, items: number[], slotOf: 
 
 /** One message over the inline limit through a spool file (executeModel with InputFile). */
 async function fileRun(task: ExecTask, model: string, i: number, slot: number, table: OutcomeTable, env: ExecEnv): Promise<void> {
-  const path = env.spool.writeInput(task.data.subarray(task.spans[2 * i]!, task.spans[2 * i + 1]!));
+  let path: string;
+  try {
+    path = env.spool.writeInput(task.data.subarray(task.spans[2 * i]!, task.spans[2 * i + 1]!), model);
+  } catch (err) {
+    // This message alone fails (its neighbours and its batch go on), with its model named.
+    table.error(slot, (err as PystageError).toRecord());
+    return;
+  }
   try {
     await new Promise<void>((resolve) => env.submit({
       crashes: 0,

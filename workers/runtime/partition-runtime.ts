@@ -45,7 +45,7 @@ type Lifecycle = 'up' | 'recovering' | 'failed' | 'stopped';
 export class PartitionRuntime {
   restarts = 0;
   /** Restarts by cause and re-executed messages, reported with every reply for the stage's metrics. */
-  readonly recoveries: RecoveryCounts = { restartCauses: {}, reexecuted: 0 };
+  readonly recoveries: RecoveryCounts = { restartCauses: {}, reconnectCauses: {}, reexecuted: 0 };
   private server: PythonServerProcess | null = null;
   private connection: ServerConnection | null = null;
   /** Every operation not yet answered, in submission order; the running ones are on the wire. */
@@ -269,6 +269,8 @@ export class PartitionRuntime {
       if (operation.sentBefore) this.recoveries.reexecuted += operation.messages ?? 0;
       operation.sentBefore = true;
       connection.send(id, frame, operation.timeoutMs, operation).then((payload) => {
+        // Settling happens in ReplyOrder, which catches what settle throws (an unusable reply fails its
+        // messages, never the thread): nothing here can throw past this callback.
         this.queue.answer(operation);
         // A reply decoded before a rewind broke the connection was computed on the state the rewind undoes.
         if (connection.isRewound) this.voided.push(operation);
@@ -375,7 +377,8 @@ export class PartitionRuntime {
       if (reconnect) {
         reconnect = false;
         await this.connect();
-        this.logger.info('reconnected to the Python server');
+        this.recoveries.reconnectCauses[cause] = (this.recoveries.reconnectCauses[cause] ?? 0) + 1;
+        this.logger.info({ cause }, 'reconnected to the Python server');
         return;
       }
       if (this.server) await this.retire(this.server);
@@ -408,7 +411,7 @@ export class PartitionRuntime {
       python: c.python, serverScript: c.serverScript, pythonPath: c.pythonPath, spoolDir: c.spoolDir,
       extraPythonPaths: c.extraPythonPaths, allowRoots: c.allowRoots,
       uniq: `${c.stageId}.p${c.partition}.t${threadId}.{port}`,
-      maxFrameBytes: c.maxFrameBytes, inlineLimit: c.inlineLimit, logLevel: c.logLevel, startTimeoutMs: c.startTimeoutMs,
+      maxFrameBytes: c.maxFrameBytes, inlineLimit: c.inlineLimit, maxOutputBytes: c.maxOutputBytes, logLevel: c.logLevel, startTimeoutMs: c.startTimeoutMs,
       nanAsNull: c.nanAsNull, mathThreads: c.mathThreads,
       logger: this.baseLogger,
     });

@@ -29,6 +29,8 @@ export interface ServerProcessOptions {
   uniq: string;
   maxFrameBytes: number;
   inlineLimit: number;
+  /** Default 64 MiB (the server's own). */
+  maxOutputBytes?: number;
   /** NaN and infinities in outputs become null (`--nan-as-null`) instead of failing the message. */
   nanAsNull?: boolean;
   /** Threads for numpy's BLAS/OpenMP in this server, unless the environment already says (default 1). */
@@ -117,7 +119,7 @@ export class PythonServerProcess {
       '--uniq', o.uniq,
       '--spool-dir', o.spoolDir,
       '--max-frame-bytes', String(o.maxFrameBytes),
-      '--inline-limit', String(o.inlineLimit),
+      '--inline-limit', String(o.inlineLimit), '--max-output-bytes', String(o.maxOutputBytes ?? 64 * 1024 * 1024),
       '--log-level', o.logLevel === 'trace' ? 'debug' : o.logLevel,
       '--token-stdin', '--log-fd', '3',
       ...(o.nanAsNull ? ['--nan-as-null'] : []),

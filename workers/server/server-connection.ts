@@ -55,6 +55,8 @@ export class ServerConnection {
   /** Host requests of the server not answered yet, and until when the longest may wait (its timeout). */
   private hostOpen = 0;
   private hostUntil = 0;
+  /** When the host began to be waited on (the first of the open requests). */
+  private hostSince = 0;
 
   private constructor(private readonly socket: Socket, private readonly options: ConnectionOptions) {
     this.decoder = new FrameDecoder({
@@ -110,10 +112,18 @@ export class ServerConnection {
 
   /** Send the hostReply frame of a host request (dropped when the connection broke meanwhile). */
   answerHost(frame: Buffer): void {
-    if (this.hostOpen > 0) this.hostOpen--;
+    if (this.hostOpen > 0 && --this.hostOpen === 0) this.resumeDeadline(performance.now());
     if (this.broken) return;
-    this.lastSign = performance.now();
     this.socket.write(frame);
+  }
+
+  /**
+   * The host stopped being waited on at `until`: the head's deadline moves on by the time waited, and by
+   * nothing else. The model's own time before and after the request still adds up toward the deadline,
+   * so a model that polls the host in a loop is stuck like any other.
+   */
+  private resumeDeadline(until: number): void {
+    this.lastSign += Math.max(0, until - this.hostSince);
   }
 
   /** Take the next request id; the request built with it must be sent next with `send`. */
@@ -169,14 +179,19 @@ export class ServerConnection {
       this.break('out-of-order', `expected reply to request ${entry?.id ?? 'none'}, got Id ${head.id} (Code ${head.code})`);
       return;
     }
-    this.lastSign = performance.now();
+    const now = performance.now();
     if (head.code === ReplyCode.HOST_REQUEST && head.cmd === 'hostRequest') {
-      this.hostOpen++;
-      this.hostUntil = Math.max(this.hostUntil, this.lastSign + hostTimeoutMs(payload, this.options.requestTimeoutMs));
+      // Asking is no sign of progress: only the time until the answer is left out of the deadline.
+      if (this.hostOpen++ === 0) {
+        this.hostSince = now;
+        this.hostUntil = 0;
+      }
+      this.hostUntil = Math.max(this.hostUntil, now + hostTimeoutMs(payload, this.options.requestTimeoutMs));
       // The tag of the running request: its reply has not come, so it is the head.
       this.hostRequestListener(payload, entry.tag);
       return;
     }
+    this.lastSign = now;
     if (head.code === ReplyCode.PROGRESS && head.cmd === 'progress') {
       this.headProgress = progressDone(payload, this.headProgress);
       return;
@@ -192,7 +207,7 @@ export class ServerConnection {
       if (now < this.hostUntil) return;
       // The host took longer than the request's own timeout: the server has given up on it by now.
       this.hostOpen = 0;
-      this.lastSign = Math.max(this.lastSign, this.hostUntil);
+      this.resumeDeadline(this.hostUntil);
     }
     const head = this.unanswered.first();
     if (head !== undefined && now - this.lastSign > head.timeoutMs) {

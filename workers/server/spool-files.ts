@@ -4,7 +4,8 @@
  * outputs over it, and whoever reads a file deletes it.
  */
 import { randomBytes } from 'node:crypto';
-import { writeFileSync } from 'node:fs';
+import { unlinkSync, writeFileSync } from 'node:fs';
+import { SpoolWriteError } from '../../src/api/errors.js';
 import { readdir, readFile, unlink } from 'node:fs/promises';
 import { join, sep } from 'node:path';
 
@@ -20,9 +21,18 @@ export class SpoolFiles {
    * Synchronous on purpose: the request must be queued in the same turn as its
    * neighbours, or a big message could overtake the ones before it.
    */
-  writeInput(json: Uint8Array): string {
+  writeInput(json: Uint8Array, model: string): string {
     const path = join(this.dir, `in-p${this.partition}-${randomBytes(8).toString('hex')}.json`);
-    writeFileSync(path, json, { mode: 0o600, flag: 'wx' });
+    try {
+      writeFileSync(path, json, { mode: 0o600, flag: 'wx' });
+    } catch (err) {
+      // What was written of it (a full disk stops a write midway) would take room from every later file.
+      try { unlinkSync(path); } catch { /* never created */ }
+      throw new SpoolWriteError(
+        `this ${json.length}-byte message (over the inline limit) could not be written to the spool directory ${this.dir}: ${(err as Error).message}; free space there, or point TMPDIR elsewhere`,
+        { partition: this.partition, model, type: (err as NodeJS.ErrnoException).code ?? 'SpoolWrite' },
+      );
+    }
     return path;
   }
 
