@@ -42,9 +42,9 @@ test('a line over --max-line-bytes is one error line (its first 1 KiB, its lengt
   assert.equal(result.code, 0, result.stderr.slice(-2000));
   assert.deepEqual(jsonLines(result.stdout).map((o) => [o.offset, o.output.seq]), [[0, 0], [2, 2]]);
   const errors = jsonLines(result.stderr).filter((l) => 'offset' in l);
-  assert.deepEqual(errors.map((e) => [e.offset, e.error.code, e.error.type, e.line.length]), [[1, 'PYSTAGE_BAD_INPUT', 'MessageTooLarge', 1024], [3, 'PYSTAGE_BAD_INPUT', 'MessageTooLarge', 1024]]);
+  assert.deepEqual(errors.map((e) => [e.offset, e.error.code, e.error.type, e.input.length]), [[1, 'PYSTAGE_BAD_INPUT', 'MessageTooLarge', 1024], [3, 'PYSTAGE_BAD_INPUT', 'MessageTooLarge', 1024]]);
   assert.ok(errors[0]!.error.message.includes(`${long.length} bytes, over the limit of 100000`), errors[0]!.error.message);
-  assert.equal(errors[0]!.line, long.slice(0, 1024));
+  assert.equal(errors[0]!.input, long.slice(0, 1024));
   const summary = summaryOf(result.stderr);
   assert.deepEqual([summary.in, summary.out, summary.errors], [4, 2, 2]);
 });

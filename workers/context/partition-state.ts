@@ -50,8 +50,6 @@ export class PartitionState {
       }
       changes.push(model, key, text, expiresAt);
     }
-    // Only once every entry was read: a malformed one changes nothing, so the reply can be refused whole.
-    for (let c = 0; c < changes.length; c += 3) this.table.set(model, changes[c + 1] as string, changes[c + 2] as string | null);
     return changes;
   }
 
