@@ -14,6 +14,7 @@ import { errorFromRecord, PartitionFailedError, toErrorRecord } from '../api/err
 import { PipelineQueue } from './pipeline-queue.js';
 import { killProcessGroup } from '../python/process-group.js';
 import { Room } from './room.js';
+import { batchSent, batchStamp, TRACING } from '../telemetry/hop-trace.js';
 import type { StateChanges } from '../context/state-table.js';
 import type { ExecTask, ExecValue, RecoveryCounts, WorkerReply, WorkerTask } from './worker-protocol.js';
 
@@ -33,6 +34,8 @@ interface Command {
 interface SentBatch {
   batch: Batch;
   sink: BatchSink;
+  /** Its row in the hop trace (bench/tools/hop-trace.ts), when tracing. */
+  traceRow?: number;
 }
 
 type Job = SentBatch | Command;
@@ -189,6 +192,7 @@ export class PartitionLane {
     this.serverPid = reply.serverPid ?? this.serverPid;
     if (reply.recovery !== undefined) this.recovery = reply.recovery;
     if ('batch' in sent.job && reply.ok) this.measure(sent, sent.job.batch.count);
+    if (TRACING && 'batch' in sent.job) batchStamp(sent.job.traceRow!, 'replied');
     this.deliver();
     this.flush();
   }
@@ -246,6 +250,11 @@ export class PartitionLane {
       spans[2 * i + 1] = batch.spans[4 * i + 1]!;
     }
     const task: ExecTask = { op: 'exec', data, spans, count: batch.count, routes: batch.routes };
+    if (TRACING) {
+      const traced = batchSent(batch.partition, batch.count, batch.offsets[0]!);
+      task.trace = traced.trace;
+      job.traceRow = traced.row;
+    }
     return this.pool.run(task, { transferList: [data.buffer, spans.buffer] });
   }
 
@@ -282,6 +291,7 @@ export class PartitionLane {
       this.messages -= batch.count;
       this.sentMessages -= batch.count;
       this.bytes -= batch.length;
+      if (TRACING) batchStamp(job.traceRow!, 'delivered');
       sink.complete(batch);
     }
     if (this.messages < this.messageLimit / 2 && this.bytes < this.options.maxInFlightBytes / 2) this.room.open();

@@ -85,6 +85,8 @@ export interface ExecTask {
   count: number;
   /** Per message, the one model to run; null runs every model, in order. */
   routes: (string | null)[] | null;
+  /** Its id in the hop trace (bench/tools/hop-trace.ts), when tracing. */
+  trace?: number;
 }
 
 /** A partition's recoveries so far, for metrics: restarts by cause, messages sent again after a break. */

@@ -18,6 +18,7 @@ export { ConnectionBrokenError, type BrokenReason } from '../../src/api/errors.j
 import { PipelineQueue } from '../../src/engine/pipeline-queue.js';
 import { FrameDecoder, ReplyCode, type Checksum } from '../../src/protocol/index.js';
 import { readReplyHead } from '../../src/protocol/replies.js';
+import { replyRead, requestWritten, TRACING } from '../../src/telemetry/hop-trace.js';
 
 
 interface Pending {
@@ -129,6 +130,7 @@ export class ServerConnection {
       this.pending.push({ id, timeoutMs, resolve, reject, tag });
       this.pending.markSent();
       this.socket.write(frame);
+      if (TRACING) requestWritten(id);
     });
   }
 
@@ -169,6 +171,7 @@ export class ServerConnection {
       this.headProgress = progressDone(payload, this.headProgress);
       return;
     }
+    if (TRACING) replyRead(head.id);
     this.pending.answer(entry);
     if (this.pending.size > 0) this.startHead();
     entry.resolve(payload);
