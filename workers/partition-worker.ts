@@ -47,8 +47,8 @@ export default async function handleTask(task: WorkerTask): Promise<WorkerReply<
       const value = await running;
       const reply: WorkerReply<unknown> = { ok: true, value, restarts: r.restarts, serverPid: r.serverPid, recovery: r.recoveries };
       if (TRACING) taskReturned(task.trace!, r.serverPid);
-      // The outputs' bytes and their table move to the main thread instead of being copied.
-      return move({ [transferableSymbol]: [value.data.buffer, value.table.buffer], [valueSymbol]: reply }) as unknown as WorkerReply<unknown>;
+      // The outputs' bytes and their table (one buffer: OutcomeTable.finish) move to the main thread instead of being copied.
+      return move({ [transferableSymbol]: [value.data.buffer], [valueSymbol]: reply }) as unknown as WorkerReply<unknown>;
     }
     const value = await run(task);
     return { ok: true, value, restarts: runtime?.restarts ?? 0, serverPid: runtime?.serverPid ?? null, recovery: runtime?.recoveries };

@@ -9,7 +9,7 @@
  */
 import type { MessagePort } from 'node:worker_threads';
 import { Piscina } from 'piscina';
-import { Batch } from './batch.js';
+import { Batch, BatchSizer } from './batch.js';
 import { errorFromRecord, PartitionFailedError, toErrorRecord } from '../api/errors.js';
 import { PipelineQueue } from './pipeline-queue.js';
 import { killProcessGroup } from '../python/process-group.js';
@@ -73,6 +73,7 @@ export class PartitionLane {
   /** Worker threads lost and replaced (their server goes with them). */
   threadReplacements = 0;
   private open: SentBatch | null = null;
+  private readonly sizer = new BatchSizer();
   /** Closed batches and commands not yet sent. */
   private readonly jobs: Job[] = [];
   private readonly sent = new PipelineQueue<Sent>();
@@ -128,7 +129,7 @@ export class PartitionLane {
       open = null;
     }
     if (open === null) {
-      open = { batch: new Batch(this.partition), sink };
+      open = { batch: this.sizer.create(this.partition), sink };
       this.open = open;
     }
     const batch = open.batch;
@@ -158,7 +159,9 @@ export class PartitionLane {
   }
 
   private close(): void {
-    if (this.open !== null) this.jobs.push(this.open);
+    if (this.open === null) return;
+    this.sizer.observe(this.open.batch.length, this.open.batch.count);
+    this.jobs.push(this.open);
     this.open = null;
   }
 
@@ -238,13 +241,18 @@ export class PartitionLane {
     }
   }
 
-  /** One Piscina task; a batch's bytes are copied into memory of their own and transferred. */
+  /**
+   * One Piscina task; a batch's bytes and its spans are copied into one piece of memory of their own
+   * (one ArrayBuffer per task, not two: each is a fresh external allocation for V8) and transferred.
+   */
   private runOnce(job: Job): Promise<WorkerReply<unknown>> {
     if ('task' in job) return this.pool.run(job.task, transferOf(job.task));
     const { batch } = job;
-    const data = Buffer.allocUnsafeSlow(batch.length);
-    batch.buf.copy(data, 0, 0, batch.length);
-    const spans = new Int32Array(batch.count * 2);
+    const spansAt = (batch.length + 3) & ~3;
+    const memory = Buffer.allocUnsafeSlow(spansAt + batch.count * 8);
+    batch.buf.copy(memory, 0, 0, batch.length);
+    const data = memory.subarray(0, batch.length);
+    const spans = new Int32Array(memory.buffer, spansAt, batch.count * 2);
     for (let i = 0; i < batch.count; i++) {
       spans[2 * i] = batch.spans[4 * i]!;
       spans[2 * i + 1] = batch.spans[4 * i + 1]!;
@@ -255,7 +263,7 @@ export class PartitionLane {
       task.trace = traced.trace;
       job.traceRow = traced.row;
     }
-    return this.pool.run(task, { transferList: [data.buffer, spans.buffer] });
+    return this.pool.run(task, { transferList: [memory.buffer] });
   }
 
   private async startReplacement(): Promise<WorkerReply<unknown>> {
