@@ -18,6 +18,7 @@ import {
   type LatencySummary, type MeasuredRun, type RunSample,
 } from './measurement.js';
 import type { BenchResults } from './report.js';
+import { apiCpu } from './thread-cpu.js';
 
 /** One row of the throughput table: how to measure it once. */
 export interface Runner {
@@ -82,6 +83,7 @@ function summaryOf(label: string, stderr: string): CliSummary {
 /** The measurements that run inside a fresh node child; `partitions: null` means the stage's default (one per core). */
 export type ChildTask =
   | { kind: 'api-throughput'; messages: number; partitions: number | null }
+  | { kind: 'api-cpu'; messages: number; partitions: number | null }
   | { kind: 'api-latency'; partitions: number | null; rate: number | null; messages: number; warmup: number }
   | { kind: 'api-startup'; partitions: number; samples: number }
   | { kind: 'api-restart'; partitions: number; kills: number; rate: number; gapMs: number }
@@ -104,6 +106,7 @@ export async function runChild<T>(task: ChildTask, sampleTree = true): Promise<{
 function runTask(task: ChildTask): Promise<unknown> {
   switch (task.kind) {
     case 'api-throughput': return apiThroughput(task.messages, task.partitions);
+    case 'api-cpu': return apiCpu(task.messages, () => benchStage(task.partitions));
     case 'api-latency': return apiLatency(task.messages, task.rate, task.warmup, task.partitions);
     case 'api-startup': return apiStartup(task.partitions, task.samples);
     case 'api-restart': return apiRestart(task.partitions, task.kills, task.rate, task.gapMs);

@@ -71,7 +71,15 @@ test('npm run bench -- --smoke: every measurement present, non-zero, outputs cou
     positive(r.memory.smallTotalMb, 'memory 1× MB');
     positive(r.memory.largeTotalMb, 'memory 4× MB');
 
-    assert.equal(r.targets.length, 8, 'every target of the issue is stated');
+    // CPU ticks are hundredths of a second: at smoke sizes a thread may well have used none.
+    assert.deepEqual(r.cpu?.map((c) => [c.partitions, c.messages]), [[r.config.defaultPartitions, r.config.messages], [1, r.config.messages]]);
+    for (const c of r.cpu!) {
+      for (const key of ['mainUs', 'workersUs', 'otherUs', 'pythonUs'] as const) assert.ok(Number.isFinite(c[key]) && c[key] >= 0, `cpu ${key}: ${c[key]}`);
+      assert.ok(Math.abs(c.nodeUs - (c.mainUs + c.workersUs + c.otherUs)) < 1e-6, 'node = main + workers + other');
+    }
+    assert.ok(r.latency.fixedLow !== undefined, 'latency at 1,000 msg/s is measured');
+
+    assert.equal(r.targets.length, 11, 'every target of the issues is stated');
     for (const t of r.targets) {
       assert.equal(typeof t.met, 'boolean');
       assert.ok(result.stdout.includes(t.name), `the table states target "${t.name}"`);
