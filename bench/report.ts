@@ -14,7 +14,7 @@ import { mainResults, python, resultsDir, type BenchConfig } from './config.js';
 import type { RunSample } from './measurement.js';
 import type { ApiLatencyResult, RestartResult, StartupResult } from './runners.js';
 import type { Target } from './targets.js';
-import { partitionsFed, type CpuPerMessage } from './thread-cpu.js';
+import { partitionsFed, type CliCpuPerMessage, type CpuPerMessage } from './thread-cpu.js';
 
 /** Medians over a runner's rounds. */
 export interface RunnerSummary {
@@ -41,6 +41,8 @@ export interface BenchResults {
   latency: { fixed: ApiLatencyResult; saturation: ApiLatencyResult; fixedLow?: ApiLatencyResult };
   /** CPU per message by thread through the API: default partitions, then one partition. */
   cpu?: CpuPerMessage[];
+  /** The CLI's CPU per message at default partitions (start-up and close taken out). */
+  cliCpu?: CliCpuPerMessage;
   startup: StartupResult & { medianMs: number };
   restart: RestartResult & { medianMs: number };
   memory: { small: RunSample; large: RunSample; smallTotalMb: number; largeTotalMb: number; growth: number };
@@ -108,6 +110,8 @@ export function formatReport(r: BenchResults): string {
     for (const c of r.cpu) {
       out.push(row([`${c.partitions} partition(s), ${n0(c.messages)} messages`, f(c.nodeUs, 2), f(c.mainUs, 2), f(c.workersUs, 2), f(c.otherUs, 2), f(c.pythonUs, 2), `${f(partitionsFed(c), 1)} p`], [46, 9, 7, 8, 7, 7, 11]));
     }
+    const c = r.cliCpu;
+    if (c !== undefined) out.push(row([`CLI, ${c.partitions} partition(s), ${n0(c.messages)} messages`, f(c.nodeUs, 2), f(c.mainUs, 2), '-', '-', f(c.pythonUs, 2), `${f(c.pythonUs / c.mainUs, 1)} p`], [46, 9, 7, 8, 7, 7, 11]));
     out.push('');
   }
   out.push(`startup of ${r.startup.partitions} partitions (createStage → ready): median ${f(r.startup.medianMs, 0)} ms; samples ${r.startup.samples.map((v) => v.toFixed(0)).join(', ')} ms`);

@@ -13,7 +13,7 @@ import { loadBenchConfig, PYTHON_VARIABLE, type BenchConfig } from './config.js'
 import { writeInputFile } from './input.js';
 import { median, type RunSample } from './measurement.js';
 import { describeMachine, formatReport, progress, writeResults, type BenchResults, type RunnerSummary } from './report.js';
-import { measureCli, runChild, throughputRunners, type ApiLatencyResult, type RestartResult, type Runner, type StartupResult } from './runners.js';
+import { measureCli, measureCliCpu, runChild, throughputRunners, type ApiLatencyResult, type RestartResult, type Runner, type StartupResult } from './runners.js';
 import { evaluateTargets } from './targets.js';
 import type { CpuPerMessage } from './thread-cpu.js';
 
@@ -32,6 +32,8 @@ async function main(config: BenchConfig): Promise<void> {
     const samples = await runRounds(runners, config.rounds);
     const latency = await measureLatency(config);
     const cpu = await measureCpu(config);
+    progress(`CPU per message, CLI at default partitions: a run over no input, then ${config.messages.toLocaleString('en-US')} messages`);
+    const cliCpu = await measureCliCpu(input.path, config.messages, workDir);
     const { startup, restart } = await measureRecovery(config);
     const memory = await measureMemory(config, workDir);
 
@@ -40,6 +42,7 @@ async function main(config: BenchConfig): Promise<void> {
       throughput: runners.map((r) => summarize(r.name, samples.get(r.name)!)),
       latency,
       cpu,
+      cliCpu,
       startup: { ...startup, medianMs: median(startup.samples) },
       restart: { ...restart, medianMs: median(restart.samples) },
       memory,

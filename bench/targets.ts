@@ -42,6 +42,10 @@ export function evaluateTargets(r: Inputs): Target[] {
       atMost('Node CPU per message, all threads (API, default partitions)', r.cpu[0]!.nodeUs, 2, 'µs', 2),
       atMost('Node main-thread CPU per message (API, default partitions)', r.cpu[0]!.mainUs, 1, 'µs', 2),
     ]),
+    ...(r.cliCpu === undefined ? [] : [
+      atMost('Node CPU per message, all threads (CLI, default partitions)', r.cliCpu.nodeUs, 2, 'µs', 2),
+      atMost('Node main-thread CPU per message (CLI, default partitions)', r.cliCpu.mainUs, 1, 'µs', 2),
+    ]),
     atMost(
       `Memory flat: CLI peak RSS (node + servers) at ${count(r.memory.large.messages)} vs ${count(r.memory.small.messages)} messages${issueSizes ? '' : ' (target stated for 4M vs 1M)'}`,
       r.memory.growth * 100, 10, '% growth', 1,

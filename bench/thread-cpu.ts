@@ -13,7 +13,7 @@ import { messages } from './input.js';
 import type { Stage } from '../src/index.js';
 
 /** USER_HZ: /proc's CPU fields count hundredths of a second. */
-const TICKS_PER_SECOND = 100;
+export const TICKS_PER_SECOND = 100;
 
 export interface CpuPerMessage {
   partitions: number;
@@ -29,7 +29,8 @@ export interface CpuPerMessage {
   pythonUs: number;
 }
 
-function ticksOf(path: string): number {
+/** utime + stime of the /proc stat file at `path`, in ticks; 0 when it is gone. */
+export function ticksOf(path: string): number {
   try {
     const text = readFileSync(path, 'utf8');
     const fields = text.slice(text.lastIndexOf(')') + 2).split(' ');
@@ -79,6 +80,15 @@ export async function apiCpu(count: number, makeStage: () => Promise<Stage>): Pr
     partitions: stage.partitions, messages: count, seconds,
     mainUs: us(main), workersUs: us(workers), otherUs: us(other), nodeUs: us(main + workers + other), pythonUs: us(py1 - py0),
   };
+}
+
+/** The CLI's CPU per message: node (all threads) and its main thread, with start-up and close taken out. */
+export interface CliCpuPerMessage {
+  partitions: number;
+  messages: number;
+  nodeUs: number;
+  mainUs: number;
+  pythonUs: number;
 }
 
 /**

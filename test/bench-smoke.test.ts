@@ -79,7 +79,9 @@ test('npm run bench -- --smoke: every measurement present, non-zero, outputs cou
     }
     assert.ok(r.latency.fixedLow !== undefined, 'latency at 1,000 msg/s is measured');
 
-    assert.equal(r.targets.length, 11, 'every target of the issues is stated');
+    assert.ok(r.cliCpu !== undefined && Number.isFinite(r.cliCpu.nodeUs) && Number.isFinite(r.cliCpu.mainUs), 'CLI CPU per message is measured');
+
+    assert.equal(r.targets.length, 13, 'every target of the issues is stated');
     for (const t of r.targets) {
       assert.equal(typeof t.met, 'boolean');
       assert.ok(result.stdout.includes(t.name), `the table states target "${t.name}"`);
