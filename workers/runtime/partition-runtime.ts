@@ -29,7 +29,7 @@ import { HostLink, parseHostRequest } from '../context/host-link.js';
 import { PartitionState } from '../context/partition-state.js';
 import { runExec, type ExecEnv, type Operation } from './exec-plan.js';
 import { ModelRegistry } from './model-registry.js';
-import { PythonServerProcess } from '../server/python-server-process.js';
+import { PythonServerProcess, serverAddress, unixSocketPath } from '../server/python-server-process.js';
 import { replyError } from './reply-map.js';
 import { ConnectionBrokenError, ServerConnection } from '../server/server-connection.js';
 import { SpoolFiles } from '../server/spool-files.js';
@@ -351,7 +351,9 @@ export class PartitionRuntime {
     this.server = await PythonServerProcess.start({
       python: c.python, serverScript: c.serverScript, pythonPath: c.pythonPath, spoolDir: c.spoolDir,
       extraPythonPaths: c.extraPythonPaths, allowRoots: c.allowRoots,
-      uniq: `${c.stageId}.p${c.partition}.t${threadId}.{port}`,
+      // One socket per start: a killed server's file may still be there (the server unlinks a stale one, too).
+      unixSocket: unixSocketPath(c.spoolDir, `p${c.partition}.t${threadId}.${this.launches}`),
+      uniq: `${c.stageId}.p${c.partition}.t${threadId}.${this.launches}.{port}`,
       maxFrameBytes: c.maxFrameBytes, inlineLimit: c.inlineLimit, logLevel: c.logLevel, startTimeoutMs: c.startTimeoutMs,
       nanAsNull: c.nanAsNull, mathThreads: c.mathThreads,
       logger: this.baseLogger,
@@ -398,7 +400,7 @@ export class PartitionRuntime {
     const server = this.server!;
     this.connection?.close();
     const connection = await ServerConnection.open({
-      host: server.ready.host ?? '127.0.0.1', port: server.ready.port!,
+      address: serverAddress(server.ready),
       maxFrameBytes: this.config.maxFrameBytes, requestTimeoutMs: this.config.executeTimeoutMs,
     });
     this.connection = connection;

@@ -19,6 +19,7 @@ import { PipelineQueue } from '../../src/engine/pipeline-queue.js';
 import { FrameDecoder, ReplyCode, type Checksum } from '../../src/protocol/index.js';
 import { readReplyHead } from '../../src/protocol/replies.js';
 import { replyRead, requestWritten, TRACING } from '../../src/telemetry/hop-trace.js';
+import type { ServerAddress } from './python-server-process.js';
 
 
 interface Pending {
@@ -32,8 +33,8 @@ interface Pending {
 }
 
 export interface ConnectionOptions {
-  host: string;
-  port: number;
+  /** Where the server listens (serverAddress of its ready line). */
+  address: ServerAddress;
   maxFrameBytes: number;
   /** How long the server may send nothing while a request is in flight before it counts as stuck. */
   requestTimeoutMs: number;
@@ -77,7 +78,7 @@ export class ServerConnection {
   /** Open a connection; rejects if the server does not accept it. */
   static open(options: ConnectionOptions): Promise<ServerConnection> {
     return new Promise((resolve, reject) => {
-      const socket = connect({ host: options.host, port: options.port });
+      const socket = connect(options.address);
       const onError = (err: Error) => reject(err);
       socket.once('error', onError);
       socket.once('connect', () => {
