@@ -17,6 +17,7 @@
 import pRetry, { AbortError } from 'p-retry';
 import { threadId } from 'node:worker_threads';
 import type { Outcomes } from '../../src/engine/batch.js';
+import { rmSync } from 'node:fs';
 import { ModelLoadError, PartitionFailedError, PoisonMessageError, PystageError, PythonStartError } from '../../src/api/errors.js';
 import type { Logger } from '../../src/telemetry/logger.js';
 import { PipelineQueue } from '../../src/engine/pipeline-queue.js';
@@ -162,11 +163,13 @@ export class PartitionRuntime {
     }
   }
 
-  /** The server is done: kill its process group (unless it exited) and remove output files it left behind. */
+  /** The server is done: kill its process group (unless it exited) and remove output files and the socket it left behind. */
   private async retire(server: PythonServerProcess, kill = true): Promise<void> {
     if (kill) await server.kill();
     else await server.whenExited();
     await this.env.spool.removeOutputsOf(server.spawnedPid);
+    // A server that exits removes its socket itself; one that was killed cannot.
+    if (server.unixSocket !== null) rmSync(server.unixSocket, { force: true });
   }
 
   /** A command through the queue, behind every message submitted before it. */

@@ -97,6 +97,11 @@ export class PythonServerProcess {
 
   private constructor(private readonly options: ServerProcessOptions) {}
 
+  /** The Unix socket it was told to listen on (null: TCP). */
+  get unixSocket(): string | null {
+    return this.options.unixSocket;
+  }
+
   /** Spawn a server and resolve once its ready line arrived. */
   static async start(options: ServerProcessOptions): Promise<PythonServerProcess> {
     const server = new PythonServerProcess(options);
