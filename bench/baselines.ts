@@ -13,7 +13,7 @@ import { createLogger } from '../src/telemetry/logger.js';
 import { resolveOptions } from '../src/api/options.js';
 import { encodeFrame } from '../src/protocol/index.js';
 import { commandRequest } from '../src/protocol/requests.js';
-import { PythonServerProcess } from '../workers/server/python-server-process.js';
+import { PythonServerProcess, serverAddress, unixSocketPath } from '../workers/server/python-server-process.js';
 import { ServerConnection } from '../workers/server/server-connection.js';
 import { baselinesDir, modelClass, modelFile, modelName, modelsDir, pyRoot, python, repoRoot, serverScript } from './config.js';
 import { messageAt } from './input.js';
@@ -75,13 +75,13 @@ export async function runLockstep(count: number, inputPath: string): Promise<Loc
   const o = resolveOptions({ models: [{ name: modelName, file: modelFile }], python: python(), logLevel: 'warn' });
   const spoolDir = mkdtempSync(join(tmpdir(), 'pystage-bench-lockstep-'));
   const server = await PythonServerProcess.start({
-    python: o.python, serverScript, pythonPath: modelsDir, spoolDir, uniq: 'bench-lockstep-{port}',
+    python: o.python, serverScript, pythonPath: modelsDir, spoolDir, uniq: 'bench-lockstep-{port}', unixSocket: unixSocketPath(spoolDir, 'lockstep'),
     maxFrameBytes: o.maxFrameBytes, inlineLimit: o.inlineLimit, logLevel: o.logLevel, startTimeoutMs: o.startTimeoutMs,
     logger: createLogger(o.logLevel),
   });
   try {
     const connection = await ServerConnection.open({
-      host: server.ready.host ?? '127.0.0.1', port: server.ready.port!, maxFrameBytes: o.maxFrameBytes, requestTimeoutMs: o.executeTimeoutMs,
+      address: serverAddress(server.ready), maxFrameBytes: o.maxFrameBytes, requestTimeoutMs: o.executeTimeoutMs,
     });
     const request = async (build: (id: number) => string) => {
       const id = connection.takeId();

@@ -55,7 +55,7 @@ export interface BenchConfig {
   defaultPartitions: number;
   /** Lockstep runs ~15× slower, so it gets a tenth of the messages, at most 20,000 (its rate is what is compared). */
   lockstepMessages: number;
-  latency: { rate: number; messages: number; warmup: number; saturationMessages: number };
+  latency: { rate: number; messages: number; warmup: number; saturationMessages: number; lowRate: number; lowMessages: number; lowWarmup: number };
   startupSamples: number;
   restart: { partitions: number; kills: number; rate: number; gapMs: number };
   /** The flat-memory pair: the CLI at default partitions, once at each size, back to back. */
@@ -117,6 +117,10 @@ export async function loadBenchConfig(argv: string[], names: ResultsNames = main
       messages: rate * (smoke ? 0.6 : 3.5),
       warmup: rate * (smoke ? 0.1 : 0.5),
       saturationMessages: Math.min(messages, 200_000),
+      // A nearly idle stage: what is left of the tail is not load.
+      lowRate: 1_000,
+      lowMessages: 1_000 * (smoke ? 0.6 : 3.5),
+      lowWarmup: 1_000 * (smoke ? 0.1 : 0.5),
     },
     startupSamples: smoke ? 2 : 5,
     restart: { partitions: 2, kills: smoke ? 2 : 6, rate, gapMs: smoke ? 200 : 500 },

@@ -8,6 +8,7 @@ import { spawn } from 'node:child_process';
 import { closeSync, openSync, readSync } from 'node:fs';
 import { descendantsOf, peakRssKb, readStat, reapedChildrenCpuSeconds } from '../test/support/processes.js';
 import { messageAt } from './input.js';
+import { ticksOf, TICKS_PER_SECOND } from './thread-cpu.js';
 
 export interface MeasuredOptions {
   cwd: string;
@@ -73,7 +74,7 @@ export async function runMeasured(command: string, args: string[], options: Meas
     exitCode, signal,
     seconds: (ended - started) / 1000,
     cpuSeconds: reapedChildrenCpuSeconds() - cpuBefore,
-    peaks: peaks ?? { nodeMb: 0, pythonMb: 0, pythonCpuSeconds: 0, processes: 0 },
+    peaks: peaks ?? { nodeMb: 0, pythonMb: 0, pythonCpuSeconds: 0, processes: 0, mainThreadCpuSeconds: 0 },
     stdout: Buffer.concat(out).toString('utf8'),
     stderr: err.slice(-STDERR_KEEP),
   };
@@ -98,6 +99,8 @@ export interface TreePeaks {
   pythonCpuSeconds: number;
   /** How many distinct processes were seen. */
   processes: number;
+  /** CPU seconds of the root process's main thread at its last sample (a lower bound, like pythonCpuSeconds). */
+  mainThreadCpuSeconds: number;
 }
 
 interface Seen {
@@ -114,6 +117,7 @@ interface Seen {
 export class TreeSampler {
   private readonly seen = new Map<number, Seen>();
   private readonly timer: NodeJS.Timeout;
+  private mainThread = 0;
 
   constructor(private readonly root: number, intervalMs = 100) {
     this.sample();
@@ -135,12 +139,13 @@ export class TreeSampler {
         nodeKb += s.peakKb;
       }
     }
-    return { nodeMb: nodeKb / 1024, pythonMb: pythonKb / 1024, pythonCpuSeconds, processes: this.seen.size };
+    return { nodeMb: nodeKb / 1024, pythonMb: pythonKb / 1024, pythonCpuSeconds, processes: this.seen.size, mainThreadCpuSeconds: this.mainThread };
   }
 
   private sample(): void {
     const root = readStat(this.root);
     if (root === null) return;
+    this.mainThread = Math.max(this.mainThread, ticksOf(`/proc/${this.root}/task/${this.root}/stat`) / TICKS_PER_SECOND);
     for (const stat of [root, ...descendantsOf(this.root)]) {
       const peakKb = peakRssKb(stat.pid);
       if (peakKb === null) continue;

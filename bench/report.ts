@@ -14,6 +14,7 @@ import { mainResults, python, resultsDir, type BenchConfig } from './config.js';
 import type { RunSample } from './measurement.js';
 import type { ApiLatencyResult, RestartResult, StartupResult } from './runners.js';
 import type { Target } from './targets.js';
+import { partitionsFed, type CliCpuPerMessage, type CpuPerMessage } from './thread-cpu.js';
 
 /** Medians over a runner's rounds. */
 export interface RunnerSummary {
@@ -36,7 +37,12 @@ export interface BenchResults {
   /** Runner names of the rows the ratios are taken for. */
   names: { cliDefault: string; apiDefault: string; pyloop: string; pythonShell: string; lockstep: string };
   throughput: RunnerSummary[];
-  latency: { fixed: ApiLatencyResult; saturation: ApiLatencyResult };
+  /** `fixedLow` (1,000 msg/s) and `cpu` are absent from runs saved before issue 20. */
+  latency: { fixed: ApiLatencyResult; saturation: ApiLatencyResult; fixedLow?: ApiLatencyResult };
+  /** CPU per message by thread through the API: default partitions, then one partition. */
+  cpu?: CpuPerMessage[];
+  /** The CLI's CPU per message at default partitions (start-up and close taken out). */
+  cliCpu?: CliCpuPerMessage;
   startup: StartupResult & { medianMs: number };
   restart: RestartResult & { medianMs: number };
   memory: { small: RunSample; large: RunSample; smallTotalMb: number; largeTotalMb: number; growth: number };
@@ -93,10 +99,21 @@ export function formatReport(r: BenchResults): string {
   out.push('');
   const lat = r.latency;
   out.push(row(['API latency push → output (default partitions)', 'offered msg/s', 'p50 ms', 'p99 ms', 'max ms', 'n'], [46, 14, 8, 8, 8, 9]));
-  for (const [label, l] of [[`fixed load ${n0(r.config.latency.rate)} msg/s`, lat.fixed], ['saturation', lat.saturation]] as const) {
+  const rows: [string, ApiLatencyResult][] = [[`fixed load ${n0(r.config.latency.rate)} msg/s`, lat.fixed], ['saturation', lat.saturation]];
+  if (lat.fixedLow !== undefined) rows.unshift([`fixed load ${n0(r.config.latency.lowRate)} msg/s`, lat.fixedLow]);
+  for (const [label, l] of rows) {
     out.push(row([label, n0(l.offeredRate), f(l.latency.p50, 3), f(l.latency.p99, 3), f(l.latency.max, 2), n0(l.latency.count)], [46, 14, 8, 8, 8, 9]));
   }
   out.push('');
+  if (r.cpu !== undefined) {
+    out.push(row(['CPU per message, µs (API, streaming only)', 'node all', 'main', 'workers', 'other', 'python', 'main feeds'], [46, 9, 7, 8, 7, 7, 11]));
+    for (const c of r.cpu) {
+      out.push(row([`${c.partitions} partition(s), ${n0(c.messages)} messages`, f(c.nodeUs, 2), f(c.mainUs, 2), f(c.workersUs, 2), f(c.otherUs, 2), f(c.pythonUs, 2), `${f(partitionsFed(c), 1)} p`], [46, 9, 7, 8, 7, 7, 11]));
+    }
+    const c = r.cliCpu;
+    if (c !== undefined) out.push(row([`CLI, ${c.partitions} partition(s), ${n0(c.messages)} messages`, f(c.nodeUs, 2), f(c.mainUs, 2), '-', '-', f(c.pythonUs, 2), `${f(c.pythonUs / c.mainUs, 1)} p`], [46, 9, 7, 8, 7, 7, 11]));
+    out.push('');
+  }
   out.push(`startup of ${r.startup.partitions} partitions (createStage → ready): median ${f(r.startup.medianMs, 0)} ms; samples ${r.startup.samples.map((v) => v.toFixed(0)).join(', ')} ms`);
   out.push(`restart (SIGKILL a server at ${n0(r.config.restart.rate)} msg/s → next output of its partition): median ${f(r.restart.medianMs, 0)} ms; samples ${r.restart.samples.map((v) => v.toFixed(0)).join(', ')} ms; stage counted ${r.restart.restarts} restarts, ${r.restart.errors} errors`);
   const mem = r.memory;

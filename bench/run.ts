@@ -13,8 +13,9 @@ import { loadBenchConfig, PYTHON_VARIABLE, type BenchConfig } from './config.js'
 import { writeInputFile } from './input.js';
 import { median, type RunSample } from './measurement.js';
 import { describeMachine, formatReport, progress, writeResults, type BenchResults, type RunnerSummary } from './report.js';
-import { measureCli, runChild, throughputRunners, type ApiLatencyResult, type RestartResult, type Runner, type StartupResult } from './runners.js';
+import { measureCli, measureCliCpu, runChild, throughputRunners, type ApiLatencyResult, type RestartResult, type Runner, type StartupResult } from './runners.js';
 import { evaluateTargets } from './targets.js';
+import type { CpuPerMessage } from './thread-cpu.js';
 
 async function main(config: BenchConfig): Promise<void> {
   // Every runner, including those in child processes, uses the interpreter resolved once here.
@@ -30,6 +31,9 @@ async function main(config: BenchConfig): Promise<void> {
     const { runners, names } = throughputRunners(config, input.path, workDir);
     const samples = await runRounds(runners, config.rounds);
     const latency = await measureLatency(config);
+    const cpu = await measureCpu(config);
+    progress(`CPU per message, CLI at default partitions: a run over no input, then ${config.messages.toLocaleString('en-US')} messages`);
+    const cliCpu = await measureCliCpu(input.path, config.messages, workDir);
     const { startup, restart } = await measureRecovery(config);
     const memory = await measureMemory(config, workDir);
 
@@ -37,6 +41,8 @@ async function main(config: BenchConfig): Promise<void> {
       date: new Date().toISOString(), machine, config, names,
       throughput: runners.map((r) => summarize(r.name, samples.get(r.name)!)),
       latency,
+      cpu,
+      cliCpu,
       startup: { ...startup, medianMs: median(startup.samples) },
       restart: { ...restart, medianMs: median(restart.samples) },
       memory,
@@ -74,7 +80,20 @@ async function measureLatency(config: BenchConfig): Promise<BenchResults['latenc
     kind: 'api-latency', partitions: null, rate: null, messages: l.saturationMessages, warmup: Math.floor(l.saturationMessages / 10),
   }, false)).result;
   checkAllAnswered('latency at saturation', saturation);
-  return { fixed, saturation };
+  progress(`latency at ${l.lowRate} msg/s for ${((l.lowMessages - l.lowWarmup) / l.lowRate).toFixed(1)} s`);
+  const fixedLow = (await runChild<ApiLatencyResult>({ kind: 'api-latency', partitions: null, rate: l.lowRate, messages: l.lowMessages, warmup: l.lowWarmup }, false)).result;
+  checkAllAnswered('latency at low load', fixedLow);
+  return { fixed, saturation, fixedLow };
+}
+
+/** CPU per message by thread through the API, default partitions and one (tree not sampled: it reads /proc itself). */
+async function measureCpu(config: BenchConfig): Promise<CpuPerMessage[]> {
+  const out: CpuPerMessage[] = [];
+  for (const partitions of [null, 1]) {
+    progress(`CPU per message, ${partitions ?? 'default'} partition(s), ${config.messages.toLocaleString('en-US')} messages`);
+    out.push((await runChild<CpuPerMessage>({ kind: 'api-cpu', messages: config.messages, partitions }, false)).result);
+  }
+  return out;
 }
 
 /** Startup of 2 partitions, then restarts after SIGKILL under load. */

@@ -5,7 +5,8 @@
  * run's heap, JIT state and RSS never leak into the next: this module is also that child's entry
  * point, `node dist/bench/runners.js '<ChildTask JSON>'`, which prints its result as one JSON line.
  */
-import { rmSync } from 'node:fs';
+import { rmSync, writeFileSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
@@ -18,6 +19,7 @@ import {
   type LatencySummary, type MeasuredRun, type RunSample,
 } from './measurement.js';
 import type { BenchResults } from './report.js';
+import { apiCpu, type CliCpuPerMessage } from './thread-cpu.js';
 
 /** One row of the throughput table: how to measure it once. */
 export interface Runner {
@@ -54,12 +56,38 @@ interface CliSummary {
   errors: number;
 }
 
+function cliArgs(partitions: number | null): string[] {
+  const args = [cliScript, 'run', '--model', `${modelName}=${modelFile}`, '--python', python()];
+  if (partitions !== null) args.push('--partitions', String(partitions));
+  return args;
+}
+
+/**
+ * The CLI's CPU per message at default partitions: a run over `inputPath` less a run over no input
+ * (start-up and close), node = the tree's exact CPU less the servers' sampled CPU (so node's figure is
+ * an upper bound and the main thread's, sampled too, a lower one; both miss at most the last 100 ms).
+ */
+export async function measureCliCpu(inputPath: string, messages: number, workDir: string): Promise<CliCpuPerMessage> {
+  const empty = join(workDir, 'empty.jsonl');
+  writeFileSync(empty, '');
+  const runs = [];
+  for (const file of [empty, inputPath]) {
+    const run = await runMeasured(process.execPath, cliArgs(null), { cwd: repoRoot, stdinFile: file, stdoutFile: join(workDir, 'cpu-out.jsonl') });
+    assertSucceeded('cli cpu', run);
+    runs.push(run);
+  }
+  const [zero, full] = runs as [MeasuredRun, MeasuredRun];
+  const us = (f: (r: MeasuredRun) => number) => (f(full) - f(zero)) * 1e6 / messages;
+  return {
+    partitions: availableParallelism(), messages,
+    nodeUs: us((r) => r.cpuSeconds - r.peaks.pythonCpuSeconds), mainUs: us((r) => r.peaks.mainThreadCpuSeconds), pythonUs: us((r) => r.peaks.pythonCpuSeconds),
+  };
+}
+
 /** Run the CLI over `inputPath` (`messages` lines) with `partitions` (null: the CLI's default). */
 export async function measureCli(label: string, inputPath: string, messages: number, partitions: number | null, workDir: string): Promise<RunSample> {
   const outputPath = join(workDir, 'cli-out.jsonl');
-  const args = [cliScript, 'run', '--model', `${modelName}=${modelFile}`, '--python', python()];
-  if (partitions !== null) args.push('--partitions', String(partitions));
-  const run = await runMeasured(process.execPath, args, { cwd: repoRoot, stdinFile: inputPath, stdoutFile: outputPath });
+  const run = await runMeasured(process.execPath, cliArgs(partitions), { cwd: repoRoot, stdinFile: inputPath, stdoutFile: outputPath });
   assertSucceeded(label, run);
   const summary = summaryOf(label, run.stderr);
   if (summary.in !== messages || summary.errors !== 0) {
@@ -82,6 +110,7 @@ function summaryOf(label: string, stderr: string): CliSummary {
 /** The measurements that run inside a fresh node child; `partitions: null` means the stage's default (one per core). */
 export type ChildTask =
   | { kind: 'api-throughput'; messages: number; partitions: number | null }
+  | { kind: 'api-cpu'; messages: number; partitions: number | null }
   | { kind: 'api-latency'; partitions: number | null; rate: number | null; messages: number; warmup: number }
   | { kind: 'api-startup'; partitions: number; samples: number }
   | { kind: 'api-restart'; partitions: number; kills: number; rate: number; gapMs: number }
@@ -104,6 +133,7 @@ export async function runChild<T>(task: ChildTask, sampleTree = true): Promise<{
 function runTask(task: ChildTask): Promise<unknown> {
   switch (task.kind) {
     case 'api-throughput': return apiThroughput(task.messages, task.partitions);
+    case 'api-cpu': return apiCpu(task.messages, () => benchStage(task.partitions));
     case 'api-latency': return apiLatency(task.messages, task.rate, task.warmup, task.partitions);
     case 'api-startup': return apiStartup(task.partitions, task.samples);
     case 'api-restart': return apiRestart(task.partitions, task.kills, task.rate, task.gapMs);

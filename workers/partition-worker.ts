@@ -9,6 +9,7 @@ import { PartitionFailedError, toErrorRecord } from '../src/api/errors.js';
 import { createLogger } from '../src/telemetry/logger.js';
 import type { WorkerConfig, WorkerReply, WorkerTask } from '../src/engine/worker-protocol.js';
 import { PartitionRuntime } from './runtime/partition-runtime.js';
+import { dump, taskReceived, taskReturned, TRACING } from '../src/telemetry/hop-trace.js';
 
 const config = workerData as WorkerConfig;
 const logger = createLogger(config.logLevel, { stage: config.stageId, partition: config.partition });
@@ -36,6 +37,7 @@ export default async function handleTask(task: WorkerTask): Promise<WorkerReply<
   }
   try {
     if (task.op === 'exec') {
+      if (TRACING) taskReceived(task.trace!);
       const r = runtime ?? await starting;
       if (!r) throw new PartitionFailedError(`partition ${config.partition} was not started`, { partition: config.partition });
       const running = r.exec(task);
@@ -44,8 +46,9 @@ export default async function handleTask(task: WorkerTask): Promise<WorkerReply<
       await before;
       const value = await running;
       const reply: WorkerReply<unknown> = { ok: true, value, restarts: r.restarts, serverPid: r.serverPid, recovery: r.recoveries };
-      // The outputs' bytes and their table move to the main thread instead of being copied.
-      return move({ [transferableSymbol]: [value.data.buffer, value.table.buffer], [valueSymbol]: reply }) as unknown as WorkerReply<unknown>;
+      if (TRACING) taskReturned(task.trace!, r.serverPid);
+      // The outputs' bytes and their table (one buffer: OutcomeTable.finish) move to the main thread instead of being copied.
+      return move({ [transferableSymbol]: [value.data.buffer], [valueSymbol]: reply }) as unknown as WorkerReply<unknown>;
     }
     const value = await run(task);
     return { ok: true, value, restarts: runtime?.restarts ?? 0, serverPid: runtime?.serverPid ?? null, recovery: runtime?.recoveries };
@@ -78,6 +81,7 @@ async function run(task: WorkerTask): Promise<unknown> {
     case 'status': return { partition: config.partition, uniq: r.uniq, serverPid: r.serverPid, restarts: r.restarts, server: await r.status() };
     case 'stop': {
       await r.stop();
+      if (TRACING) dump('worker');
       runtime = null;
       starting = null;
       return null;

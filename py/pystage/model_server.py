@@ -24,6 +24,7 @@ from .host_channel import HostRequestError
 from .frame_decoder import ERROR, FRAME, SKIPPED
 from .frame_encoder import encode_frame
 from .frame_format import VERSION_MD5
+from . import hop_trace
 from .json_log import JsonLogFormatter, capture_std_streams
 from .listener import ListenAddress, open_listener
 from .model_execution import ModelExecutor
@@ -95,6 +96,7 @@ class ModelServer:
             _log.info("signal received: stopping", extra={"signal": str(exc)})
         finally:
             self._close_all()
+            hop_trace.dump()
         _log.info("server stopped")
         return 0
 
@@ -259,6 +261,7 @@ class ModelServer:
         if not data:
             self._drop(conn, "closed by the client")
             return
+        traced = hop_trace.now_ns() if hop_trace.RING is not None else 0
         skipped = 0
         handler = self._handler
         assert handler is not None
@@ -297,6 +300,8 @@ class ModelServer:
             finally:
                 channel.req_id = None
             self._send_frame(conn, payload)
+            if traced:
+                hop_trace.request_done(request.req_id, traced)
             if handler.stop_requested:
                 break
             if conn.closed:

@@ -55,7 +55,12 @@ export class Batch {
   /** When its first message was added (performance.now()), for the latency metric. */
   readonly createdAt = performance.now();
 
-  constructor(readonly partition: number | null, capacity = 64 * 1024, items = 64) {
+  /**
+   * `capacity` bytes and room for `items` messages to start with (both grow when needed). The lane
+   * sizes them by its recent batches (BatchSizer): memory allocated per batch is what V8 counts as
+   * external memory, and allocating far more than a batch needs makes it run full collections.
+   */
+  constructor(readonly partition: number | null, capacity: number, items: number) {
     this.buf = Buffer.allocUnsafe(capacity);
     this.spans = new Int32Array(items * SPAN_WIDTH);
     this.offsets = new Float64Array(items);
@@ -134,6 +139,27 @@ export class Batch {
     const offsets = new Float64Array(this.offsets.length * 2);
     offsets.set(this.offsets);
     this.offsets = offsets;
+  }
+}
+
+/**
+ * How big the next batch of a lane will be: a maximum over its recent batches that decays by an
+ * eighth per batch, so a burst is remembered for a while and a quiet stream goes back to small
+ * batches. A lone message then gets a batch from Buffer's shared pool instead of 64 KiB of its own.
+ */
+export class BatchSizer {
+  private bytes = 0;
+  private items = 0;
+
+  /** A batch of `length` bytes and `count` messages closed. */
+  observe(length: number, count: number): void {
+    this.bytes = Math.max(length, this.bytes - (this.bytes >> 3));
+    this.items = Math.max(count, this.items - (this.items >> 3));
+  }
+
+  /** A batch sized for what recent batches held, with a quarter to spare. */
+  create(partition: number | null): Batch {
+    return new Batch(partition, Math.max(256, (this.bytes + (this.bytes >> 2) + 255) & ~255), Math.max(4, this.items + (this.items >> 2)));
   }
 }
 

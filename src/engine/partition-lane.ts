@@ -9,11 +9,12 @@
  */
 import type { MessagePort } from 'node:worker_threads';
 import { Piscina } from 'piscina';
-import { Batch } from './batch.js';
+import { Batch, BatchSizer } from './batch.js';
 import { errorFromRecord, PartitionFailedError, PartitionsError, toErrorRecord } from '../api/errors.js';
 import { PipelineQueue } from './pipeline-queue.js';
 import { killProcessGroup } from '../python/process-group.js';
 import { Room } from './room.js';
+import { batchSent, batchStamp, TRACING } from '../telemetry/hop-trace.js';
 import type { StateChanges, StateSnapshot } from '../context/state-table.js';
 import type { ExecTask, ExecValue, RecoveryCounts, WorkerReply, WorkerTask } from './worker-protocol.js';
 
@@ -33,6 +34,8 @@ interface Command {
 interface OpenBatch {
   batch: Batch;
   sink: BatchSink;
+  /** Its row in the hop trace (bench/tools/hop-trace.ts), when tracing. */
+  traceRow?: number;
 }
 
 type Job = OpenBatch | Command;
@@ -72,6 +75,7 @@ export class PartitionLane {
   /** Worker threads lost and replaced (their server goes with them). */
   threadReplacements = 0;
   private open: OpenBatch | null = null;
+  private readonly sizer = new BatchSizer();
   /** Sealed batches and commands not yet sent. */
   private readonly jobs: Job[] = [];
   private readonly sent = new PipelineQueue<Sent>();
@@ -134,7 +138,7 @@ export class PartitionLane {
       open = null;
     }
     if (open === null) {
-      open = { batch: new Batch(this.partition), sink };
+      open = { batch: this.sizer.create(this.partition), sink };
       this.open = open;
     }
     const batch = open.batch;
@@ -164,7 +168,9 @@ export class PartitionLane {
   }
 
   private seal(): void {
-    if (this.open !== null) this.jobs.push(this.open);
+    if (this.open === null) return;
+    this.sizer.observe(this.open.batch.length, this.open.batch.count);
+    this.jobs.push(this.open);
     this.open = null;
   }
 
@@ -198,6 +204,7 @@ export class PartitionLane {
     this.serverPid = reply.serverPid ?? this.serverPid;
     if (reply.recovery !== undefined) this.recovery = reply.recovery;
     if ('batch' in sent.job && reply.ok) this.measure(sent, sent.job.batch.count);
+    if (TRACING && 'batch' in sent.job) batchStamp(sent.job.traceRow!, 'replied');
     this.deliver();
     this.flush();
   }
@@ -243,13 +250,18 @@ export class PartitionLane {
     }
   }
 
-  /** One Piscina task; a batch's bytes are copied into memory of their own and transferred. */
+  /**
+   * One Piscina task; a batch's bytes and its spans are copied into one piece of memory of their own
+   * (one ArrayBuffer per task, not two: each is a fresh external allocation for V8) and transferred.
+   */
   private runOnce(job: Job): Promise<WorkerReply<unknown>> {
     if ('task' in job) return this.pool.run(job.task, transferOf(job.task));
     const { batch } = job;
-    const data = Buffer.allocUnsafeSlow(batch.length);
-    batch.buf.copy(data, 0, 0, batch.length);
-    const spans = new Int32Array(batch.count * 2);
+    const spansAt = (batch.length + 3) & ~3;
+    const memory = Buffer.allocUnsafeSlow(spansAt + batch.count * 8);
+    batch.buf.copy(memory, 0, 0, batch.length);
+    const data = memory.subarray(0, batch.length);
+    const spans = new Int32Array(memory.buffer, spansAt, batch.count * 2);
     for (let i = 0; i < batch.count; i++) {
       spans[2 * i] = batch.spans[4 * i]!;
       spans[2 * i + 1] = batch.spans[4 * i + 1]!;
@@ -257,7 +269,12 @@ export class PartitionLane {
     // Stamped once, never going back within the partition: expiry is judged against it, also when the batch is resent.
     batch.now ??= (this.lastNow = Math.max(this.lastNow, Date.now()));
     const task: ExecTask = { op: 'exec', data, spans, count: batch.count, routes: batch.routes, now: batch.now };
-    return this.pool.run(task, { transferList: [data.buffer, spans.buffer] });
+    if (TRACING) {
+      const traced = batchSent(batch.partition, batch.count, batch.offsets[0]!);
+      task.trace = traced.trace;
+      job.traceRow = traced.row;
+    }
+    return this.pool.run(task, { transferList: [memory.buffer] });
   }
 
   private async startReplacement(): Promise<WorkerReply<unknown>> {
@@ -305,6 +322,7 @@ export class PartitionLane {
       if (batch.count > 0) this.held.set(batch, { bytes: batch.length + outputs, left: batch.count });
       else this.bytes -= batch.length + outputs;
       if (this.full) this.room.close();
+      if (TRACING) batchStamp(job.traceRow!, 'delivered');
       sink.complete(batch);
     }
     this.openIfRoom();

@@ -101,6 +101,8 @@ export interface ExecTask {
    * expiry against it, so a batch sent again sees the state as its first run did.
    */
   now: number;
+  /** Its id in the hop trace (bench/tools/hop-trace.ts), when tracing. */
+  trace?: number;
 }
 
 /** A partition's recoveries so far, for metrics: restarts by cause, messages sent again after a break. */

@@ -17,6 +17,7 @@
 import pRetry, { AbortError } from 'p-retry';
 import { threadId } from 'node:worker_threads';
 import type { Outcomes } from '../../src/engine/batch.js';
+import { rmSync } from 'node:fs';
 import { ConnectionBrokenError, ModelLoadError, PartitionFailedError, PoisonMessageError, PystageError, PythonStartError, UnusableReplyError } from '../../src/api/errors.js';
 import type { Logger } from '../../src/telemetry/logger.js';
 import { PipelineQueue } from '../../src/engine/pipeline-queue.js';
@@ -30,7 +31,7 @@ import { PartitionState } from '../context/partition-state.js';
 import { StateTable, type StateSnapshot } from '../../src/context/state-table.js';
 import { runExec, type ExecEnv, type Operation } from './exec-plan.js';
 import { ModelRegistry } from './model-registry.js';
-import { PythonServerProcess } from '../server/python-server-process.js';
+import { PythonServerProcess, serverAddress, unixSocketPath } from '../server/python-server-process.js';
 import { replyError } from './reply-map.js';
 import { ReplyOrder } from './reply-order.js';
 import { ServerConnection } from '../server/server-connection.js';
@@ -200,11 +201,13 @@ export class PartitionRuntime {
     }
   }
 
-  /** The server is done: kill its process group (unless it exited) and remove output files it left behind. */
+  /** The server is done: kill its process group (unless it exited) and remove output files and the socket it left behind. */
   private async retire(server: PythonServerProcess, kill = true): Promise<void> {
     if (kill) await server.kill();
     else await server.whenExited();
     await this.env.spool.removeOutputsOf(server.spawnedPid);
+    // A server that exits removes its socket itself; one that was killed cannot.
+    if (server.unixSocket !== null) rmSync(server.unixSocket, { force: true });
   }
 
   /** A command through the queue, behind every message submitted before it. */
@@ -410,7 +413,9 @@ export class PartitionRuntime {
     this.server = await PythonServerProcess.start({
       python: c.python, serverScript: c.serverScript, pythonPath: c.pythonPath, spoolDir: c.spoolDir,
       extraPythonPaths: c.extraPythonPaths, allowRoots: c.allowRoots,
-      uniq: `${c.stageId}.p${c.partition}.t${threadId}.{port}`,
+      // One socket per start: a killed server's file may still be there (the server unlinks a stale one, too).
+      unixSocket: unixSocketPath(c.spoolDir, `p${c.partition}.t${threadId}.${this.launches}`),
+      uniq: `${c.stageId}.p${c.partition}.t${threadId}.${this.launches}.{port}`,
       maxFrameBytes: c.maxFrameBytes, inlineLimit: c.inlineLimit, maxOutputBytes: c.maxOutputBytes, logLevel: c.logLevel, startTimeoutMs: c.startTimeoutMs,
       nanAsNull: c.nanAsNull, mathThreads: c.mathThreads,
       logger: this.baseLogger,
@@ -457,7 +462,7 @@ export class PartitionRuntime {
     const server = this.server!;
     this.connection?.close();
     const connection = await ServerConnection.open({
-      host: server.ready.host ?? '127.0.0.1', port: server.ready.port!,
+      address: serverAddress(server.ready),
       maxFrameBytes: this.config.maxFrameBytes, requestTimeoutMs: this.config.executeTimeoutMs,
     });
     this.connection = connection;

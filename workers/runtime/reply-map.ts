@@ -20,7 +20,7 @@ export class OutcomeTable {
   private state: StateChanges | null = null;
 
   constructor(private readonly models: string[], private readonly width: number, count: number) {
-    // Its own ArrayBuffer (never pooled): transferable. Every slot is set before finish().
+    // Every slot is set before finish(), which copies the table next to the outputs.
     this.table = new Int32Array(count * width * 2);
   }
 
@@ -53,15 +53,21 @@ export class OutcomeTable {
     else for (const c of changes) this.state.push(c);
   }
 
-  /** The packed Outcomes; `data` and `table` own their memory, so they can be transferred. */
+  /**
+   * The packed Outcomes: `data` and `table` are views of one ArrayBuffer of their own (allocUnsafeSlow,
+   * never pooled), so the reply transfers one buffer: each is a fresh external allocation for V8.
+   */
   finish(): Outcomes {
-    const data = Buffer.allocUnsafeSlow(this.bytes);
+    const tableAt = (this.bytes + 3) & ~3;
+    const memory = Buffer.allocUnsafeSlow(tableAt + this.table.byteLength);
     let at = 0;
     for (const piece of this.pieces) {
-      data.set(piece, at);
+      memory.set(piece, at);
       at += piece.length;
     }
-    const outcomes: Outcomes = { models: this.models, width: this.width, table: this.table, data, errors: this.errors };
+    const table = new Int32Array(memory.buffer, tableAt, this.table.length);
+    table.set(this.table);
+    const outcomes: Outcomes = { models: this.models, width: this.width, table, data: memory.subarray(0, this.bytes), errors: this.errors };
     if (this.state !== null) outcomes.state = this.state;
     return outcomes;
   }

@@ -10,6 +10,7 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
+import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import type { Readable } from 'node:stream';
 import { PythonStartError } from '../../src/api/errors.js';
@@ -25,7 +26,12 @@ export interface ServerProcessOptions {
   extraPythonPaths?: string[];
   allowRoots?: string[];
   spoolDir: string;
-  /** May contain `{port}`, which the server replaces with the port it bound. */
+  /**
+   * The Unix socket (mode 0600) the server listens on, or null for TCP on 127.0.0.1. A lone message
+   * crosses it twice, and a Unix socket wakes the other side sooner than loopback TCP (bench/README.md).
+   */
+  unixSocket: string | null;
+  /** May contain `{port}`, which the server replaces with the port it bound ("unix" on a Unix socket). */
   uniq: string;
   maxFrameBytes: number;
   inlineLimit: number;
@@ -48,6 +54,22 @@ export interface ReadyLine {
   unixSocket: string | null;
   pid: number;
   uniq: string;
+}
+
+/** A server's listening address, as net.connect takes it. */
+export type ServerAddress = { path: string } | { host: string; port: number };
+
+export function serverAddress(ready: ReadyLine): ServerAddress {
+  return ready.unixSocket !== null ? { path: ready.unixSocket } : { host: ready.host ?? '127.0.0.1', port: ready.port! };
+}
+
+/** Longest Unix socket path every platform takes (sun_path is 108 bytes on Linux, 104 on macOS, with its NUL). */
+const MAX_SOCKET_PATH = 103;
+
+/** The Unix socket of one server start inside the stage's spool directory (0700), or null (TCP) if the path is too long. */
+export function unixSocketPath(spoolDir: string, name: string): string | null {
+  const path = join(spoolDir, `${name}.sock`);
+  return Buffer.byteLength(path) <= MAX_SOCKET_PATH ? path : null;
 }
 
 const pinoLevels: Record<string, string> = {
@@ -76,6 +98,11 @@ export class PythonServerProcess {
   private recentStderr: string[] = [];
 
   private constructor(private readonly options: ServerProcessOptions) {}
+
+  /** The Unix socket it was told to listen on (null: TCP). */
+  get unixSocket(): string | null {
+    return this.options.unixSocket;
+  }
 
   /** Spawn a server and resolve once its ready line arrived. */
   static async start(options: ServerProcessOptions): Promise<PythonServerProcess> {
@@ -112,7 +139,7 @@ export class PythonServerProcess {
     const o = this.options;
     const args = [
       o.serverScript,
-      '--host', '127.0.0.1', '--port', '0',
+      ...(o.unixSocket !== null ? ['--unix-socket', o.unixSocket] : ['--host', '127.0.0.1', '--port', '0']),
       '--python-path', o.pythonPath,
       ...(o.extraPythonPaths ?? []).flatMap((dir) => ['--python-path', dir]),
       ...(o.allowRoots ?? []).flatMap((dir) => ['--allow-root', dir]),
@@ -185,7 +212,8 @@ export class PythonServerProcess {
         child.stdout!.resume(); // nothing else may come, but never let the pipe fill
         try {
           const ready = JSON.parse(line) as ReadyLine;
-          if (ready.event !== 'ready' || typeof ready.port !== 'number') throw new Error('not a ready line');
+          const listening = o.unixSocket !== null ? ready.unixSocket === o.unixSocket : typeof ready.port === 'number';
+          if (ready.event !== 'ready' || !listening) throw new Error('not a ready line');
           this.ready = ready;
         } catch {
           fail(`Python server printed an unexpected first line: ${line.slice(0, 200)}`, 'BadReadyLine');

@@ -17,6 +17,8 @@ import { ConnectionBrokenError, type BrokenReason } from '../../src/api/errors.j
 import { PipelineQueue } from '../../src/engine/pipeline-queue.js';
 import { FrameDecoder, ReplyCode, type Checksum } from '../../src/protocol/index.js';
 import { readReplyHead } from '../../src/protocol/replies.js';
+import { replyRead, requestWritten, TRACING } from '../../src/telemetry/hop-trace.js';
+import type { ServerAddress } from './python-server-process.js';
 
 
 interface Unanswered {
@@ -30,8 +32,8 @@ interface Unanswered {
 }
 
 export interface ConnectionOptions {
-  host: string;
-  port: number;
+  /** Where the server listens (serverAddress of its ready line). */
+  address: ServerAddress;
   maxFrameBytes: number;
   /** How long the server may send nothing while a request is in flight before it counts as stuck. */
   requestTimeoutMs: number;
@@ -77,7 +79,7 @@ export class ServerConnection {
   /** Open a connection; rejects if the server does not accept it. */
   static open(options: ConnectionOptions): Promise<ServerConnection> {
     return new Promise((resolve, reject) => {
-      const socket = connect({ host: options.host, port: options.port });
+      const socket = connect(options.address);
       const onError = (err: Error) => reject(err);
       socket.once('error', onError);
       socket.once('connect', () => {
@@ -143,6 +145,7 @@ export class ServerConnection {
       this.unanswered.push({ id, timeoutMs, resolve, reject, tag });
       this.unanswered.markSent();
       this.socket.write(frame);
+      if (TRACING) requestWritten(id);
     });
   }
 
@@ -196,6 +199,7 @@ export class ServerConnection {
       this.headProgress = progressDone(payload, this.headProgress);
       return;
     }
+    if (TRACING) replyRead(head.id);
     this.unanswered.answer(entry);
     if (this.unanswered.size > 0) this.startHead();
     entry.resolve(payload);
