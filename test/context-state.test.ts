@@ -9,6 +9,7 @@ import { collect } from './support/collect.js';
 import { fixtures } from './support/paths.js';
 import { killStorm } from './support/kill-storm.js';
 import { closeLeavingNoServer, workerThreads } from './support/stage-faults.js';
+import { waitFor } from './support/wait-for.js';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -67,20 +68,30 @@ test('a per-key counter in state stays exact while servers are SIGKILLed again a
 test('the state survives the death of a worker thread (restored from the main thread)', async () => {
   const stage = await createStage({ partitions: 2, pythonPath: fixtures, logLevel: 'silent', models: [{ name: 'count', file: 'keyed_counter.py' }] });
   let deaths = 0;
-  // Far enough apart for the lane to start each replacement thread (it resends a task once).
-  const killer = setInterval(() => {
-    const pools = workerThreads(stage);
-    const thread = pools[deaths % pools.length]![0];
-    if (thread !== undefined && deaths < 3) {
+  let done = false;
+  // Each death waits for the replacement thread's server before the next: a lane resends a task once, so
+  // two deaths of one partition's thread within one start (a loaded machine) fail its messages by design.
+  const killer = (async () => {
+    while (!done && deaths < 3) {
+      await new Promise((r) => setTimeout(r, 800));
+      const partition = deaths % 2;
+      const thread = workerThreads(stage)[partition]![0];
+      if (done || thread === undefined) continue;
+      const before = (await stage.status())[partition]!.serverPid;
       deaths++;
-      void thread.terminate();
+      await thread.terminate();
+      await waitFor(`partition ${partition}'s replacement server`, async () => {
+        const pid = (await stage.status())[partition]!.serverPid;
+        return pid !== null && pid !== before;
+      }, 60_000);
     }
-  }, 800);
+  })();
   let counts: Map<string, number>;
   try {
     counts = await checkCounts(stage.process(paced(40, 100, 23, 100)), 4_000);
   } finally {
-    clearInterval(killer);
+    done = true;
+    await killer;
   }
   assert.ok(deaths >= 2, `${deaths} worker threads terminated`);
   assert.deepEqual(stateCounts(stage), counts);
