@@ -1,46 +1,48 @@
-/**
- * The state of one partition: its Python server, the one connection to it, the
- * model registry to replay, and every operation not yet answered.
- *
- * Every command goes through one FIFO of operations, so a partition's messages
- * and metadata commands reach the server in the order they were submitted.
- * When the connection breaks, the operation at the head (the one the server was
- * working on) is blamed: a batch is split into single messages, a single
- * message is given up after `maxAttempts` crashes or one deadline. Then the
- * server is reconnected or restarted (with backoff), the registry replayed, and
- * every remaining operation resent in order.
- *
- * Starting is the same path as a restart: a server killed from outside before its ready line or
- * while its models load is simply started again; only failures that a retry cannot fix (no
- * interpreter, a server that exits on start, a model that cannot load) end the start.
- */
 import pRetry, { AbortError } from 'p-retry';
 import type { Outcomes } from '../../src/engine/batch.js';
-import { rmSync } from 'node:fs';
 import { ConnectionBrokenError, PartitionFailedError, PystageError, UnusableReplyError } from '../../src/api/errors.js';
 import type { Logger } from '../../src/telemetry/logger.js';
 import { PipelineQueue } from '../../src/engine/pipeline-queue.js';
-import { encodeFrame, type CommandName } from '../../src/protocol/index.js';
-import { commandRequest, restoreStatePayloads } from '../../src/protocol/requests.js';
+import type { CommandName } from '../../src/protocol/index.js';
 import type { ExecTask, ModelSpec, PartitionHost, RecoveryCounts } from '../../src/engine/worker-protocol.js';
 import { HostLink } from '../context/host-link.js';
 import { PartitionState } from '../context/partition-state.js';
-import { StateTable, type StateSnapshot } from '../../src/context/state-table.js';
+import type { StateSnapshot } from '../../src/context/state-table.js';
 import { runExec, type ExecEnv, type Operation } from './exec-plan.js';
 import { ModelRegistry } from './model-registry.js';
 import { PythonServerProcess, serverAddress } from '../server/python-server-process.js';
-import { replyError } from './reply-map.js';
 import { ReplyOrder } from './reply-order.js';
 import { ServerConnection } from '../server/server-connection.js';
 import { SpoolFiles } from '../server/spool-files.js';
-import { commandError, isLoading, loadOptions, parseReply } from './direct-request.js';
+import { loadOptions } from './direct-request.js';
+import { commandOperation, stateLoadOperations } from './queued-commands.js';
 import { forwardHostRequest } from './host-forwarding.js';
-import { blameHead, delay, isDeterministic, loadFailure, restartRetryOptions } from './recovery-policy.js';
-import { loadModelsOnto, restoreStateOnto, sayHello, serverStartOptions, type RuntimeConfig } from './server-handshake.js';
+import { blameAfterBreak, delay, isDeterministic, restartRetryOptions } from './recovery-policy.js';
+import { loadModelsOnto, restoreStateOnto, retireServer, sayHello, serverStartOptions, type RuntimeConfig } from './server-handshake.js';
 
 type Lifecycle = 'up' | 'recovering' | 'failed' | 'stopped';
 
-/** The worker's partition: owns one Python server over one connection. */
+/**
+ * One partition: its Python server, the one connection to it, the model registry to replay, and every
+ * operation not yet answered, in one FIFO (so messages and commands reach the server in submission order).
+ *
+ * When the connection breaks, the operation the server was working on is blamed (recovery-policy.ts),
+ * the server is reconnected or restarted with backoff, brought to where the partition is
+ * (server-handshake.ts: hello, state, registry), and every remaining operation is resent in order.
+ * Starting is the same path as a restart: only failures a retry cannot fix end the start.
+ *
+ * Methods for the caller (partition-worker.ts):
+ * - PartitionRuntime.start(config, models, logger, host?) -- spawn, connect, load; rejects typed
+ * - exec(task)                 -- run a batch of messages; resolves with its Outcomes
+ * - addModel(spec, cmd), removeModel(name), initModel(name, file), status(), loadState(snapshot) -- in queue order
+ * - stop()                     -- finish what is queued, stop the server, kill its group if it lingers
+ * - killSync()                 -- kill the server at once (process exit hooks)
+ * - serverPid, uniq, restarts, recoveries -- read-only, for replies and metrics
+ *
+ * Internal (not for callers): submit() and pump() (the only way onto the wire once up; exec plans
+ * submit through ExecEnv), onBroken()/recover()/launchWithRetries()/launch()/connect() (recovery), and
+ * the direct sends of the handshake (direct-request.ts sendDirect, used only before the queue may send).
+ */
 export class PartitionRuntime {
   restarts = 0;
   /** Restarts by cause and re-executed messages, reported with every reply for the stage's metrics. */
@@ -146,28 +148,8 @@ export class PartitionRuntime {
    * apply their changes first). A restart meanwhile restores the old copy and then resends this.
    */
   loadState(snapshot: StateSnapshot): Promise<null> {
-    const table = new StateTable();
-    table.load(snapshot);
-    // In as many frames as restoring after a restart takes. Each frame's entries reach the worker's copy
-    // when its reply arrives, so a restart between two frames restores the frames already done and then
-    // resends the rest (the first replaces, the others add).
-    const frames = [...restoreStatePayloads(table.entries(), Math.floor(this.config.maxFrameBytes / 4))];
     return new Promise((resolve, reject) => {
-      frames.forEach((restore, i) => this.submit({
-        crashes: 0,
-        frame: (id, checksum) => encodeFrame(restore.request(id), this.config.maxFrameBytes, checksum),
-        settle: (payload) => {
-          const reply = parseReply(payload);
-          if (reply.Code !== 0) {
-            reject(replyError(reply.Code, reply.Error, this.config.partition, undefined, 'restoreState'));
-            return;
-          }
-          if (i === 0) this.partitionState.table.load({});
-          for (const [model, key, text, expiresAt] of restore.entries) this.partitionState.table.set(model, key, text, expiresAt);
-          if (i === frames.length - 1) resolve(null);
-        },
-        giveUp: reject,
-      }));
+      for (const operation of stateLoadOperations(this.config, snapshot, this.partitionState.table, { resolve, reject })) this.submit(operation);
     });
   }
 
@@ -195,38 +177,13 @@ export class PartitionRuntime {
     if (server) {
       // A server that was asked to stop gets 2 s to do it; one that was not (a failed start) is killed now.
       const exited = asked && await Promise.race([server.whenExited().then(() => true), delay(2000).then(() => false)]);
-      await this.retire(server, !exited);
+      await retireServer(server, this.env.spool, !exited);
     }
-  }
-
-  /** The server is done: kill its process group (unless it exited) and remove output files and the socket it left behind. */
-  private async retire(server: PythonServerProcess, kill = true): Promise<void> {
-    if (kill) await server.kill();
-    else await server.whenExited();
-    await this.env.spool.removeOutputsOf(server.spawnedPid);
-    // A server that exits removes its socket itself; one that was killed cannot.
-    if (server.unixSocket !== null) rmSync(server.unixSocket, { force: true });
   }
 
   /** A command through the queue, behind every message submitted before it. */
   private command(cmd: CommandName, cmdOptions: Record<string, unknown>, modelOptions?: Record<string, unknown>): Promise<unknown> {
-    const loading = isLoading(cmd);
-    return new Promise((resolve, reject) => {
-      this.submit({
-        frame: (id, checksum) => encodeFrame(commandRequest(cmd, id, cmdOptions, modelOptions), this.config.maxFrameBytes, checksum),
-        settle: (payload) => {
-          const reply = parseReply(payload);
-          if (reply.Code >= 0) resolve(reply.Result);
-          else reject(commandError(this.config.partition, cmd, cmdOptions, reply));
-        },
-        giveUp: reject,
-        crashes: 0,
-        ...(loading ? {
-          timeoutMs: this.config.loadTimeoutMs,
-          failure: (hung: boolean, crashes: number) => loadFailure(this.config, cmd, cmdOptions.ModelName as string, hung, crashes),
-        } : {}),
-      });
-    });
+    return new Promise((resolve, reject) => this.submit(commandOperation(this.config, cmd, cmdOptions, modelOptions, { resolve, reject })));
   }
 
   private submit(operation: Operation): void {
@@ -302,13 +259,7 @@ export class PartitionRuntime {
     this.lifecycle = 'recovering';
     const inFlight = this.queue.unsendAll();
     this.logger.warn({ reason: err.reason, inFlight, queued: this.queue.size, progress: err.progress }, err.message);
-    if (inFlight > 0 && err.reason !== 'rewind') {
-      // A timeout names the head: replies leave as each request finishes, so the one without a reply is
-      // the one running. After a crash the server may have finished replies it never sent, so with several
-      // requests in flight any of them may be the one that broke it: all become suspects, resent one at a time.
-      if (inFlight === 1 || err.reason === 'timeout') blameHead(this.queue, err, this.config);
-      else for (let i = 0; i < inFlight; i++) this.queue.at(i)!.suspect = true;
-    }
+    blameAfterBreak(this.queue, err, inFlight, this.config);
     this.recovery = this.recover(err).then(() => {
       this.recovery = null;
       this.lifecycle = 'up';
@@ -348,7 +299,7 @@ export class PartitionRuntime {
         this.logger.info({ cause }, 'reconnected to the Python server');
         return;
       }
-      if (this.server) await this.retire(this.server);
+      if (this.server) await retireServer(this.server, this.env.spool);
       try {
         await this.launch(toLoad);
       } catch (err) {

@@ -9,8 +9,18 @@ import type { PipelineQueue } from '../../src/engine/pipeline-queue.js';
 import type { WorkerConfig } from '../../src/engine/worker-protocol.js';
 import type { Operation } from './exec-plan.js';
 
+/** The connection broke with `inFlight` operations on the wire (now unsent): blame the one that broke it. */
+export function blameAfterBreak(queue: PipelineQueue<Operation>, err: ConnectionBrokenError, inFlight: number, config: WorkerConfig): void {
+  if (inFlight === 0 || err.reason === 'rewind') return;
+  // A timeout names the head: replies leave as each request finishes, so the one without a reply is
+  // the one running. After a crash the server may have finished replies it never sent, so with several
+  // requests in flight any of them may be the one that broke it: all become suspects, resent one at a time.
+  if (inFlight === 1 || err.reason === 'timeout') blameHead(queue, err, config);
+  else for (let i = 0; i < inFlight; i++) queue.at(i)!.suspect = true;
+}
+
 /** The head was running when the server broke: split it, or count it toward poison. */
-export function blameHead(queue: PipelineQueue<Operation>, err: ConnectionBrokenError, config: WorkerConfig): void {
+function blameHead(queue: PipelineQueue<Operation>, err: ConnectionBrokenError, config: WorkerConfig): void {
   const head = queue.first()!;
   if (head.split) {
     queue.dropFirst();

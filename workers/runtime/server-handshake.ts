@@ -3,6 +3,7 @@
  * the partition's state, the replay of the model registry, and the strict loads of a start. All of it
  * is sent outside the queue (sendDirect), before the queue may send.
  */
+import { rmSync } from 'node:fs';
 import { threadId } from 'node:worker_threads';
 import { ConnectionBrokenError, PythonStartError } from '../../src/api/errors.js';
 import type { Logger } from '../../src/telemetry/logger.js';
@@ -11,6 +12,7 @@ import { restoreStatePayloads } from '../../src/protocol/requests.js';
 import type { ModelSpec, WorkerConfig } from '../../src/engine/worker-protocol.js';
 import { unixSocketPath, type PythonServerProcess } from '../server/python-server-process.js';
 import type { ServerConnection } from '../server/server-connection.js';
+import type { SpoolFiles } from '../server/spool-files.js';
 import { commandError, commandPayload, isLoading, loadOptions, sendDirect } from './direct-request.js';
 import type { ModelRegistry } from './model-registry.js';
 import { replyError } from './reply-map.js';
@@ -31,6 +33,15 @@ export function serverStartOptions(c: RuntimeConfig, launches: number, logger: L
     nanAsNull: c.nanAsNull, mathThreads: c.mathThreads,
     logger,
   };
+}
+
+/** The server is done: kill its process group (unless it exited) and remove output files and the socket it left behind. */
+export async function retireServer(server: PythonServerProcess, spool: SpoolFiles, kill = true): Promise<void> {
+  if (kill) await server.kill();
+  else await server.whenExited();
+  await spool.removeOutputsOf(server.spawnedPid);
+  // A server that exits removes its socket itself; one that was killed cannot.
+  if (server.unixSocket !== null) rmSync(server.unixSocket, { force: true });
 }
 
 /** Authenticate a new connection and ask for progress frames (and host requests, with a host). */
