@@ -8,33 +8,33 @@ import functools
 import logging
 import os
 import platform
-import select
 import selectors
-import signal
 import socket
 import sys
 import time
 from typing import Any, Dict, List, Optional
 
 from .auth import TokenCheck, not_authenticated
-from .client_connection import RECV_SIZE, ClientConnection
+from .client_connection import ClientConnection
 from .commands import CommandHandler
 from .context import ServerContext
-from .host_channel import HostRequestError
 from .frame_decoder import ERROR, FRAME, SKIPPED
 from .frame_encoder import encode_frame
 from .frame_format import VERSION_MD5
 from . import hop_trace
-from .json_log import JsonLogFormatter, capture_std_streams
+from .json_log import JsonLogFormatter
+from .host_exchange import exchange_with_host
 from .listener import ListenAddress, open_listener
 from .model_execution import ModelExecutor
 from .model_registry import ModelRegistry
 from .parent_watchdog import ParentWatchdog
 from .paths import ConfinedPaths
 from .session import Session
-from .protocol import HELLO, HOST_REPLY_PREFIX, RequestError, decode_json, encode_json, error_payload
-from .request_parser import ParsedRequest, parse_request, refused_frame
+from .protocol import HELLO, HOST_REPLY_PREFIX
+from .request_parser import parse_request, refused_frame
+from .server_admission import FLUSH_TIMEOUT, ConnectionAdmission
 from .server_config import ServerConfig
+from .server_lifecycle import announce_ready, exit_on_parent_death, remove_files
 from .shutdown import ShutdownRequested, ignore_shutdown_signals, install_shutdown_signals
 from .spool import Spool
 
@@ -45,11 +45,9 @@ MAX_PENDING = 16
 # Bytes a connection may have buffered before it said hello (when a token is required): a hello is a few
 # dozen bytes, so an unauthenticated peer never makes the server hold more than this per connection.
 PRE_HELLO_MAX_BYTES = 8 * 1024
-# How long a reply may take to leave before a close or an exit gives up on it.
-FLUSH_TIMEOUT = 2.0
 
 
-class ModelServer:
+class ModelServer(ConnectionAdmission):
     """Serves protocol v1 on one listening socket to one admitted client at a time (see the module doc).
 
     For the caller (server.py):
@@ -63,8 +61,10 @@ class ModelServer:
       that refuses it and closes the connection. Asked for every request on a connection not admitted
       yet, and for every hello; the default is the shared-token check (auth.TokenCheck).
 
-    Everything else is internal: the select loop (`_serve`), connection bookkeeping (`_accept`, `_admit`,
-    `_reject`, `_drop`), sending (`_send_frame`) and the model's channel to the host (`_host_exchange`).
+    Everything else is internal: the select loop (`_serve`, `_accept`, `_on_readable`), sending
+    (`_send_frame`), connection bookkeeping (`_admit`, `_reject`, `_drop`: server_admission.py), the
+    model's channel to the host (`_host_exchange`: host_exchange.py) and the process-level steps
+    (ready line, file removal, parent death: server_lifecycle.py).
     """
 
     def __init__(self, config: ServerConfig, formatter: JsonLogFormatter) -> None:
@@ -132,18 +132,8 @@ class ModelServer:
         self._announce_ready()
 
     def _announce_ready(self) -> None:
-        address = self._address
-        assert address is not None
-        line = encode_json({"event": "ready", "host": address.host, "port": address.port,
-                            "unixSocket": address.unix_socket, "pid": os.getpid(), "uniq": self.uniq})
-        # Straight to fd 1 as UTF-8, whatever sys.stdout's buffering and encoding are.
-        data = memoryview((line + "\n").encode("utf-8"))
-        while data:
-            data = data[os.write(1, data):]
-        # From here on stdout belongs to nobody: fd 1 becomes stderr (for anything writing to the fd,
-        # e.g. a model's subprocess) and sys.stdout/sys.stderr turn lines into log records.
-        os.dup2(2, 1)
-        capture_std_streams()
+        assert self._address is not None
+        announce_ready(self._address, self.uniq)
 
     def _close_all(self) -> None:
         ignore_shutdown_signals()  # already on the way out: a signal now must not interrupt the cleanup
@@ -163,34 +153,10 @@ class ModelServer:
             pass
 
     def _remove_files(self) -> None:
-        if self._address is not None and self._address.unix_socket is not None:
-            try:
-                os.unlink(self._address.unix_socket)
-            except OSError:
-                pass
-        if self._spool is not None:
-            self._spool.remove()
+        remove_files(self._address, self._spool)
 
     def _on_parent_death(self, parent_pid: int) -> None:
-        # Runs in the watchdog thread while the main thread may be stuck in a model: write the log line
-        # straight to the log fd (no logging locks), clean up files, and leave without unwinding anything.
-        record = logging.LogRecord("pystage.server", logging.WARNING, __file__, 0,
-                                   "parent process died: exiting", None, None)
-        record.parentPid = parent_pid
-        try:
-            os.write(self.config.log_fd, (self._formatter.format(record) + "\n").encode("utf-8"))
-        except OSError:
-            pass
-        self._remove_files()
-        # Nobody is left to kill what the models started: take the whole process group down, this process
-        # last (SIGKILL to the group includes it). Only when the server leads its group, as the stage starts
-        # it; run by hand from a shell, the group may hold other processes that are not ours to kill.
-        if os.getpgrp() == os.getpid():
-            try:
-                os.killpg(os.getpid(), signal.SIGKILL)
-            except OSError:
-                pass
-        os._exit(0)
+        exit_on_parent_death(parent_pid, self.config.log_fd, self._formatter, self._remove_files)
 
     # --- the loop ------------------------------------------------------------------------------------
 
@@ -215,19 +181,6 @@ class ModelServer:
                     self._drop(conn, "internal error")
                 if self._stopping:
                     break
-
-    def _expire_before_hello(self) -> Optional[float]:
-        """Drop connections that did not say hello in time; the select timeout until the next one is due."""
-        if not self._before_hello:
-            return None
-        now = time.monotonic()
-        for conn in [c for c in self._before_hello if c.hello_deadline <= now]:
-            _log.warning("connection did not say hello in time: closed", extra={
-                "conn": conn.serial, "peer": conn.peer, "helloTimeout": self.config.hello_timeout})
-            self._drop(conn, "no hello in time")
-        if not self._before_hello:
-            return None
-        return max(0.0, min(c.hello_deadline for c in self._before_hello) - now)
 
     def _accept(self) -> None:
         assert self._listener is not None
@@ -317,46 +270,8 @@ class ModelServer:
             self._finish(conn)
 
     def _host_exchange(self, frame: bytes, seq: int, deadline: float) -> Dict[str, Any]:
-        """Send a model's hostRequest on the active connection and wait for the hostReply with its Seq.
-
-        Runs inside a model's execute: every other frame read meanwhile joins the connection's backlog."""
-        conn = self._active
-        if conn is None or conn.closed:
-            raise HostRequestError("no client is connected", "HostUnavailable")
-        self._send_frame(conn, frame)
-        try:
-            conn.flush_blocking(max(0.001, deadline - time.monotonic()))
-        except OSError as exc:
-            self._drop(conn, f"send failed: {exc}")
-            raise HostRequestError(f"the host request could not be sent: {exc}", "HostUnavailable") from exc
-        while True:
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                raise HostRequestError("no answer from the host within the request's timeout", "HostRequestTimeout")
-            readable, _, _ = select.select([conn.sock], [], [], remaining)
-            if not readable:
-                continue
-            try:
-                data = conn.recv()
-            except (BlockingIOError, InterruptedError):
-                continue
-            except OSError as exc:
-                self._drop(conn, f"receive failed: {exc}")
-                raise HostRequestError(f"the connection to the host failed: {exc}", "HostUnavailable") from exc
-            if not data:
-                self._drop(conn, "closed by the client")
-                raise HostRequestError("the client closed the connection", "HostUnavailable")
-            answer: Optional[Dict[str, Any]] = None
-            for event in conn.decoder.feed(data):
-                if answer is None and event.event == FRAME and event.payload is not None \
-                        and event.payload.startswith(HOST_REPLY_PREFIX):
-                    reply = _parse_host_reply(event.payload)
-                    if reply is not None and reply.get("Seq") == seq:
-                        answer = reply
-                    continue  # an answer to an earlier request that gave up: dropped
-                conn.backlog.append(event)
-            if answer is not None:
-                return answer
+        """The model's channel to the host: see host_exchange.exchange_with_host."""
+        return exchange_with_host(self._active, frame, seq, deadline, self._send_frame, self._drop)
 
     def _on_writable(self, conn: ClientConnection) -> None:
         try:
@@ -392,64 +307,6 @@ class ModelServer:
                 pass
         self._stopping = True
 
-    # --- admission -----------------------------------------------------------------------------------
-
-    def verify_request(self, conn: ClientConnection, request: ParsedRequest) -> Optional[RequestError]:
-        """Hook: None when `request` may run on `conn` (a new conn is then admitted); else the error refusing it."""
-        return self._tokens.verify(conn.admitted, request)
-
-    def _admit(self, conn: ClientConnection) -> None:
-        old = self._active
-        if old is not None and old is not conn:
-            _log.info("connection replaced by a new one", extra={"conn": old.serial, "newConn": conn.serial})
-            self._forget(old)
-        if conn in self._before_hello:
-            self._before_hello.remove(conn)
-        conn.admitted = True
-        conn.recv_limit = RECV_SIZE
-        self._active = conn
-        _log.info("client connected", extra={"conn": conn.serial, "peer": conn.peer})
-
-    def _reject(self, conn: ClientConnection, cmd: Optional[str], req_id: Optional[int], error: RequestError) -> None:
-        """Send the refusal (best effort, after any reply still unsent) and close."""
-        _log.warning("connection refused", extra={
-            "conn": conn.serial, "peer": conn.peer, "cmd": cmd, "id": req_id, "code": error.code,
-            "type": error.error_type, "error": error.message})
-        try:
-            conn.send(encode_frame(error_payload(cmd, req_id, error)))
-            conn.flush_blocking(FLUSH_TIMEOUT)
-        except OSError:
-            pass
-        self._drop(conn, f"refused: {error.error_type}")
-
-    def _drop(self, conn: ClientConnection, reason: str) -> None:
-        was_active = conn is self._active
-        self._forget(conn)
-        if was_active:
-            _log.info("client disconnected", extra={"conn": conn.serial, "reason": reason})
-        else:
-            _log.debug("connection closed", extra={"conn": conn.serial, "reason": reason})
-
-    def _forget(self, conn: ClientConnection) -> None:
-        if conn.closed:
-            return
-        try:
-            self._selector.unregister(conn.sock)
-        except (KeyError, ValueError):
-            pass
-        conn.close()
-        if conn is self._active:
-            self._active = None
-        elif conn in self._before_hello:
-            self._before_hello.remove(conn)
-
-
-def _parse_host_reply(payload: bytes) -> Optional[Dict[str, Any]]:
-    try:
-        value = decode_json(payload.decode("utf-8"))
-    except (UnicodeDecodeError, ValueError, RecursionError):
-        return None
-    return value if type(value) is dict else None
 
 
 def _peer_name(peer: object) -> str:
