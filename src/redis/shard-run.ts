@@ -167,7 +167,7 @@ export class ShardRun {
     const { entries } = await this.store.load(shard);
     if (!current()) return;
     const snapshot: StateSnapshot = {};
-    for (const e of entries) (snapshot[e.model] ??= []).push([e.key, e.text]);
+    for (const e of entries) (snapshot[e.model] ??= []).push([e.key, e.text, e.expiresAt]);
     // Behind whatever still runs there for an earlier owner of this partition (dropped when it completes).
     await engine.loadState(shard, snapshot);
     // Everything the group still has pending on this stream, whoever held it, is ours now; read back in ID order.
