@@ -11,7 +11,7 @@
  * each input's outputs are in the file once: the ones a checkpoint reflects are kept (and skipped in the
  * input), the rest are cut off and produced again.
  */
-import { CHANGE_WIDTH, StateTable, type StateChanges } from '../context/state-table.js';
+import { CHANGE_WIDTH, type StateChanges } from '../context/state-table.js';
 import type { Batch } from '../engine/batch.js';
 import type { CheckpointMeta, JobIdentity } from './checkpoint-meta.js';
 import type { EmbeddedStateStore } from './embedded-state-store.js';
@@ -171,14 +171,4 @@ function flatten(entries: Dirty): StateChanges {
   const out: StateChanges = [];
   for (const [model, values] of entries) for (const [key, [text, expiresAt]] of values) out.push(model, key, text, expiresAt);
   return out;
-}
-
-/** Fill one partition's table from the store; expired entries are left out (and returned, to delete them). */
-export function restoreTable(table: StateTable, entries: { model: string; key: string; text: string; expiresAt: number | null }[], now: number): { model: string; key: string }[] {
-  const expired: { model: string; key: string }[] = [];
-  for (const e of entries) {
-    if (e.expiresAt !== null && e.expiresAt <= now) expired.push(e);
-    else table.set(e.model, e.key, e.text, e.expiresAt);
-  }
-  return expired;
 }
